@@ -1,0 +1,55 @@
+//! Triangle meshes in millimetres: the [`Mesh`] type, its derived topology and its report.
+//!
+//! * [`Mesh`] — flat `Vec<Vec3>` positions and `Vec<[u32; 3]>` triangles, counter-clockwise
+//!   seen from outside.
+//!
+//! ```
+//! use osteon_mesh::Mesh;
+//! use osteon_geom::Vec3;
+//! let tet = Mesh::new(
+//!     vec![Vec3::ZERO, Vec3::X, Vec3::Y, Vec3::Z],
+//!     vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]],
+//! ).unwrap();
+//! assert!((tet.signed_volume() - 1.0 / 6.0).abs() < 1e-12);
+//! ```
+#![deny(missing_docs)]
+
+mod mesh;
+
+pub use mesh::Mesh;
+
+/// Errors of mesh construction and processing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshError {
+    /// A triangle refers to a vertex that does not exist.
+    #[error("triangle {triangle} refers to vertex {index}, but there are only {vertices} vertices")]
+    IndexOutOfRange {
+        /// Triangle number.
+        triangle: usize,
+        /// The bad index.
+        index: u32,
+        /// Vertex count.
+        vertices: usize,
+    },
+    /// A coordinate is NaN or infinite.
+    #[error("vertex {vertex} has a non-finite coordinate {position:?}")]
+    NonFinite {
+        /// Vertex number.
+        vertex: usize,
+        /// Its coordinates.
+        position: [f32; 3],
+    },
+    /// More vertices than `u32` indices can address.
+    #[error("{0} vertices exceed the u32 index limit")]
+    TooManyVertices(usize),
+    /// The mesh has no triangle.
+    #[error("the mesh has no triangles")]
+    Empty,
+    /// An option value is out of range.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// The caller cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}

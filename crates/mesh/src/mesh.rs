@@ -1,0 +1,146 @@
+//! The mesh type and its basic measures.
+
+use osteon_geom::{Aabb, DVec3, Vec3};
+use rayon::prelude::*;
+
+use crate::MeshError;
+
+/// A triangle mesh: positions in millimetres and triangles as vertex indices,
+/// counter-clockwise seen from outside.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Mesh {
+    /// Vertex positions, millimetres.
+    pub positions: Vec<Vec3>,
+    /// Vertex indices of each triangle.
+    pub triangles: Vec<[u32; 3]>,
+}
+
+impl Mesh {
+    /// A mesh after checking that every index is in range and every coordinate finite.
+    pub fn new(positions: Vec<Vec3>, triangles: Vec<[u32; 3]>) -> Result<Mesh, MeshError> {
+        let m = Mesh {
+            positions,
+            triangles,
+        };
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Checks indices and coordinates (an empty mesh is valid here; steps that need
+    /// triangles say so themselves).
+    pub fn validate(&self) -> Result<(), MeshError> {
+        if self.positions.len() > u32::MAX as usize {
+            return Err(MeshError::TooManyVertices(self.positions.len()));
+        }
+        if let Some((vertex, p)) = self
+            .positions
+            .par_iter()
+            .enumerate()
+            .find_first(|(_, p)| !p.is_finite())
+        {
+            return Err(MeshError::NonFinite {
+                vertex,
+                position: p.to_array(),
+            });
+        }
+        let n = self.positions.len();
+        if let Some((triangle, t)) = self
+            .triangles
+            .par_iter()
+            .enumerate()
+            .find_first(|(_, t)| t.iter().any(|&i| i as usize >= n))
+        {
+            let index = *t.iter().find(|&&i| i as usize >= n).expect("found above");
+            return Err(MeshError::IndexOutOfRange {
+                triangle,
+                index,
+                vertices: n,
+            });
+        }
+        Ok(())
+    }
+
+    /// True when there is no triangle.
+    pub fn is_empty(&self) -> bool {
+        self.triangles.is_empty()
+    }
+
+    /// The three corners of triangle `t`.
+    #[inline]
+    pub fn corners(&self, t: usize) -> [Vec3; 3] {
+        let [a, b, c] = self.triangles[t];
+        [
+            self.positions[a as usize],
+            self.positions[b as usize],
+            self.positions[c as usize],
+        ]
+    }
+
+    /// Signed enclosed volume in mm³ (divergence theorem, accumulated in f64 relative to the
+    /// bounding-box centre so that far-from-origin meshes keep their precision). Positive for
+    /// a closed, outward-oriented mesh.
+    pub fn signed_volume(&self) -> f64 {
+        let c = self
+            .bounds()
+            .map(|b| (b.min + b.max).as_dvec3() * 0.5)
+            .unwrap_or(DVec3::ZERO);
+        self.triangles
+            .par_chunks(1 << 14)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|t| {
+                        let a = self.positions[t[0] as usize].as_dvec3() - c;
+                        let b = self.positions[t[1] as usize].as_dvec3() - c;
+                        let d = self.positions[t[2] as usize].as_dvec3() - c;
+                        a.dot(b.cross(d))
+                    })
+                    .sum::<f64>()
+            })
+            .collect::<Vec<f64>>()
+            .iter()
+            .sum::<f64>()
+            / 6.0
+    }
+
+    /// Total surface area in mm² (f64).
+    pub fn area(&self) -> f64 {
+        self.triangles
+            .par_chunks(1 << 14)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|t| {
+                        let a = self.positions[t[0] as usize].as_dvec3();
+                        let b = self.positions[t[1] as usize].as_dvec3();
+                        let d = self.positions[t[2] as usize].as_dvec3();
+                        0.5 * (b - a).cross(d - a).length()
+                    })
+                    .sum::<f64>()
+            })
+            .collect::<Vec<f64>>()
+            .iter()
+            .sum()
+    }
+
+    /// Bounding box of the vertices, `None` when there are none.
+    pub fn bounds(&self) -> Option<Aabb> {
+        Aabb::from_points(self.positions.iter().copied())
+    }
+
+    /// The mesh with every triangle's winding reversed.
+    pub fn flipped(&self) -> Mesh {
+        Mesh {
+            positions: self.positions.clone(),
+            triangles: self.triangles.iter().map(|&[a, b, c]| [a, c, b]).collect(),
+        }
+    }
+
+    /// The mesh with every position mapped by `f`.
+    pub fn map_positions<F: Fn(Vec3) -> Vec3 + Sync>(&self, f: F) -> Mesh {
+        Mesh {
+            positions: self.positions.par_iter().map(|&p| f(p)).collect(),
+            triangles: self.triangles.clone(),
+        }
+    }
+}
