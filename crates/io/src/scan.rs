@@ -171,13 +171,10 @@ pub fn detect_file(path: &Path) -> Result<ScanFormat, IoError> {
         return Ok(ScanFormat::DicomSeries);
     }
     let text = String::from_utf8_lossy(&head);
-    if text
-        .lines()
-        .any(|l| {
-            let k = l.split('=').next().unwrap_or("").trim();
-            matches!(k, "ObjectType" | "NDims" | "DimSize" | "ElementDataFile")
-        })
-    {
+    if text.lines().any(|l| {
+        let k = l.split('=').next().unwrap_or("").trim();
+        matches!(k, "ObjectType" | "NDims" | "DimSize" | "ElementDataFile")
+    }) {
         return Ok(ScanFormat::MetaImage);
     }
     if name.ends_with(".nii") || name.ends_with(".nii.gz") {

@@ -2,6 +2,9 @@
 //!
 //! * [`Mesh`] — flat `Vec<Vec3>` positions and `Vec<[u32; 3]>` triangles, counter-clockwise
 //!   seen from outside.
+//! * [`Topology`] — derived on demand: opposite corners, boundary / non-manifold /
+//!   inconsistent edges, non-manifold vertices, edge-connected components.
+//! * [`MeshReport`] — [`report()`] of counts, defects, volume, area and genus, serialisable.
 //!
 //! ```
 //! use osteon_mesh::Mesh;
@@ -11,19 +14,27 @@
 //!     vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]],
 //! ).unwrap();
 //! assert!((tet.signed_volume() - 1.0 / 6.0).abs() < 1e-12);
+//! let r = osteon_mesh::report(&tet).unwrap();
+//! assert!(r.watertight && r.outward && r.genus == Some(0));
 //! ```
 #![deny(missing_docs)]
 
 mod mesh;
+pub mod report;
+pub mod topology;
 
 pub use mesh::Mesh;
+pub use report::{report, BoundingBox, MeshReport};
+pub use topology::{Component, Topology};
 
 /// Errors of mesh construction and processing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MeshError {
     /// A triangle refers to a vertex that does not exist.
-    #[error("triangle {triangle} refers to vertex {index}, but there are only {vertices} vertices")]
+    #[error(
+        "triangle {triangle} refers to vertex {index}, but there are only {vertices} vertices"
+    )]
     IndexOutOfRange {
         /// Triangle number.
         triangle: usize,

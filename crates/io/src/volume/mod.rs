@@ -4,4 +4,5 @@ pub mod dicom;
 pub mod metaimage;
 pub mod nifti;
 pub mod nrrd;
+pub(crate) mod raw;
 pub mod stack;

@@ -1,0 +1,3 @@
+//! Integration tests of osteon-mesh: topology and reports on analytic meshes.
+
+mod report;
