@@ -1,0 +1,239 @@
+//! Whole jobs over the component crates: scan → bone mask → mesh, with reports and timings.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use osteon_geom::{Cancel, Frame, Progress, Vec3};
+use osteon_io::{read_scan, QcWarning, ReadOptions, Scan, ScanFormat};
+use osteon_iso::{extract_mask, ExtractOptions, ExtractReport, IsoError};
+use osteon_mesh::{report, Mesh, MeshReport};
+use osteon_volume::{
+    select, Criterion, Preset, SelectOptions, SelectReport, ValueKind, VolumeError,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// What a scan is: grid, frame, values and QC warnings (the `osteon info` report for scans).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScanSummary {
+    /// Always `"scan"`.
+    pub object: String,
+    /// Format read.
+    pub format: ScanFormat,
+    /// What the values mean.
+    pub kind: ValueKind,
+    /// Stored sample type (`u8`, `i16`, …).
+    pub sample_type: String,
+    /// Voxel counts i, j, k.
+    pub dims: [usize; 3],
+    /// Spacing, mm.
+    pub spacing_mm: [f64; 3],
+    /// Centre of voxel (0,0,0), mm, in `frame`.
+    pub origin_mm: [f64; 3],
+    /// Rows: unit vectors of i, j, k in `frame`.
+    pub direction: [[f64; 3]; 3],
+    /// `LPS`, `RAS` or `NONE`.
+    pub frame: String,
+    /// Smallest and largest value.
+    pub value_range: Option<[f64; 2]>,
+    /// Extent of the voxel centres' box in the frame, mm (min, max).
+    pub bbox_mm: [[f64; 3]; 2],
+    /// Number of files read.
+    pub files: usize,
+    /// QC warnings.
+    pub warnings: Vec<QcWarning>,
+}
+
+/// Summarises a scan that has been read.
+pub fn scan_summary(scan: &Scan) -> ScanSummary {
+    let g = scan.volume.grid();
+    let mut lo = [f64::INFINITY; 3];
+    let mut hi = [f64::NEG_INFINITY; 3];
+    for corner in 0..8 {
+        let ijk = [
+            if corner & 1 != 0 { (g.dims[0] - 1) as f64 } else { 0.0 },
+            if corner & 2 != 0 { (g.dims[1] - 1) as f64 } else { 0.0 },
+            if corner & 4 != 0 { (g.dims[2] - 1) as f64 } else { 0.0 },
+        ];
+        let p = g.world(ijk);
+        for a in 0..3 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    ScanSummary {
+        object: "scan".into(),
+        format: scan.format,
+        kind: scan.kind,
+        sample_type: scan.volume.type_name().into(),
+        dims: g.dims,
+        spacing_mm: g.spacing,
+        origin_mm: g.origin,
+        direction: g.direction,
+        frame: g.frame.name().into(),
+        value_range: scan.volume.value_range().map(|(a, b)| [a, b]),
+        bbox_mm: [lo, hi],
+        files: scan.files.len(),
+        warnings: scan.warnings.clone(),
+    }
+}
+
+/// Options of [`mesh_scan`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[serde(default)]
+pub struct MeshJobOptions {
+    /// How to read the scan.
+    pub read: ReadOptions,
+    /// Which voxels are bone; `None` picks by the scan's kind (see [`auto_criterion`]).
+    pub select: Option<SelectOptions>,
+    /// Extraction options.
+    pub extract: ExtractOptions,
+    /// Frame of the output coordinates (LPS by default; RAS for tools that expect it).
+    pub frame: Frame,
+}
+
+impl MeshJobOptions {
+    /// Sets the read options.
+    pub fn read(mut self, read: ReadOptions) -> Self {
+        self.read = read;
+        self
+    }
+    /// Sets the selection.
+    pub fn select(mut self, select: Option<SelectOptions>) -> Self {
+        self.select = select;
+        self
+    }
+    /// Sets the output frame.
+    pub fn frame(mut self, frame: Frame) -> Self {
+        self.frame = frame;
+        self
+    }
+}
+
+/// What [`mesh_scan`] did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeshJobReport {
+    /// The scan read.
+    pub scan: ScanSummary,
+    /// The selection applied.
+    pub select: SelectReport,
+    /// The extraction.
+    pub extract: ExtractReport,
+    /// The output mesh.
+    pub mesh: MeshReport,
+    /// Frame of the mesh coordinates.
+    pub frame: String,
+    /// (mesh volume − selected voxels' volume) / selected voxels' volume.
+    pub volume_vs_voxels_rel: f64,
+    /// Seconds per stage: `read`, `select`, `extract`, `report`.
+    pub timings_s: BTreeMap<String, f64>,
+}
+
+/// The selection used when the caller gives none: masks → non-zero voxels, HU scans → the
+/// `bone` preset; label maps and uncalibrated scans need an explicit choice.
+pub fn auto_criterion(scan: &Scan, path: &Path) -> Result<Criterion, Error> {
+    match scan.kind {
+        ValueKind::Mask => Ok(Criterion::NonZero),
+        ValueKind::CtHu => Ok(Criterion::Preset(Preset::Bone)),
+        ValueKind::Labels => Err(Error::Usage {
+            path: path.to_path_buf(),
+            reason: "this is a label map: choose the structure with --label N".into(),
+        }),
+        ValueKind::CtRaw => Err(Error::Usage {
+            path: path.to_path_buf(),
+            reason: "values are not calibrated HU: give a threshold in the scan's own units with --hu MIN[:MAX]".into(),
+        }),
+    }
+}
+
+fn timed<T>(timings: &mut BTreeMap<String, f64>, name: &str, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let r = f();
+    timings.insert(name.into(), t.elapsed().as_secs_f64());
+    r
+}
+
+/// Reads a scan, selects bone, and extracts a watertight surface in `opts.frame`.
+pub fn mesh_scan(
+    path: &Path,
+    opts: &MeshJobOptions,
+    progress: &dyn Progress,
+    cancel: &dyn Cancel,
+) -> Result<(Mesh, MeshJobReport), Error> {
+    let mut timings = BTreeMap::new();
+    progress.begin("read", 1);
+    let scan = timed(&mut timings, "read", || read_scan(path, &opts.read))?;
+    progress.finish();
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    let (mesh, mut report) = mesh_volume(&scan, path, opts, progress, cancel)?;
+    timings.append(&mut report.timings_s);
+    report.timings_s = timings;
+    Ok((mesh, report))
+}
+
+/// Selects bone in a scan already read and extracts its surface (the in-memory half of
+/// [`mesh_scan`]; `path` only names the scan in errors).
+pub fn mesh_volume(
+    scan: &Scan,
+    path: &Path,
+    opts: &MeshJobOptions,
+    progress: &dyn Progress,
+    cancel: &dyn Cancel,
+) -> Result<(Mesh, MeshJobReport), Error> {
+    let mut timings = BTreeMap::new();
+    let select_opts = match &opts.select {
+        Some(s) => s.clone(),
+        None => SelectOptions::default().criterion(auto_criterion(scan, path)?),
+    };
+    let (mask, select_report) = timed(&mut timings, "select", || {
+        select(&scan.volume, &select_opts, progress, cancel)
+    })
+    .map_err(|source| match source {
+        VolumeError::Cancelled => Error::Cancelled,
+        source => Error::Volume {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    let (mut mesh, extract_report) = timed(&mut timings, "extract", || {
+        extract_mask(&mask, &opts.extract, progress, cancel)
+    })
+    .map_err(|source| match source {
+        IsoError::Cancelled => Error::Cancelled,
+        source => Error::Iso {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    drop(mask);
+    let from = scan.volume.grid().frame;
+    let frame = if from == Frame::None { Frame::None } else { opts.frame };
+    if from.flips_xy(frame) {
+        mesh = mesh.map_positions(|p| Vec3::new(-p.x, -p.y, p.z));
+    }
+    let mesh_report = timed(&mut timings, "report", || report(&mesh))?;
+    let voxels = extract_report.inside_volume_mm3;
+    let rel = if voxels > 0.0 {
+        (mesh_report.volume_mm3 - voxels) / voxels
+    } else {
+        0.0
+    };
+    Ok((
+        mesh,
+        MeshJobReport {
+            scan: scan_summary(scan),
+            select: select_report,
+            extract: extract_report,
+            mesh: mesh_report,
+            frame: frame.name().into(),
+            volume_vs_voxels_rel: rel,
+            timings_s: timings,
+        },
+    ))
+}
+
