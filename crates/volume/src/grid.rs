@@ -99,7 +99,11 @@ impl Grid {
     /// The index → world affine: `world = A · (i, j, k) + origin`.
     pub fn index_to_world(&self) -> DAffine3 {
         let m = self.direction_mat()
-            * DMat3::from_diagonal(DVec3::new(self.spacing[0], self.spacing[1], self.spacing[2]));
+            * DMat3::from_diagonal(DVec3::new(
+                self.spacing[0],
+                self.spacing[1],
+                self.spacing[2],
+            ));
         DAffine3::from_mat3_translation(m, DVec3::from_array(self.origin))
     }
 
@@ -125,7 +129,11 @@ impl Grid {
             dims: self.dims,
             spacing: self.spacing,
             origin: f(self.origin),
-            direction: [f(self.direction[0]), f(self.direction[1]), f(self.direction[2])],
+            direction: [
+                f(self.direction[0]),
+                f(self.direction[1]),
+                f(self.direction[2]),
+            ],
             frame,
         }
     }

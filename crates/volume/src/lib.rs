@@ -15,9 +15,22 @@
 //! ```
 #![deny(missing_docs)]
 
+mod components;
+mod distance;
 mod grid;
+mod morphology;
+mod runs;
+mod select;
+mod threshold;
 
+pub use components::{
+    keep_components, label_components, Components, Connectivity, Keep, KeepStats,
+};
+pub use distance::distance_transform;
 pub use grid::{Grid, MAX_VOXELS};
+pub use morphology::{close, fill_cavities};
+pub use select::{select, Criterion, SelectOptions, SelectReport, REPORT_MAX_COMPONENTS};
+pub use threshold::{count_nonzero, select_labels, threshold, Preset};
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +94,17 @@ pub enum VolumeError {
     /// The caller cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// A mask too fragmented for 32-bit run or component indices (only possible beyond
+    /// several billion voxels).
+    #[error("{what}: {found} exceeds the limit of {limit}")]
+    TooComplex {
+        /// What was counted.
+        what: String,
+        /// How many there are.
+        found: u64,
+        /// The most supported.
+        limit: u64,
+    },
 }
 
 /// A grid and its samples, x (i) fastest, then j, then k.
@@ -225,6 +249,7 @@ impl ScalarVolume {
         })
     }
     /// Converts every sample to f32 (costs 4 bytes a voxel; prefer the typed variants).
+    #[allow(clippy::unnecessary_cast)] // the macro casts every variant, f32 included
     pub fn to_f32(&self) -> Volume<f32> {
         each_variant!(self, v => v.map(|x| x as f32))
     }
