@@ -40,10 +40,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Describe a scan (grid, frame, values, QC warnings) or a mesh (topology and measures).
-    #[command(after_help = "Examples:\n  osteon info ct.nii.gz\n  osteon info dicom_dir/ --json\n  osteon info bone.stl --check")]
+    #[command(
+        after_help = "Examples:\n  osteon info ct.nii.gz\n  osteon info dicom_dir/ --json\n  osteon info bone.stl --check"
+    )]
     Info(InfoArgs),
     /// Extract a watertight bone surface from a scan.
-    #[command(after_help = "Examples:\n  osteon mesh scan_dir/ -o bone.stl --preset bone\n  osteon mesh ct.nii.gz -o bone.3mf --hu 300:3000 --keep 2-largest --json\n  osteon mesh labels.mhd -o skeleton.ply --label 13 --label 14")]
+    #[command(
+        after_help = "Examples:\n  osteon mesh scan_dir/ -o bone.stl --preset bone\n  osteon mesh ct.nii.gz -o bone.3mf --hu 300:3000 --keep 2-largest --json\n  osteon mesh labels.mhd -o skeleton.ply --label 13 --label 14"
+    )]
     Mesh(MeshArgs),
     /// Write the deterministic fractured-long-bone CT phantom as a PNG slice stack.
     #[command(after_help = "Example:\n  osteon phantom -o sample-scans/long_bone_fracture")]
@@ -163,12 +167,18 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("JSON values serialise")
+    );
 }
 
 fn is_mesh_path(p: &Path) -> bool {
     matches!(
-        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
         Some("stl" | "ply" | "obj" | "3mf")
     )
 }
@@ -208,7 +218,11 @@ fn info(a: &InfoArgs, quiet: bool) -> Result<ExitCode, Failure> {
             eprintln!(
                 "check failed: {}: {}",
                 a.path.display(),
-                if problems.is_empty() { "not outward-oriented".to_string() } else { problems.join("; ") }
+                if problems.is_empty() {
+                    "not outward-oriented".to_string()
+                } else {
+                    problems.join("; ")
+                }
             );
         }
         return Ok(ExitCode::from(if failed { 1 } else { 0 }));
@@ -224,7 +238,13 @@ fn info(a: &InfoArgs, quiet: bool) -> Result<ExitCode, Failure> {
         print_json(&v);
     } else {
         let s = &summary;
-        println!("{}: scan ({:?}, {:?}, {})", a.path.display(), s.format, s.kind, s.sample_type);
+        println!(
+            "{}: scan ({:?}, {:?}, {})",
+            a.path.display(),
+            s.format,
+            s.kind,
+            s.sample_type
+        );
         println!("  dims       {} x {} x {}", s.dims[0], s.dims[1], s.dims[2]);
         println!("  spacing    {:?} mm", s.spacing_mm);
         println!("  origin     {:?} mm ({})", s.origin_mm, s.frame);
@@ -238,7 +258,11 @@ fn info(a: &InfoArgs, quiet: bool) -> Result<ExitCode, Failure> {
         }
     }
     if failed && !quiet {
-        eprintln!("check failed: {}: {} QC warning(s)", a.path.display(), summary.warnings.len());
+        eprintln!(
+            "check failed: {}: {} QC warning(s)",
+            a.path.display(),
+            summary.warnings.len()
+        );
     }
     Ok(ExitCode::from(if failed { 1 } else { 0 }))
 }
@@ -248,9 +272,13 @@ fn parse_range(s: &str) -> Result<(f64, f64)> {
         Some((lo, hi)) => (lo.trim(), Some(hi.trim())),
         None => (s.trim(), None),
     };
-    let lo: f64 = lo.parse().with_context(|| format!("--hu {s}: '{lo}' is not a number"))?;
+    let lo: f64 = lo
+        .parse()
+        .with_context(|| format!("--hu {s}: '{lo}' is not a number"))?;
     let hi: f64 = match hi {
-        Some(h) if !h.is_empty() => h.parse().with_context(|| format!("--hu {s}: '{h}' is not a number"))?,
+        Some(h) if !h.is_empty() => h
+            .parse()
+            .with_context(|| format!("--hu {s}: '{h}' is not a number"))?,
         _ => f64::INFINITY,
     };
     if lo.is_nan() || hi.is_nan() || lo > hi {
@@ -262,7 +290,10 @@ fn parse_range(s: &str) -> Result<(f64, f64)> {
 fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
     let t_all = Instant::now();
     let format = osteon::io::MeshFormat::from_path(&a.output).with_context(|| {
-        format!("{}: unknown mesh format (use .stl, .ply, .obj or .3mf)", a.output.display())
+        format!(
+            "{}: unknown mesh format (use .stl, .ply, .obj or .3mf)",
+            a.output.display()
+        )
     })?;
     let criterion = if let Some(p) = a.preset {
         Some(Criterion::Preset(p))
@@ -274,7 +305,8 @@ fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
     } else {
         None
     };
-    let explicit = criterion.is_some() || a.close.is_some() || a.fill_cavities || a.keep != Keep::All;
+    let explicit =
+        criterion.is_some() || a.close.is_some() || a.fill_cavities || a.keep != Keep::All;
     let select = if explicit {
         let scan_kind_default = criterion.clone();
         Some(
@@ -307,7 +339,15 @@ fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
         osteon::mesh_volume(&scan, &a.scan, &opts, &bar, &NeverCancel)?;
     report.timings_s.insert("read".into(), read_s);
     let t = Instant::now();
-    let wopts = MeshWriteOptions::default().with_frame(if report.frame == "RAS" { Frame::Ras } else if report.frame == "NONE" { Frame::None } else { Frame::Lps }).with_format(format);
+    let wopts = MeshWriteOptions::default()
+        .with_frame(if report.frame == "RAS" {
+            Frame::Ras
+        } else if report.frame == "NONE" {
+            Frame::None
+        } else {
+            Frame::Lps
+        })
+        .with_format(format);
     osteon::io::write_mesh(&a.output, &mesh, &wopts)?;
     let write_s = t.elapsed().as_secs_f64();
     report.timings_s.insert("write".into(), write_s);
@@ -322,9 +362,17 @@ fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
     let manifest_path = osteon::io::manifest_path_for(&a.output);
     manifest.write(&manifest_path)?;
     bar.clear();
-    let mut warnings: Vec<String> = report.scan.warnings.iter().map(|w| format!("[{}] {}", w.code, w.message)).collect();
+    let mut warnings: Vec<String> = report
+        .scan
+        .warnings
+        .iter()
+        .map(|w| format!("[{}] {}", w.code, w.message))
+        .collect();
     if !report.mesh.watertight || !report.mesh.outward {
-        warnings.push(format!("the output mesh is not closed and outward: {}", report.mesh.problems().join("; ")));
+        warnings.push(format!(
+            "the output mesh is not closed and outward: {}",
+            report.mesh.problems().join("; ")
+        ));
     }
     if a.json {
         let mut v = serde_json::to_value(&report)?;
@@ -373,7 +421,7 @@ fn phantom(a: &PhantomArgs) -> Result<ExitCode, Failure> {
     extra.insert("name".into(), json!("long_bone_fracture"));
     extra.insert(
         "description".into(),
-        json!("Synthetic CT of a fractured long bone (osteon phantom): cortical tube 1500 HU, cancellous ends 300 HU, marrow -60 HU, soft tissue 40 HU, air -1000 HU, oblique 1.5 mm fracture gap, loose 1.5 mm bone chip, partial volume and Gaussian noise"),
+        json!("Synthetic CT of a fractured long bone (osteon phantom): cortical tube 1500 HU, cancellous ends 300 HU, marrow -60 HU, soft tissue 40 HU, air -1000 HU, oblique 2 mm fracture gap, loose 1.5 mm bone chip, partial volume and Gaussian noise"),
     );
     extra.insert("generator".into(), json!({ "command": "osteon phantom", "version": env!("CARGO_PKG_VERSION"), "options": opts }));
     extra.insert("truth".into(), serde_json::to_value(&truth)?);

@@ -85,7 +85,10 @@ impl Frame {
     /// Whether converting from `self` to `to` negates x and y (LPS ↔ RAS).
     /// Conversions from or to [`Frame::None`] are identities.
     pub fn flips_xy(self, to: Frame) -> bool {
-        matches!((self, to), (Frame::Lps, Frame::Ras) | (Frame::Ras, Frame::Lps))
+        matches!(
+            (self, to),
+            (Frame::Lps, Frame::Ras) | (Frame::Ras, Frame::Lps)
+        )
     }
 
     /// A point given in `self` expressed in `to`. LPS ↔ RAS is a rotation by 180° about z
@@ -106,7 +109,9 @@ impl std::str::FromStr for Frame {
             "lps" => Ok(Frame::Lps),
             "ras" => Ok(Frame::Ras),
             "none" => Ok(Frame::None),
-            other => Err(format!("unknown frame '{other}' (expected lps, ras or none)")),
+            other => Err(format!(
+                "unknown frame '{other}' (expected lps, ras or none)"
+            )),
         }
     }
 }

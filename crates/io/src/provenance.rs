@@ -162,7 +162,7 @@ mod tests {
             vec![],
             serde_json::Value::Null,
             &[a],
-            &[b.clone()],
+            std::slice::from_ref(&b),
             serde_json::Value::Null,
         )
         .unwrap();

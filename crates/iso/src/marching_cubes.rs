@@ -21,8 +21,9 @@
 //! every vertex's triangle fan is one disk, and triangles face away from the inside (the
 //! winding is reversed when `grid.direction_det() < 0`), so every component that bounds
 //! solid has positive signed volume (the boundary of a cavity, facing into the cavity, has
-//! negative volume). For masks no triangle has zero area. Inside samples are 6-connected:
-//! voxels touching only at an edge or a corner give separate surfaces. Why: see the
+//! negative volume). For masks no triangle has zero area. Inside samples are 26-connected
+//! (outside 6-connected), the connectivity of the selection's components: voxels touching
+//! only at an edge or a corner are one solid with one closed surface. Why: see the
 //! construction of the case table in the `tables` module.
 //!
 //! **Parallelism and determinism**: cell layers (constant k) are cut into slabs of a fixed

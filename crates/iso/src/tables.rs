@@ -7,12 +7,13 @@
 //!
 //! Construction, per configuration:
 //! 1. on each of the 6 faces, segments join the crossing points of the face's edges. Every
-//!    maximal cyclic run of inside corners on the face gets one segment, from the edge where
-//!    the run starts to the edge where it ends. On an ambiguous face (two diagonal corners
-//!    inside) this *separates the inside corners*: inside is 6-connected, outside 18-connected
-//!    (the consistent face rule of Lachaud & Montanvert, "Continuous analogs of digital
-//!    boundaries", Graphical Models 62, 2000, under which the surface is a closed 2-manifold
-//!    separating the (6, 18) digital components). The rule depends only on the face's 4
+//!    maximal cyclic run of *outside* corners on the face gets one segment, cutting it off.
+//!    On an ambiguous face (two diagonal corners inside) this *joins the inside corners*:
+//!    inside is 26-connected, outside 6-connected — the same connectivity as the bone
+//!    selection's connected components, so a component kept by `--keep largest` is one
+//!    closed surface. (This is the (26, 6) pair of Lachaud & Montanvert, "Continuous analogs
+//!    of digital boundaries", Graphical Models 62, 2000, under which the surface is a closed
+//!    2-manifold separating the digital components.) The rule depends only on the face's 4
 //!    values, so the two cubes sharing a face build the same segments, traversed in opposite
 //!    directions.
 //! 2. The segments are oriented with the inside corners on the right when the face is seen
@@ -21,10 +22,12 @@
 //! 3. Each loop is triangulated as one disk: the minimum-area triangulation of the loop at the
 //!    edge midpoints (an O(n³) dynamic programme), where a diagonal may not join two edges of
 //!    a common cube face (such a chord would lie in the face and could be built by the
-//!    neighbouring cube too). Diagonals are therefore interior to one cube, every boundary
-//!    edge of a disk is a face segment shared with exactly one neighbour, and each crossing
-//!    grid edge has one disk fan in each of the 4 cubes around it: the surface is a closed,
-//!    oriented combinatorial 2-manifold.
+//!    neighbouring cube too). The one exception is a cube whose only inside corners are the
+//!    two ends of a body diagonal: 26-connectivity joins them through the cube, so their two
+//!    3-loops are joined by a tube (a 6-triangle antiprism) instead of two disks. Diagonals are
+//!    therefore interior to one cube, every boundary edge of a disk or tube is a face segment
+//!    shared with exactly one neighbour, and each crossing grid edge has one fan in each of
+//!    the 4 cubes around it: the surface is a closed, oriented combinatorial 2-manifold.
 //!
 //! The 12 edge midpoints of a cube lie on one sphere (radius √½ about the centre), so no three
 //! of them are collinear: no triangle of a mask surface has zero area.
@@ -219,17 +222,19 @@ pub(crate) fn loops(case: usize) -> Vec<Vec<usize>> {
         if count == 0 || count == 4 {
             continue;
         }
-        // A run of inside corners starts at position s when s is inside and s-1 is not.
+        // A run of outside corners starts at position s when s is outside and s-1 is not; the
+        // segment runs from the edge where the run ends back to the edge where it starts, so
+        // the inside corners stay on the segment's right (seen from outside the cube).
         for s in 0..4 {
-            if !ins[s] || ins[(s + 3) % 4] {
+            if ins[s] || !ins[(s + 3) % 4] {
                 continue;
             }
             let mut t = s;
-            while ins[(t + 1) % 4] {
+            while !ins[(t + 1) % 4] {
                 t = (t + 1) % 4;
             }
-            let entry = edge_of(quad[(s + 3) % 4], quad[s]);
-            let exit = edge_of(quad[t], quad[(t + 1) % 4]);
+            let entry = edge_of(quad[t], quad[(t + 1) % 4]);
+            let exit = edge_of(quad[(s + 3) % 4], quad[s]);
             debug_assert_eq!(next[entry], usize::MAX);
             next[entry] = exit;
         }
@@ -253,6 +258,38 @@ pub(crate) fn loops(case: usize) -> Vec<Vec<usize>> {
     out
 }
 
+/// True when the only inside corners are the two ends of a body diagonal (c and 7 − c).
+pub(crate) fn is_body_diagonal(case: usize) -> bool {
+    (case as u8).count_ones() == 2 && (0..4).any(|c| case == (1 << c) | (1 << (7 - c)))
+}
+
+/// The tube joining two oriented 3-loops: triangles (a_i, a_{i+1}, c_i) and
+/// (c_i, a_{i+1}, c_{i+1}) with c_i = b_{k−i}, which traverse each loop's edges in the loop's
+/// own direction (as its disk would, so neighbours still match) and every inner edge once in
+/// each direction. The rotation k giving the shortest rungs is used.
+fn tube(a: &[usize], b: &[usize]) -> Vec<[u8; 3]> {
+    debug_assert_eq!((a.len(), b.len()), (3, 3));
+    let rung = |k: usize| -> f64 {
+        (0..3)
+            .map(|i| {
+                let d = sub(midpoint(a[i]), midpoint(b[(k + 3 - i) % 3]));
+                dot(d, d).sqrt()
+            })
+            .sum()
+    };
+    let k = (0..3)
+        .min_by(|&x, &y| rung(x).total_cmp(&rung(y)))
+        .unwrap_or(0);
+    let c = |i: usize| b[(k + 3 - (i % 3)) % 3] as u8;
+    let mut out = Vec::with_capacity(6);
+    for i in 0..3 {
+        let (ai, an) = (a[i] as u8, a[(i + 1) % 3] as u8);
+        out.push([ai, an, c(i)]);
+        out.push([c(i), an, c(i + 1)]);
+    }
+    out
+}
+
 fn build() -> Table {
     let faces = faces();
     let mut edge_faces = [0u8; 12];
@@ -266,9 +303,14 @@ fn build() -> Table {
     let mut outward = [empty; 256];
     let mut mirrored = [empty; 256];
     for case in 0..256 {
+        let lps = loops(case);
         let mut tris = Vec::new();
-        for lp in loops(case) {
-            tris.extend(triangulate(&lp, &edge_faces));
+        if is_body_diagonal(case) {
+            tris.extend(tube(&lps[0], &lps[1]));
+        } else {
+            for lp in &lps {
+                tris.extend(triangulate(lp, &edge_faces));
+            }
         }
         assert!(tris.len() <= MAX_TRIS);
         outward[case].count = tris.len() as u8;
@@ -316,10 +358,13 @@ mod tests {
             }
             assert_eq!(got, want, "case {case}");
             // Euler: V − E + F = 1 per disk, so triangles = crossings − 2·loops.
+            // A tube (annulus, χ = 0: as many triangles as vertices) has four more triangles
+            // than two disks.
             let n_loops = lps.len();
+            let tubes = if is_body_diagonal(case) { 1 } else { 0 };
             assert_eq!(
                 t.outward[case].count as usize,
-                want.count_ones() as usize - 2 * n_loops
+                want.count_ones() as usize - 2 * n_loops + 4 * tubes
             );
         }
     }

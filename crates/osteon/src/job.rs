@@ -53,9 +53,21 @@ pub fn scan_summary(scan: &Scan) -> ScanSummary {
     let mut hi = [f64::NEG_INFINITY; 3];
     for corner in 0..8 {
         let ijk = [
-            if corner & 1 != 0 { (g.dims[0] - 1) as f64 } else { 0.0 },
-            if corner & 2 != 0 { (g.dims[1] - 1) as f64 } else { 0.0 },
-            if corner & 4 != 0 { (g.dims[2] - 1) as f64 } else { 0.0 },
+            if corner & 1 != 0 {
+                (g.dims[0] - 1) as f64
+            } else {
+                0.0
+            },
+            if corner & 2 != 0 {
+                (g.dims[1] - 1) as f64
+            } else {
+                0.0
+            },
+            if corner & 4 != 0 {
+                (g.dims[2] - 1) as f64
+            } else {
+                0.0
+            },
         ];
         let p = g.world(ijk);
         for a in 0..3 {
@@ -212,7 +224,11 @@ pub fn mesh_volume(
     })?;
     drop(mask);
     let from = scan.volume.grid().frame;
-    let frame = if from == Frame::None { Frame::None } else { opts.frame };
+    let frame = if from == Frame::None {
+        Frame::None
+    } else {
+        opts.frame
+    };
     if from.flips_xy(frame) {
         mesh = mesh.map_positions(|p| Vec3::new(-p.x, -p.y, p.z));
     }
@@ -236,4 +252,3 @@ pub fn mesh_volume(
         },
     ))
 }
-

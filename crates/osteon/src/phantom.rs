@@ -10,7 +10,7 @@
 //!   above the first slice, closed by 2 mm cortical end plates;
 //! * cancellous bone (300 HU) inside the tube over the 20 mm at each end (metaphyses), marrow
 //!   (−60 HU) in between;
-//! * an oblique fracture: a 1.5 mm slab tilted 35° from the axial plane through the mid-shaft,
+//! * an oblique fracture: a 2 mm slab tilted 35° from the axial plane through the mid-shaft,
 //!   filled with haematoma (50 HU), splitting the bone into two fragments;
 //! * a loose cortical bone chip, a sphere of radius 1.5 mm, 3 mm outside the shaft;
 //! * partial volume: each voxel is the mean of 4 × 4 × 2 sub-samples of the analytic model;
@@ -104,7 +104,7 @@ const Z0: f64 = 10.0;
 const LEN: f64 = 100.0;
 const END: f64 = 20.0;
 const PLATE: f64 = 2.0;
-const W: f64 = 1.5;
+const W: f64 = 2.0;
 const ANGLE_DEG: f64 = 35.0;
 const CHIP_R: f64 = 1.5;
 const SOFT_R: f64 = 20.0;
@@ -123,7 +123,7 @@ fn model_hu(x: f64, y: f64, z: f64) -> f64 {
     if r2 > SOFT_R * SOFT_R {
         return hu::AIR;
     }
-    if r2 > RO * RO || z < Z0 || z > Z0 + LEN {
+    if r2 > RO * RO || !(Z0..=Z0 + LEN).contains(&z) {
         return hu::SOFT_TISSUE;
     }
     // Fracture slab: |n·(p − centre)| ≤ w/2 with n = (sin θ, 0, cos θ).
@@ -268,7 +268,11 @@ mod tests {
         }
         let dv = h * h * h;
         let rel = |num: f64, exact: f64| (num - exact).abs() / exact;
-        assert!(rel(cort as f64 * dv, t.cortical_volume_mm3) < 2e-3, "{}", cort as f64 * dv);
+        assert!(
+            rel(cort as f64 * dv, t.cortical_volume_mm3) < 2e-3,
+            "{}",
+            cort as f64 * dv
+        );
         assert!(rel(canc as f64 * dv, t.cancellous_volume_mm3) < 2e-3);
     }
 }

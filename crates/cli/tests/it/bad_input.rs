@@ -11,13 +11,25 @@ fn refused(input: &Path, extra: &[&str], must_name: &str) -> String {
     args.extend_from_slice(extra);
     let o = osteon(&args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "expected exit 2 for {input:?}, got {:?}: {err}", o.status);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit 2 for {input:?}, got {:?}: {err}",
+        o.status
+    );
     assert!(!err.contains("panicked"), "{err}");
     let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one clear line expected: {err}");
     assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(err.contains(must_name), "the message should name {must_name}: {err}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "an output file was left behind");
+    assert!(
+        err.contains(must_name),
+        "the message should name {must_name}: {err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "an output file was left behind"
+    );
     err
 }
 
@@ -31,7 +43,9 @@ fn copy_dir(from: &Path, to: &Path) {
 
 fn gunzip(path: &Path) -> Vec<u8> {
     let mut out = vec![];
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -71,9 +85,16 @@ fn slice_stack_with_one_slice_of_another_size() {
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     copy_dir(&scans().join("vtk_headsq_quarter/png_ct16"), &stack);
-    std::fs::copy(scans().join("head_ct_dicom2stl/png_hu16/slice_0000.png"), stack.join("slice_0042.png")).unwrap();
+    std::fs::copy(
+        scans().join("head_ct_dicom2stl/png_hu16/slice_0000.png"),
+        stack.join("slice_0042.png"),
+    )
+    .unwrap();
     let err = refused(&stack, &["--hu", "1150"], "slice_0042.png");
-    assert!(err.contains("256") && err.contains("64"), "the message should give both sizes: {err}");
+    assert!(
+        err.contains("256") && err.contains("64"),
+        "the message should give both sizes: {err}"
+    );
 }
 
 #[test]
@@ -82,7 +103,8 @@ fn volume_json_with_zero_spacing() {
     let stack = dir.path().join("stack");
     copy_dir(&scans().join("vtk_headsq_quarter/png_ct16"), &stack);
     let json = stack.join("volume.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     v["spacing_mm"] = serde_json::json!([3.2, 0.0, 1.5]);
     std::fs::write(&json, serde_json::to_string(&v).unwrap()).unwrap();
     let err = refused(&stack, &["--hu", "1150"], "volume.json");
@@ -91,7 +113,11 @@ fn volume_json_with_zero_spacing() {
 
 #[test]
 fn empty_selection() {
-    let err = refused(&scans().join("vtk_headsq_quarter/headsq_quarter.mhd"), &["--hu", "60000"], "headsq_quarter.mhd");
+    let err = refused(
+        &scans().join("vtk_headsq_quarter/headsq_quarter.mhd"),
+        &["--hu", "60000"],
+        "headsq_quarter.mhd",
+    );
     assert!(err.contains("empty"), "{err}");
 }
 
@@ -106,7 +132,11 @@ fn directory_without_dicom() {
 
 #[test]
 fn missing_path() {
-    let err = refused(Path::new("/nonexistent/scan.nii.gz"), &[], "/nonexistent/scan.nii.gz");
+    let err = refused(
+        Path::new("/nonexistent/scan.nii.gz"),
+        &[],
+        "/nonexistent/scan.nii.gz",
+    );
     assert!(err.to_lowercase().contains("no such file"), "{err}");
 }
 
@@ -114,7 +144,9 @@ fn missing_path() {
 fn headers_declaring_far_more_voxels_than_data() {
     let dir = tempfile::tempdir().unwrap();
     let nrrd = dir.path().join("huge.nrrd");
-    let mut bytes = b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 60000 60000 60000\nencoding: raw\n\n".to_vec();
+    let mut bytes =
+        b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 60000 60000 60000\nencoding: raw\n\n"
+            .to_vec();
     bytes.extend_from_slice(&[0u8; 1000]);
     std::fs::write(&nrrd, &bytes).unwrap();
     let t = std::time::Instant::now();
@@ -123,7 +155,10 @@ fn headers_declaring_far_more_voxels_than_data() {
     std::fs::write(&mhd, "ObjectType = Image\nNDims = 3\nDimSize = 60000 60000 60000\nElementType = MET_UCHAR\nElementSpacing = 1 1 1\nElementDataFile = huge.raw\n").unwrap();
     std::fs::write(dir.path().join("huge.raw"), [0u8; 1000]).unwrap();
     refused(&mhd, &[], "huge");
-    assert!(t.elapsed().as_secs() < 20, "refusal must not decode or allocate the declared size");
+    assert!(
+        t.elapsed().as_secs() < 20,
+        "refusal must not decode or allocate the declared size"
+    );
 }
 
 #[test]
@@ -146,7 +181,15 @@ fn detached_data_outside_the_header_folder() {
     // Allowed explicitly, both read.
     for h in [&nhdr, &mhd] {
         let out = dir.path().join("ok.stl");
-        let o = osteon(&["mesh", p(h), "-o", p(&out), "--allow-outside-folder", "--hu", "1"]);
+        let o = osteon(&[
+            "mesh",
+            p(h),
+            "-o",
+            p(&out),
+            "--allow-outside-folder",
+            "--hu",
+            "1",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
 }
@@ -156,7 +199,14 @@ fn unknown_output_extension_and_bad_range_are_usage_errors() {
     let scan = scans().join("vtk_headsq_quarter/headsq_quarter.mhd");
     refused(&scan, &["--hu", "2000:1000"], "--hu");
     let dir = tempfile::tempdir().unwrap();
-    let o = osteon(&["mesh", p(&scan), "-o", p(&dir.path().join("x.xyz")), "--hu", "1150"]);
+    let o = osteon(&[
+        "mesh",
+        p(&scan),
+        "-o",
+        p(&dir.path().join("x.xyz")),
+        "--hu",
+        "1150",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("x.xyz"));
     let o = osteon(&["mesh"]);
@@ -165,6 +215,10 @@ fn unknown_output_extension_and_bad_range_are_usage_errors() {
 
 #[test]
 fn label_map_without_label_says_what_to_do() {
-    let err = refused(&scans().join("vtk_frogtissue/frogtissue.mhd"), &[], "frogtissue.mhd");
+    let err = refused(
+        &scans().join("vtk_frogtissue/frogtissue.mhd"),
+        &[],
+        "frogtissue.mhd",
+    );
     assert!(err.contains("--label") || err.contains("--hu"), "{err}");
 }

@@ -11,7 +11,10 @@ use osteon::mesh::Mesh;
 
 /// The public scans (CI has `shared/` beside the checkout).
 pub fn scans() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/scans"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/scans"
+    ))
 }
 
 /// The repository root.
@@ -53,14 +56,21 @@ pub fn assert_closed_manifold(mesh: &Mesh) {
     use std::collections::HashMap;
     let mut directed: HashMap<(u32, u32), u32> = HashMap::new();
     for t in &mesh.triangles {
-        assert!(t[0] != t[1] && t[1] != t[2] && t[0] != t[2], "degenerate triangle {t:?}");
+        assert!(
+            t[0] != t[1] && t[1] != t[2] && t[0] != t[2],
+            "degenerate triangle {t:?}"
+        );
         for k in 0..3 {
             *directed.entry((t[k], t[(k + 1) % 3])).or_default() += 1;
         }
     }
     for (&(a, b), &n) in &directed {
         assert_eq!(n, 1, "directed edge ({a},{b}) used {n} times");
-        assert_eq!(directed.get(&(b, a)), Some(&1), "edge ({a},{b}) has no opposite");
+        assert_eq!(
+            directed.get(&(b, a)),
+            Some(&1),
+            "edge ({a},{b}) has no opposite"
+        );
     }
     // Vertex links: around each vertex v, triangles (v, a, b) map a -> b; following the map
     // from any a must visit all of v's triangles before returning (one fan, not several).
@@ -89,7 +99,11 @@ pub fn assert_closed_manifold(mesh: &Mesh) {
                 break;
             }
         }
-        assert_eq!(steps, group.len(), "vertex {v}: its triangles form more than one fan");
+        assert_eq!(
+            steps,
+            group.len(),
+            "vertex {v}: its triangles form more than one fan"
+        );
         start = end;
     }
 }

@@ -21,7 +21,10 @@ fn phantom_command_regenerates_the_committed_sample_byte_for_byte() {
     for name in names {
         let a = std::fs::read(sample().join(&name)).unwrap();
         let b = std::fs::read(out.join(&name)).unwrap();
-        assert!(a == b, "{name:?} differs from the generator's output: regenerate sample-scans");
+        assert!(
+            a == b,
+            "{name:?} differs from the generator's output: regenerate sample-scans"
+        );
     }
 }
 
@@ -34,7 +37,13 @@ fn truth() -> serde_json::Value {
 fn mesh_json(args: &[&str]) -> (serde_json::Value, Mesh, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bone.stl");
-    let mut full: Vec<String> = vec!["mesh".into(), p(&sample()).into(), "-o".into(), p(&out).into(), "--json".into()];
+    let mut full: Vec<String> = vec![
+        "mesh".into(),
+        p(&sample()).into(),
+        "-o".into(),
+        p(&out).into(),
+        "--json".into(),
+    ];
     full.extend(args.iter().map(|s| s.to_string()));
     let full: Vec<&str> = full.iter().map(|s| s.as_str()).collect();
     let v = json_ok(&full);
@@ -54,7 +63,10 @@ fn cortical_and_bone_meshes_match_the_analytic_volumes() {
     assert_closed_manifold(&mesh);
     let exact = t["cortical_volume_mm3"].as_f64().unwrap();
     let got = v["mesh"]["volume_mm3"].as_f64().unwrap();
-    assert!(((got - exact) / exact).abs() < 0.025, "cortical {got} vs {exact}");
+    assert!(
+        ((got - exact) / exact).abs() < 0.025,
+        "cortical {got} vs {exact}"
+    );
     assert_eq!(v["mesh"]["watertight"], true);
     assert_eq!(v["mesh"]["outward"], true);
     // Two fragments and the chip.
@@ -65,7 +77,14 @@ fn cortical_and_bone_meshes_match_the_analytic_volumes() {
     assert_closed_manifold(&mesh);
     let exact = t["bone_volume_mm3"].as_f64().unwrap();
     let got = v["mesh"]["volume_mm3"].as_f64().unwrap();
-    assert!(got > exact && (got - exact) / exact < 0.08, "bone {got} vs {exact}");
+    assert!(
+        got > exact && (got - exact) / exact < 0.08,
+        "bone {got} vs {exact}"
+    );
+    assert_eq!(
+        v["mesh"]["components"], 3,
+        "the 2 mm fracture gap separates the fragments"
+    );
     assert!(v["volume_vs_voxels_rel"].as_f64().unwrap().abs() < 0.02);
 }
 
@@ -76,18 +95,40 @@ fn keep_modes_pick_fragments() {
     let (v2, _, _d) = mesh_json(&["--preset", "cortical", "--keep", "2-largest"]);
     assert_eq!(v2["mesh"]["components"], 2);
     let chip = truth()["chip_volume_mm3"].as_f64().unwrap();
-    let (v3, _, _d) = mesh_json(&["--preset", "cortical", "--keep", &format!("min-volume:{}", 4.0 * chip)]);
-    assert_eq!(v3["mesh"]["components"], 2, "the chip is below the minimum volume");
+    let (v3, _, _d) = mesh_json(&[
+        "--preset",
+        "cortical",
+        "--keep",
+        &format!("min-volume:{}", 4.0 * chip),
+    ]);
+    assert_eq!(
+        v3["mesh"]["components"], 2,
+        "the chip is below the minimum volume"
+    );
 }
 
 #[test]
 fn json_report_has_the_documented_keys_and_timings() {
     let (v, _, _d) = mesh_json(&["--preset", "bone"]);
-    for k in ["vertices", "triangles", "components", "boundary_edges", "nonmanifold_edges", "watertight", "oriented", "volume_mm3", "area_mm2", "bbox_mm"] {
+    for k in [
+        "vertices",
+        "triangles",
+        "components",
+        "boundary_edges",
+        "nonmanifold_edges",
+        "watertight",
+        "oriented",
+        "volume_mm3",
+        "area_mm2",
+        "bbox_mm",
+    ] {
         assert!(v["mesh"].get(k).is_some(), "missing mesh.{k}");
     }
     for k in ["read", "select", "extract", "write"] {
-        assert!(v["timings_s"][k].as_f64().unwrap() >= 0.0, "missing timings_s.{k}");
+        assert!(
+            v["timings_s"][k].as_f64().unwrap() >= 0.0,
+            "missing timings_s.{k}"
+        );
     }
     assert_eq!(v["frame"], "LPS");
     assert!(std::path::Path::new(v["manifest"].as_str().unwrap()).is_file());
@@ -101,10 +142,17 @@ fn ras_output_is_lps_rotated_about_z() {
     assert_eq!(ma.triangles.len(), mb.triangles.len());
     let (la, lb) = (a["mesh"]["bbox_mm"].clone(), b["mesh"]["bbox_mm"].clone());
     for axis in 0..2 {
-        let (amin, bmax) = (la["min"][axis].as_f64().unwrap(), lb["max"][axis].as_f64().unwrap());
+        let (amin, bmax) = (
+            la["min"][axis].as_f64().unwrap(),
+            lb["max"][axis].as_f64().unwrap(),
+        );
         assert!((amin + bmax).abs() < 1e-4, "axis {axis}: {amin} vs {bmax}");
     }
-    assert!((a["mesh"]["volume_mm3"].as_f64().unwrap() - b["mesh"]["volume_mm3"].as_f64().unwrap()).abs() < 1e-3);
+    assert!(
+        (a["mesh"]["volume_mm3"].as_f64().unwrap() - b["mesh"]["volume_mm3"].as_f64().unwrap())
+            .abs()
+            < 1e-3
+    );
 }
 
 #[test]

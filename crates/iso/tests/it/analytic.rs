@@ -38,20 +38,22 @@ fn full_block_touching_every_border_is_a_closed_box() {
 }
 
 #[test]
-fn cubes_touching_at_an_edge_stay_separate() {
+fn cubes_touching_at_an_edge_are_one_closed_surface() {
+    // Inside is 26-connected (as the selection's components): two blocks sharing only an
+    // edge are one solid, bounded by one closed genus-0 surface — never a non-manifold edge.
     let v = mask([6, 6, 3], |i, j, _| (i < 3 && j < 3) || (i >= 3 && j >= 3));
     let (_, _, s) = extract(&v);
-    assert_eq!(s.components.len(), 2, "{:?}", s.components);
-    assert!(s.components.iter().all(|&(_, e)| e == 2));
+    assert_eq!(s.components.len(), 1, "{:?}", s.components);
+    assert_eq!(s.components[0].1, 2);
     // Along every axis.
     let v = mask([3, 6, 6], |_, j, k| (j < 3 && k < 3) || (j >= 3 && k >= 3));
-    assert_eq!(extract(&v).2.components.len(), 2);
+    assert_eq!(extract(&v).2.components.len(), 1);
     let v = mask([6, 3, 6], |i, _, k| (i < 3 && k < 3) || (i >= 3 && k >= 3));
-    assert_eq!(extract(&v).2.components.len(), 2);
+    assert_eq!(extract(&v).2.components.len(), 1);
 }
 
 #[test]
-fn cubes_touching_at_a_corner_stay_separate() {
+fn cubes_touching_at_a_corner_are_one_closed_surface() {
     for flip in 0..4 {
         let v = mask([6, 6, 6], |i, j, k| {
             let (a, b) = (i < 3, j < 3);
@@ -64,22 +66,44 @@ fn cubes_touching_at_a_corner_stay_separate() {
             (a && b && k < 3) || (!a && !b && k >= 3)
         });
         let (_, _, s) = extract(&v);
-        assert_eq!(s.components.len(), 2, "flip {flip}: {:?}", s.components);
-        assert!(s.components.iter().all(|&(_, e)| e == 2));
+        assert_eq!(s.components.len(), 1, "flip {flip}: {:?}", s.components);
+        assert_eq!(s.components[0].1, 2, "joined by a tube, still a sphere");
     }
 }
 
 #[test]
-fn checkerboard_is_all_octahedra() {
-    // Every voxel touches its inside neighbours only at edges: 6-connected inside means
-    // one closed octahedron per voxel.
+fn two_voxels_on_a_body_diagonal_make_a_tube() {
+    // Two octahedra (1/6 each) joined by the body-diagonal tube of the middle cube.
+    let v = mask([2, 2, 2], |i, j, k| {
+        (i, j, k) == (0, 0, 0) || (i, j, k) == (1, 1, 1)
+    });
+    let (_, r, s) = extract(&v);
+    assert_eq!(s.components.len(), 1);
+    assert_eq!(s.components[0].1, 2);
+    assert_eq!(
+        r.triangles,
+        7 + 7 + 6,
+        "two open octahedra and a 6-triangle tube"
+    );
+    assert!(s.volume > 2.0 / 6.0);
+}
+
+#[test]
+fn checkerboard_is_one_solid() {
+    // Every voxel touches its inside neighbours at edges: 26-connected, one component; the
+    // outside voxels are 6-isolated, so each interior one is a closed cavity.
     let v = mask([5, 6, 7], |i, j, k| (i + j + k) % 2 == 0);
     let (_, r, s) = extract(&v);
-    assert_eq!(s.components.len() as u64, r.inside_voxels);
-    assert!(s
-        .components
-        .iter()
-        .all(|&(v, e)| e == 2 && (v - 1.0 / 6.0).abs() < 1e-9));
+    let outer = s.components.iter().filter(|&&(v, _)| v > 0.0).count();
+    assert_eq!(outer, 1);
+    // Interior outside voxels (not touching the border): (3·4·5) / 2 of them, rounded.
+    let cavities = s.components.iter().filter(|&&(v, _)| v < 0.0).count();
+    let interior_outside = (1..4)
+        .flat_map(|i| (1..5).flat_map(move |j| (1..6).map(move |k| (i, j, k))))
+        .filter(|&(i, j, k)| (i + j + k) % 2 == 1)
+        .count();
+    assert_eq!(cavities, interior_outside);
+    assert!(s.volume > r.inside_voxels as f64 / 6.0);
 }
 
 #[test]

@@ -42,6 +42,11 @@ proptest! {
         for &(v, _) in &s.components {
             prop_assert!(v.abs() >= 1.0 / 6.0 - 1e-6);
         }
+        // Inside is 26-connected, like the selection's components: each 26-component has
+        // exactly one outer shell (positive volume); other shells bound its cavities.
+        let comps = osteon_volume::label_components(&vol, osteon_volume::Connectivity::C26).unwrap();
+        let outer = s.components.iter().filter(|&&(v, _)| v > 0.0).count();
+        prop_assert_eq!(outer, comps.sizes.len());
         // Slab size never changes the output.
         let (one, _) = extract_mask(&vol, &ExtractOptions::default().with_slab_cells(1), &NoProgress, &NeverCancel).unwrap();
         prop_assert_eq!(one, mesh);
