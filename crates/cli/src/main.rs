@@ -335,8 +335,9 @@ fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
         other => other,
     };
     let opts = opts.select(select);
+    let scan_files = scan.files.clone();
     let (mesh, mut report): (_, MeshJobReport) =
-        osteon::mesh_volume(&scan, &a.scan, &opts, &bar, &NeverCancel)?;
+        osteon::mesh_volume(scan, &a.scan, &opts, &bar, &NeverCancel)?;
     report.timings_s.insert("read".into(), read_s);
     let t = Instant::now();
     let wopts = MeshWriteOptions::default()
@@ -355,7 +356,7 @@ fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
     let manifest = osteon::io::Manifest::new(
         std::env::args().collect(),
         json!({ "mesh": &opts, "output_format": format!("{format:?}") }),
-        &scan.files,
+        &scan_files,
         std::slice::from_ref(&a.output),
         json!({ "select": &report.select, "extract": &report.extract, "mesh": &report.mesh }),
     )?;

@@ -182,16 +182,18 @@ pub fn mesh_scan(
     if cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }
-    let (mesh, mut report) = mesh_volume(&scan, path, opts, progress, cancel)?;
+    let (mesh, mut report) = mesh_volume(scan, path, opts, progress, cancel)?;
     timings.append(&mut report.timings_s);
     report.timings_s = timings;
     Ok((mesh, report))
 }
 
-/// Selects bone in a scan already read and extracts its surface (the in-memory half of
-/// [`mesh_scan`]; `path` only names the scan in errors).
+/// Selects bone in a scan already read (or built in memory) and extracts its surface: the
+/// in-memory half of [`mesh_scan`]; `path` only names the scan in errors. The scan is taken
+/// by value so that its voxels are freed as soon as the bone mask exists: peak memory is the
+/// volume plus the mask during selection, then the mask plus the mesh.
 pub fn mesh_volume(
-    scan: &Scan,
+    scan: Scan,
     path: &Path,
     opts: &MeshJobOptions,
     progress: &dyn Progress,
@@ -200,8 +202,9 @@ pub fn mesh_volume(
     let mut timings = BTreeMap::new();
     let select_opts = match &opts.select {
         Some(s) => s.clone(),
-        None => SelectOptions::default().criterion(auto_criterion(scan, path)?),
+        None => SelectOptions::default().criterion(auto_criterion(&scan, path)?),
     };
+    let summary = scan_summary(&scan);
     let (mask, select_report) = timed(&mut timings, "select", || {
         select(&scan.volume, &select_opts, progress, cancel)
     })
@@ -212,6 +215,8 @@ pub fn mesh_volume(
             source,
         },
     })?;
+    let from = scan.volume.grid().frame;
+    drop(scan);
     let (mut mesh, extract_report) = timed(&mut timings, "extract", || {
         extract_mask(&mask, &opts.extract, progress, cancel)
     })
@@ -223,7 +228,6 @@ pub fn mesh_volume(
         },
     })?;
     drop(mask);
-    let from = scan.volume.grid().frame;
     let frame = if from == Frame::None {
         Frame::None
     } else {
@@ -242,7 +246,7 @@ pub fn mesh_volume(
     Ok((
         mesh,
         MeshJobReport {
-            scan: scan_summary(scan),
+            scan: summary,
             select: select_report,
             extract: extract_report,
             mesh: mesh_report,

@@ -1,7 +1,8 @@
 //! Osteon: from a CT scan to a watertight, manifold, outward-oriented bone surface in patient
 //! millimetres, with a report of what each step did.
 //!
-//! The facade re-exports the component crates ([`geom`], [`volume`], [`mesh`], [`iso`], [`io`])
+//! The facade re-exports the component crates ([`geom`], [`volume`], [`mesh`], [`iso`], [`sdf`],
+//! [`io`])
 //! and offers whole jobs: [`mesh_scan`] (read → select → extract) and [`scan_summary`].
 //!
 //! ```no_run

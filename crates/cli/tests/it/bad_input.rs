@@ -222,3 +222,15 @@ fn label_map_without_label_says_what_to_do() {
     );
     assert!(err.contains("--label") || err.contains("--hu"), "{err}");
 }
+
+#[test]
+fn truncated_rle_dicom_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("rle");
+    copy_dir(&scans().join("head_ct_dicom2stl/dicom_series_rle"), &series);
+    let victim = series.join("IM00002.dcm");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() - 3000]).unwrap();
+    let err = refused(&series, &["--preset", "bone"], "IM00002.dcm");
+    assert!(err.contains("truncated"), "{err}");
+}

@@ -314,3 +314,20 @@ pub(crate) fn truncated(path: &Path, expected: u64, found: u64) -> IoError {
         found,
     }
 }
+
+/// The frame a mesh file says its coordinates are in: the `SPACE=LPS|RAS|NONE` token that
+/// osteon (and 3D Slicer, in STL headers) writes into the first bytes of STL, PLY and OBJ
+/// files. `None` when the file names no frame (or cannot be read).
+pub fn frame_hint(path: &Path) -> Option<Frame> {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let mut f = std::fs::File::open(path).ok()?;
+    let n = f.read(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let at = text.find("SPACE=")?;
+    let token: String = text[at + 6..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    token.parse().ok()
+}

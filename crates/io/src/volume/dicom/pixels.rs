@@ -113,6 +113,18 @@ pub(super) fn decode_slice(path: &Path, expected_len: usize) -> Result<Vec<u8>, 
                 format!("cannot read the DICOM file: {}", error_chain(&e)),
             )
         })?;
+        // RLE Lossless is decoded here: the registry's RLE decoder indexes out of bounds on
+        // truncated segments (dicom-transfer-syntax-registry 0.10.1), and a panic message on
+        // stderr is not an error report.
+        if obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']) == RLE_LOSSLESS {
+            let frags = obj
+                .element(dicom_dictionary_std::tags::PIXEL_DATA)
+                .ok()
+                .and_then(|e| e.value().fragments())
+                .ok_or_else(|| IoError::malformed(path, "RLE pixel data has no fragments"))?;
+            let bytes: Vec<u8> = frags.iter().flatten().copied().collect();
+            return decode_rle(path, &bytes, expected_len);
+        }
         let px = obj.decode_pixel_data().map_err(|e| {
             IoError::malformed(
                 path,
@@ -140,4 +152,125 @@ pub(super) fn decode_slice(path: &Path, expected_len: usize) -> Result<Vec<u8>, 
     // Native 8-bit pixel data carries a pad byte when its length is odd.
     data.truncate(expected_len);
     Ok(data)
+}
+
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
+/// Decodes one RLE Lossless frame (DICOM PS3.5 Annex G) into `expected_len` little-endian
+/// bytes. The 64-byte header gives the segment count (one per byte of a sample, most
+/// significant first) and their offsets; each segment is PackBits-coded and must yield
+/// exactly one byte per pixel. Every read is bounds-checked: a damaged frame is an error.
+pub(super) fn decode_rle(
+    path: &Path,
+    frame: &[u8],
+    expected_len: usize,
+) -> Result<Vec<u8>, IoError> {
+    let bad = |why: String| IoError::malformed(path, format!("RLE pixel data: {why}"));
+    let word = |i: usize| -> Option<usize> {
+        frame
+            .get(4 * i..4 * i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let nseg = word(0).ok_or_else(|| bad("the 64-byte header is missing".into()))?;
+    if frame.len() < 64 {
+        return Err(bad("the 64-byte header is missing".into()));
+    }
+    if nseg == 0 || nseg > 15 || expected_len % nseg != 0 {
+        return Err(bad(format!(
+            "{nseg} segments do not fit {expected_len} bytes of pixels"
+        )));
+    }
+    let pixels = expected_len / nseg;
+    let mut out = vec![0u8; expected_len];
+    for seg in 0..nseg {
+        let start = word(1 + seg).unwrap_or(0);
+        let end = if seg + 1 < nseg {
+            word(2 + seg).unwrap_or(0)
+        } else {
+            frame.len()
+        };
+        if start < 64 || start > end || end > frame.len() {
+            return Err(bad(format!(
+                "segment {seg} spans bytes {start}..{end} of a {}-byte frame",
+                frame.len()
+            )));
+        }
+        let src = &frame[start..end];
+        // Byte `seg` of a sample is its (nseg − 1 − seg)-th least significant byte.
+        let lane = nseg - 1 - seg;
+        let (mut i, mut n) = (0usize, 0usize);
+        while n < pixels {
+            let Some(&h) = src.get(i) else {
+                return Err(bad(format!(
+                    "segment {seg} ends after {n} of {pixels} pixels (truncated)"
+                )));
+            };
+            i += 1;
+            let h = h as i8;
+            if h >= 0 {
+                let count = h as usize + 1;
+                let lit = src.get(i..i + count).ok_or_else(|| {
+                    bad(format!(
+                        "segment {seg} ends inside a literal run (truncated)"
+                    ))
+                })?;
+                for &b in lit.iter().take(pixels - n) {
+                    out[n * nseg + lane] = b;
+                    n += 1;
+                }
+                i += count;
+            } else if h != -128 {
+                let count = (1 - h as isize) as usize;
+                let &b = src.get(i).ok_or_else(|| {
+                    bad(format!(
+                        "segment {seg} ends inside a repeat run (truncated)"
+                    ))
+                })?;
+                i += 1;
+                for _ in 0..count.min(pixels - n) {
+                    out[n * nseg + lane] = b;
+                    n += 1;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod rle_tests {
+    use super::*;
+
+    fn frame(segments: &[Vec<u8>]) -> Vec<u8> {
+        let mut header = vec![0u8; 64];
+        header[0..4].copy_from_slice(&(segments.len() as u32).to_le_bytes());
+        let mut off = 64u32;
+        let mut body = vec![];
+        for (k, s) in segments.iter().enumerate() {
+            header[4 + 4 * k..8 + 4 * k].copy_from_slice(&off.to_le_bytes());
+            off += s.len() as u32;
+            body.extend_from_slice(s);
+        }
+        header.extend(body);
+        header
+    }
+
+    #[test]
+    fn packbits_16_bit() {
+        // 4 pixels: 0x0102, 0x0102, 0x0304, 0x0506.
+        let msb = vec![(-1i8) as u8, 0x01, 1, 0x03, 0x05];
+        let lsb = vec![(-1i8) as u8, 0x02, 1, 0x04, 0x06];
+        let out = decode_rle(Path::new("x.dcm"), &frame(&[msb, lsb]), 8).unwrap();
+        assert_eq!(out, vec![0x02, 0x01, 0x02, 0x01, 0x04, 0x03, 0x06, 0x05]);
+    }
+
+    #[test]
+    fn truncated_segment_is_an_error_naming_the_file() {
+        let msb = vec![3, 1, 2];
+        let err = decode_rle(Path::new("cut.dcm"), &frame(&[msb]), 4).unwrap_err();
+        assert!(err.to_string().contains("cut.dcm"), "{err}");
+        assert!(err.to_string().contains("truncated"), "{err}");
+        let err = decode_rle(Path::new("h.dcm"), &[1, 0, 0], 4).unwrap_err();
+        assert!(err.to_string().contains("header"), "{err}");
+    }
 }
