@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 a check the user asked for failed, 2 bad input or usage.
 
+mod ops;
 mod progress;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,22 @@ enum Command {
         after_help = "Examples:\n  osteon mesh scan_dir/ -o bone.stl --preset bone\n  osteon mesh ct.nii.gz -o bone.3mf --hu 300:3000 --keep 2-largest --json\n  osteon mesh labels.mhd -o skeleton.ply --label 13 --label 14"
     )]
     Mesh(MeshArgs),
+    /// Grow (+) or shrink (−) a closed surface by a distance, through an exact signed distance field.
+    #[command(
+        after_help = "Examples:\n  osteon offset bone.stl -o inner_face.stl --distance 0.3\n  osteon offset bone.stl -o eroded.stl --distance -0.5 --voxel 0.2 --json"
+    )]
+    Offset(OffsetArgs),
+    /// Hollow a solid into a shell of a given wall thickness.
+    #[command(
+        after_help = "Example:\n  osteon shell model.stl -o hollow.stl --thickness 2 --inward"
+    )]
+    Shell(ShellArgs),
+    /// Thicken an open surface patch into a closed plate (thickness centred on the patch).
+    #[command(after_help = "Example:\n  osteon thicken patch.stl -o plate.stl --thickness 2")]
+    Thicken(ThickenArgs),
+    /// Rebuild any mesh (open, self-intersecting) as a closed solid through a distance field.
+    #[command(after_help = "Example:\n  osteon wrap broken.stl -o solid.stl --voxel 0.3")]
+    Wrap(WrapArgs),
     /// Write the deterministic fractured-long-bone CT phantom as a PNG slice stack.
     #[command(after_help = "Example:\n  osteon phantom -o sample-scans/long_bone_fracture")]
     Phantom(PhantomArgs),
@@ -146,6 +163,42 @@ fn main() -> ExitCode {
         Command::Info(a) => info(a, cli.quiet),
         Command::Mesh(a) => mesh(a, cli.quiet),
         Command::Phantom(a) => phantom(a),
+        Command::Offset(a) => {
+            let o = a.sdf.options();
+            o.and_then(|o| {
+                sdf_step(
+                    &a.io,
+                    cli.quiet,
+                    serde_json::json!({"distance_mm": a.distance, "sdf": &o}),
+                    |m, b| osteon::sdf::offset(m, a.distance, &o, b, &NeverCancel),
+                )
+            })
+        }
+        Command::Shell(a) => {
+            let side = if a.outward {
+                osteon::sdf::ShellSide::Outward
+            } else {
+                osteon::sdf::ShellSide::Inward
+            };
+            a.sdf.options().and_then(|o| {
+                sdf_step(&a.io, cli.quiet, serde_json::json!({"thickness_mm": a.thickness, "outward": a.outward, "sdf": &o}), |m, b| {
+                    osteon::sdf::shell(m, a.thickness, side, &o, b, &NeverCancel)
+                })
+            })
+        }
+        Command::Thicken(a) => a.sdf.options().and_then(|o| {
+            sdf_step(
+                &a.io,
+                cli.quiet,
+                serde_json::json!({"thickness_mm": a.thickness, "sdf": &o}),
+                |m, b| osteon::sdf::thicken(m, a.thickness, &o, b, &NeverCancel),
+            )
+        }),
+        Command::Wrap(a) => a.sdf.options().and_then(|o| {
+            sdf_step(&a.io, cli.quiet, serde_json::json!({"sdf": &o}), |m, b| {
+                osteon::sdf::wrap(m, &o, b, &NeverCancel)
+            })
+        }),
     };
     match result {
         Ok(code) => code,
@@ -439,4 +492,92 @@ fn phantom(a: &PhantomArgs) -> Result<ExitCode, Failure> {
         eprintln!("wrote {} files to {}", files.len(), a.output.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+struct SdfArgs {
+    /// Voxel size of the distance field, mm (default: from the mesh size).
+    #[arg(long, value_name = "MM")]
+    voxel: Option<f64>,
+    /// Refuse fields needing more memory than this, GiB.
+    #[arg(long, value_name = "GIB", default_value = "4")]
+    max_memory_gb: f64,
+}
+
+#[derive(Args)]
+struct OffsetArgs {
+    #[command(flatten)]
+    io: ops::MeshIo,
+    /// Offset distance, mm: positive grows, negative shrinks.
+    #[arg(long, allow_hyphen_values = true, value_name = "MM")]
+    distance: f64,
+    #[command(flatten)]
+    sdf: SdfArgs,
+}
+
+#[derive(Args)]
+struct ShellArgs {
+    #[command(flatten)]
+    io: ops::MeshIo,
+    /// Wall thickness, mm.
+    #[arg(long, value_name = "MM")]
+    thickness: f64,
+    /// Hollow inward (the outer surface stays) — the default.
+    #[arg(long, conflicts_with = "outward")]
+    inward: bool,
+    /// Grow the wall outward (the input becomes the inner surface).
+    #[arg(long)]
+    outward: bool,
+    #[command(flatten)]
+    sdf: SdfArgs,
+}
+
+#[derive(Args)]
+struct ThickenArgs {
+    #[command(flatten)]
+    io: ops::MeshIo,
+    /// Plate thickness, mm.
+    #[arg(long, value_name = "MM")]
+    thickness: f64,
+    #[command(flatten)]
+    sdf: SdfArgs,
+}
+
+#[derive(Args)]
+struct WrapArgs {
+    #[command(flatten)]
+    io: ops::MeshIo,
+    #[command(flatten)]
+    sdf: SdfArgs,
+}
+
+impl SdfArgs {
+    fn options(&self) -> Result<osteon::sdf::SdfOptions, Failure> {
+        if !(self.max_memory_gb.is_finite() && self.max_memory_gb > 0.0) {
+            return Err(Failure(anyhow::anyhow!("--max-memory-gb must be positive")));
+        }
+        let mut o = osteon::sdf::SdfOptions::default()
+            .with_max_memory_bytes((self.max_memory_gb * (1u64 << 30) as f64) as u64);
+        if let Some(v) = self.voxel {
+            o = o.with_voxel_mm(v);
+        }
+        Ok(o)
+    }
+}
+
+fn sdf_step(
+    io: &ops::MeshIo,
+    quiet: bool,
+    options: serde_json::Value,
+    run: impl FnOnce(
+        &osteon::mesh::Mesh,
+        &progress::Bars,
+    )
+        -> Result<(osteon::mesh::Mesh, osteon::sdf::OffsetReport), osteon::sdf::SdfError>,
+) -> Result<ExitCode, Failure> {
+    ops::mesh_to_mesh(io, "offset", options, quiet, |mesh, bars| {
+        let (out, report) =
+            run(mesh, bars).map_err(|e| Failure(anyhow::anyhow!("{}: {e}", io.input.display())))?;
+        Ok((out, serde_json::to_value(&report)?))
+    })
 }

@@ -31,6 +31,7 @@ pub use osteon_geom as geom;
 pub use osteon_io as io;
 pub use osteon_iso as iso;
 pub use osteon_mesh as mesh;
+pub use osteon_sdf as sdf;
 pub use osteon_volume as volume;
 
 /// Any error of an osteon job.

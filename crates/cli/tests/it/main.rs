@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod formats;
+mod offsets;
 mod sample;
 
 use std::path::{Path, PathBuf};

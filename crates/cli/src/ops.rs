@@ -1,0 +1,111 @@
+//! Mesh-in, mesh-out commands: smooth, decimate, offset, shell, thicken, wrap.
+//!
+//! Each reads a mesh, runs one library step, writes the result atomically with a provenance
+//! manifest beside it, and prints the step's report (human or `--json`, with `timings_s`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use osteon::geom::Frame;
+use osteon::io::MeshWriteOptions;
+use osteon::mesh::Mesh;
+use serde_json::{json, Value};
+
+use crate::{print_json, progress::Bars, Failure};
+
+/// Input, output and output style shared by every mesh-to-mesh command.
+#[derive(Args)]
+pub struct MeshIo {
+    /// Input mesh (.stl, .ply, .obj, .3mf).
+    pub input: PathBuf,
+    /// Output mesh (.stl, .ply, .obj, .3mf).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `step` on the input mesh and writes its output. `step` returns the new mesh and its
+/// report as JSON; `name` is the stage's key in `timings_s`.
+pub fn mesh_to_mesh(
+    io: &MeshIo,
+    name: &str,
+    options: Value,
+    quiet: bool,
+    step: impl FnOnce(&Mesh, &Bars) -> Result<(Mesh, Value), Failure>,
+) -> Result<ExitCode, Failure> {
+    let format = osteon::io::MeshFormat::from_path(&io.output).with_context(|| {
+        format!(
+            "{}: unknown mesh format (use .stl, .ply, .obj or .3mf)",
+            io.output.display()
+        )
+    })?;
+    let mut timings: BTreeMap<String, f64> = BTreeMap::new();
+    let t = Instant::now();
+    let input = osteon::io::read_mesh(&io.input)?;
+    if input.is_empty() {
+        return Err(Failure(anyhow::anyhow!(
+            "{}: the mesh has no triangles",
+            io.input.display()
+        )));
+    }
+    timings.insert("read".into(), t.elapsed().as_secs_f64());
+    let frame = osteon::io::frame_hint(&io.input).unwrap_or(Frame::None);
+    let bars = Bars::new(quiet);
+    let t = Instant::now();
+    let (mesh, report) = step(&input, &bars)?;
+    bars.clear();
+    timings.insert(name.into(), t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mesh_report = osteon::mesh::report(&mesh)?;
+    timings.insert("report".into(), t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let wopts = MeshWriteOptions::default()
+        .with_frame(frame)
+        .with_format(format);
+    osteon::io::write_mesh(&io.output, &mesh, &wopts)?;
+    timings.insert("write".into(), t.elapsed().as_secs_f64());
+    let manifest = osteon::io::Manifest::new(
+        std::env::args().collect(),
+        json!({ name: options }),
+        std::slice::from_ref(&io.input),
+        std::slice::from_ref(&io.output),
+        json!({ name: &report, "mesh": &mesh_report }),
+    )?;
+    let manifest_path = osteon::io::manifest_path_for(&io.output);
+    manifest.write(&manifest_path)?;
+    if io.json {
+        print_json(&json!({
+            "input": io.input,
+            "output": io.output,
+            "manifest": manifest_path,
+            "frame": frame.name(),
+            name: report,
+            "mesh": mesh_report,
+            "timings_s": timings,
+        }));
+    } else if !quiet {
+        eprintln!(
+            "{} -> {}: {} -> {} triangles, {}",
+            io.input.display(),
+            io.output.display(),
+            input.triangles.len(),
+            mesh_report.triangles,
+            if mesh_report.watertight && mesh_report.manifold && mesh_report.outward {
+                "watertight, manifold, outward".to_string()
+            } else {
+                format!("NOT closed: {}", mesh_report.problems().join("; "))
+            }
+        );
+        eprintln!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,5 @@
+//! Integration tests of osteon-sdf.
+mod analytic;
+mod check;
+mod ops;
+mod real;
