@@ -175,7 +175,7 @@ pub(super) fn decode_rle(
     if frame.len() < 64 {
         return Err(bad("the 64-byte header is missing".into()));
     }
-    if nseg == 0 || nseg > 15 || expected_len % nseg != 0 {
+    if nseg == 0 || nseg > 15 || !expected_len.is_multiple_of(nseg) {
         return Err(bad(format!(
             "{nseg} segments do not fit {expected_len} bytes of pixels"
         )));
