@@ -50,6 +50,16 @@ enum Command {
         after_help = "Examples:\n  osteon mesh scan_dir/ -o bone.stl --preset bone\n  osteon mesh ct.nii.gz -o bone.3mf --hu 300:3000 --keep 2-largest --json\n  osteon mesh labels.mhd -o skeleton.ply --label 13 --label 14"
     )]
     Mesh(MeshArgs),
+    /// Smooth a mesh without shrinking it (windowed sinc or Taubin), reporting how far it moved.
+    #[command(
+        after_help = "Examples:\n  osteon smooth bone.stl -o smooth.stl\n  osteon smooth bone.stl -o smooth.stl --iterations 30 --passband 0.05 --json"
+    )]
+    Smooth(SmoothArgs),
+    /// Reduce the triangle count with a bounded, measured deviation from the input.
+    #[command(
+        after_help = "Examples:\n  osteon decimate bone.stl -o light.stl --max-error 0.1\n  osteon decimate bone.stl -o light.stl --ratio 0.1 --json"
+    )]
+    Decimate(DecimateArgs),
     /// Grow (+) or shrink (−) a closed surface by a distance, through an exact signed distance field.
     #[command(
         after_help = "Examples:\n  osteon offset bone.stl -o inner_face.stl --distance 0.3\n  osteon offset bone.stl -o eroded.stl --distance -0.5 --voxel 0.2 --json"
@@ -128,6 +138,12 @@ struct MeshArgs {
     /// Fill enclosed cavities.
     #[arg(long)]
     fill_cavities: bool,
+    /// Smooth the surface (windowed sinc, default settings) after extraction.
+    #[arg(long)]
+    smooth: bool,
+    /// Decimate after extraction (and smoothing), keeping the surface within MM of it.
+    #[arg(long, value_name = "MM")]
+    decimate_error: Option<f64>,
     /// Frame of the output coordinates.
     #[arg(long, default_value = "lps")]
     frame: Frame,
@@ -163,6 +179,8 @@ fn main() -> ExitCode {
         Command::Info(a) => info(a, cli.quiet),
         Command::Mesh(a) => mesh(a, cli.quiet),
         Command::Phantom(a) => phantom(a),
+        Command::Smooth(a) => smooth_cmd(a, cli.quiet),
+        Command::Decimate(a) => decimate_cmd(a, cli.quiet),
         Command::Offset(a) => {
             let o = a.sdf.options();
             o.and_then(|o| {
@@ -374,7 +392,12 @@ fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
     };
     let opts = MeshJobOptions::default()
         .read(a.read.options())
-        .frame(a.frame);
+        .frame(a.frame)
+        .smooth(a.smooth.then(osteon::mesh::SmoothOptions::default))
+        .decimate(
+            a.decimate_error
+                .map(|e| osteon::mesh::DecimateOptions::default().max_error_mm(Some(e))),
+        );
     let bar = progress::Bars::new(quiet);
     // Read first, so that a selection without a criterion can take the scan's default.
     let t = Instant::now();
@@ -580,4 +603,87 @@ fn sdf_step(
             run(mesh, bars).map_err(|e| Failure(anyhow::anyhow!("{}: {e}", io.input.display())))?;
         Ok((out, serde_json::to_value(&report)?))
     })
+}
+
+#[derive(Args)]
+struct SmoothArgs {
+    #[command(flatten)]
+    io: ops::MeshIo,
+    /// Filter method.
+    #[arg(long, default_value = "windowed-sinc", value_parser = ["windowed-sinc", "taubin"])]
+    method: String,
+    /// Iterations (windowed sinc: polynomial degree).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Pass band (0..2; smaller smooths more).
+    #[arg(long)]
+    passband: Option<f64>,
+    /// Keep edges sharper than this dihedral angle, degrees.
+    #[arg(long, value_name = "DEG")]
+    feature_angle: Option<f64>,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("stop").required(true).multiple(true).args(["max_error", "target_triangles", "ratio"])))]
+struct DecimateArgs {
+    #[command(flatten)]
+    io: ops::MeshIo,
+    /// Largest allowed distance between the output and the input surface, both ways, mm.
+    #[arg(long, value_name = "MM")]
+    max_error: Option<f64>,
+    /// Stop at this many triangles.
+    #[arg(long, value_name = "N")]
+    target_triangles: Option<usize>,
+    /// Stop at this fraction of the input triangles.
+    #[arg(long, value_name = "R")]
+    ratio: Option<f64>,
+    /// Never move boundary vertices of open meshes.
+    #[arg(long)]
+    lock_boundary: bool,
+}
+
+fn smooth_cmd(a: &SmoothArgs, quiet: bool) -> Result<ExitCode, Failure> {
+    let mut o = osteon::mesh::SmoothOptions::default()
+        .method(if a.method == "taubin" {
+            osteon::mesh::SmoothMethod::Taubin
+        } else {
+            osteon::mesh::SmoothMethod::WindowedSinc
+        })
+        .feature_angle_deg(a.feature_angle);
+    if let Some(n) = a.iterations {
+        o = o.iterations(n);
+    }
+    if let Some(k) = a.passband {
+        o = o.passband(k);
+    }
+    ops::mesh_to_mesh(
+        &a.io,
+        "smooth",
+        serde_json::to_value(&o)?,
+        quiet,
+        |mesh, bars| {
+            let (out, report) = osteon::mesh::smooth(mesh, &o, bars, &NeverCancel)
+                .map_err(|e| Failure(anyhow::anyhow!("{}: {e}", a.io.input.display())))?;
+            Ok((out, serde_json::to_value(&report)?))
+        },
+    )
+}
+
+fn decimate_cmd(a: &DecimateArgs, quiet: bool) -> Result<ExitCode, Failure> {
+    let o = osteon::mesh::DecimateOptions::default()
+        .max_error_mm(a.max_error)
+        .target_triangles(a.target_triangles)
+        .ratio(a.ratio)
+        .lock_boundary(a.lock_boundary);
+    ops::mesh_to_mesh(
+        &a.io,
+        "decimate",
+        serde_json::to_value(&o)?,
+        quiet,
+        |mesh, bars| {
+            let (out, report) = osteon::mesh::decimate(mesh, &o, bars, &NeverCancel)
+                .map_err(|e| Failure(anyhow::anyhow!("{}: {e}", a.io.input.display())))?;
+            Ok((out, serde_json::to_value(&report)?))
+        },
+    )
 }

@@ -4,7 +4,11 @@
 //!   seen from outside.
 //! * [`Topology`] — derived on demand: opposite corners, boundary / non-manifold /
 //!   inconsistent edges, non-manifold vertices, edge-connected components.
-//! * [`MeshReport`] — [`report()`] of counts, defects, volume, area and genus, serialisable.
+//! * [`MeshReport`] — [`report()`] of counts, defects, volume, area, genus and
+//!   self-intersections, serialisable.
+//!
+//! Operations: [`smooth()`] (windowed-sinc or Taubin smoothing that keeps the volume),
+//! [`self_intersections()`] (exact triangle–triangle tests over a BVH).
 //!
 //! ```
 //! use osteon_mesh::Mesh;
@@ -19,12 +23,20 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod decimate;
+pub mod distance;
 mod mesh;
 pub mod report;
+pub mod self_intersect;
+pub mod smooth;
 pub mod topology;
 
+pub use decimate::{decimate, DecimateOptions, DecimateReport};
+pub use distance::{surface_deviation, Deviation, DistanceIndex};
 pub use mesh::Mesh;
-pub use report::{report, BoundingBox, MeshReport};
+pub use report::{report, report_with, BoundingBox, MeshReport, ReportOptions};
+pub use self_intersect::{self_intersections, triangles_intersect, SelfIntersections};
+pub use smooth::{smooth, SmoothMethod, SmoothOptions, SmoothReport};
 pub use topology::{Component, Topology};
 
 /// Errors of mesh construction and processing.

@@ -2,17 +2,47 @@
 //!
 //! In: a [`Mesh`] (millimetres). Out: a [`MeshReport`] with its topology counts (from
 //! [`Topology`]), degenerate and duplicate triangles, signed volume (mm³), area (mm²),
-//! Euler characteristic and genus, and bounding box. Every number is deterministic: the
-//! counts come from sorts of unique keys and the f64 sums are reduced in a fixed order.
-//! Self-intersections are not computed yet.
+//! Euler characteristic and genus, bounding box, and the number of self-intersecting
+//! triangles ([`crate::self_intersections`]). Every number is deterministic: the counts come
+//! from sorts of unique keys and the f64 sums are reduced in a fixed order.
+//!
+//! Cost: the self-intersection search dominates (a BVH and exact triangle tests: several
+//! times the rest of the report; 0.1–0.4 s for a 160 k-triangle head mesh, seconds for a
+//! 2.5 M-triangle one); [`report_with`] and [`ReportOptions`] turn it off.
 
 use std::fmt;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::self_intersect::self_intersections;
 use crate::topology::Topology;
 use crate::{Mesh, MeshError};
+
+/// What [`report_with`] computes beyond the always-cheap counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[serde(default)]
+pub struct ReportOptions {
+    /// Search for self-intersecting triangles (the most expensive part; on by default).
+    pub self_intersections: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            self_intersections: true,
+        }
+    }
+}
+
+impl ReportOptions {
+    /// Sets [`ReportOptions::self_intersections`].
+    pub fn self_intersections(mut self, on: bool) -> Self {
+        self.self_intersections = on;
+        self
+    }
+}
 
 /// Axis-aligned bounding box of a report, millimetres.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,27 +99,41 @@ pub struct MeshReport {
     pub bbox_mm: Option<BoundingBox>,
     /// Vertices used by no triangle.
     pub unreferenced_vertices: usize,
+    /// Triangles that intersect another triangle of the mesh (see
+    /// [`crate::self_intersect`]); `null` when not computed ([`ReportOptions`]).
+    pub self_intersecting_faces: Option<usize>,
 }
 
 /// Report on `mesh`.
 ///
 /// Errors: [`MeshError::IndexOutOfRange`] when a triangle refers to a missing vertex (a mesh
 /// from [`Mesh::new`] or a reader never does), [`MeshError::TooManyVertices`] past the `u32`
-/// corner limit. Non-finite positions give NaN measures, not an error.
+/// corner limit. Non-finite positions give NaN measures, not an error. Self-intersections
+/// are searched (see the module documentation for the cost).
 pub fn report(mesh: &Mesh) -> Result<MeshReport, MeshError> {
     MeshReport::of(mesh)
+}
+
+/// Report on `mesh` computing what `opts` asks for; errors as [`report()`].
+pub fn report_with(mesh: &Mesh, opts: &ReportOptions) -> Result<MeshReport, MeshError> {
+    let topo = Topology::new(mesh)?;
+    Ok(MeshReport::with_topology_and(mesh, &topo, opts))
 }
 
 impl MeshReport {
     /// Report on `mesh`; see [`report()`].
     pub fn of(mesh: &Mesh) -> Result<MeshReport, MeshError> {
-        let topo = Topology::new(mesh)?;
-        Ok(Self::with_topology(mesh, &topo))
+        report_with(mesh, &ReportOptions::default())
     }
 
     /// Report on `mesh` with its already derived topology `topo` (which must come from the
-    /// same mesh).
+    /// same mesh), with the default [`ReportOptions`].
     pub fn with_topology(mesh: &Mesh, topo: &Topology) -> MeshReport {
+        Self::with_topology_and(mesh, topo, &ReportOptions::default())
+    }
+
+    /// Report on `mesh` with its topology `topo` and options `opts`.
+    pub fn with_topology_and(mesh: &Mesh, topo: &Topology, opts: &ReportOptions) -> MeshReport {
         let degenerate_triangles = mesh
             .triangles
             .par_iter()
@@ -157,6 +201,9 @@ impl MeshReport {
                 max: b.max.to_array(),
             }),
             unreferenced_vertices: topo.unreferenced_vertices(),
+            self_intersecting_faces: opts
+                .self_intersections
+                .then(|| self_intersections(mesh).faces.len()),
         }
     }
 
@@ -203,6 +250,11 @@ impl MeshReport {
             "duplicate triangles",
         );
         count(
+            self.self_intersecting_faces.unwrap_or(0),
+            "self-intersecting triangle",
+            "self-intersecting triangles",
+        );
+        count(
             self.unreferenced_vertices,
             "unreferenced vertex",
             "unreferenced vertices",
@@ -236,14 +288,18 @@ impl fmt::Display for MeshReport {
             if self.components == 1 { "" } else { "s" }
         )?;
         let yes = |b: bool| if b { "yes" } else { "no" };
-        writeln!(
+        write!(
             f,
-            "watertight: {}, manifold: {}, oriented: {}, outward: {}",
+            "watertight: {}, manifold: {}, oriented: {}, outward: {}, ",
             yes(self.watertight),
             yes(self.manifold),
             yes(self.oriented),
             yes(self.outward)
         )?;
+        match self.self_intersecting_faces {
+            Some(n) => writeln!(f, "self-intersecting triangles: {n}")?,
+            None => writeln!(f, "self-intersections: not checked")?,
+        }
         write!(
             f,
             "volume: {} mm³, area: {} mm², genus: ",

@@ -7,7 +7,10 @@ use std::time::Instant;
 use osteon_geom::{Cancel, Frame, Progress, Vec3};
 use osteon_io::{read_scan, QcWarning, ReadOptions, Scan, ScanFormat};
 use osteon_iso::{extract_mask, ExtractOptions, ExtractReport, IsoError};
-use osteon_mesh::{report, Mesh, MeshReport};
+use osteon_mesh::{
+    decimate, report_with, smooth, DecimateOptions, DecimateReport, Mesh, MeshError, MeshReport,
+    ReportOptions, SmoothOptions, SmoothReport,
+};
 use osteon_volume::{
     select, Criterion, Preset, SelectOptions, SelectReport, ValueKind, VolumeError,
 };
@@ -105,6 +108,10 @@ pub struct MeshJobOptions {
     pub extract: ExtractOptions,
     /// Frame of the output coordinates (LPS by default; RAS for tools that expect it).
     pub frame: Frame,
+    /// Smooth the extracted surface (before decimation).
+    pub smooth: Option<SmoothOptions>,
+    /// Decimate the (smoothed) surface.
+    pub decimate: Option<DecimateOptions>,
 }
 
 impl MeshJobOptions {
@@ -123,6 +130,16 @@ impl MeshJobOptions {
         self.frame = frame;
         self
     }
+    /// Sets the smoothing step.
+    pub fn smooth(mut self, smooth: Option<SmoothOptions>) -> Self {
+        self.smooth = smooth;
+        self
+    }
+    /// Sets the decimation step.
+    pub fn decimate(mut self, decimate: Option<DecimateOptions>) -> Self {
+        self.decimate = decimate;
+        self
+    }
 }
 
 /// What [`mesh_scan`] did.
@@ -134,6 +151,10 @@ pub struct MeshJobReport {
     pub select: SelectReport,
     /// The extraction.
     pub extract: ExtractReport,
+    /// The smoothing, when asked for.
+    pub smooth: Option<SmoothReport>,
+    /// The decimation, when asked for.
+    pub decimate: Option<DecimateReport>,
     /// The output mesh.
     pub mesh: MeshReport,
     /// Frame of the mesh coordinates.
@@ -228,6 +249,24 @@ pub fn mesh_volume(
         },
     })?;
     drop(mask);
+    let mut smooth_report = None;
+    if let Some(o) = &opts.smooth {
+        let (m, r) = timed(&mut timings, "smooth", || {
+            smooth(&mesh, o, progress, cancel)
+        })
+        .map_err(mesh_err)?;
+        mesh = m;
+        smooth_report = Some(r);
+    }
+    let mut decimate_report = None;
+    if let Some(o) = &opts.decimate {
+        let (m, r) = timed(&mut timings, "decimate", || {
+            decimate(&mesh, o, progress, cancel)
+        })
+        .map_err(mesh_err)?;
+        mesh = m;
+        decimate_report = Some(r);
+    }
     let frame = if from == Frame::None {
         Frame::None
     } else {
@@ -236,7 +275,16 @@ pub fn mesh_volume(
     if from.flips_xy(frame) {
         mesh = mesh.map_positions(|p| Vec3::new(-p.x, -p.y, p.z));
     }
-    let mesh_report = timed(&mut timings, "report", || report(&mesh))?;
+    // The self-intersection search costs seconds on multi-million-triangle meshes; extraction
+    // cannot create intersections (tested on every scan), smoothing and decimation could, so
+    // it runs when either did (`self_intersecting_faces` is null otherwise).
+    let check_intersections = opts.smooth.is_some() || opts.decimate.is_some();
+    let mesh_report = timed(&mut timings, "report", || {
+        report_with(
+            &mesh,
+            &ReportOptions::default().self_intersections(check_intersections),
+        )
+    })?;
     let voxels = extract_report.inside_volume_mm3;
     let rel = if voxels > 0.0 {
         (mesh_report.volume_mm3 - voxels) / voxels
@@ -249,10 +297,19 @@ pub fn mesh_volume(
             scan: summary,
             select: select_report,
             extract: extract_report,
+            smooth: smooth_report,
+            decimate: decimate_report,
             mesh: mesh_report,
             frame: frame.name().into(),
             volume_vs_voxels_rel: rel,
             timings_s: timings,
         },
     ))
+}
+
+fn mesh_err(e: MeshError) -> Error {
+    match e {
+        MeshError::Cancelled => Error::Cancelled,
+        e => Error::Mesh(e),
+    }
 }

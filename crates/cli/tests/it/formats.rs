@@ -78,6 +78,14 @@ fn every_public_scan_meshes_closed_with_the_selected_volume() {
         let out = dir.path().join(format!("m{i}.ply"));
         let (v, mesh) = mesh_of(&s.join(scan), sel, &out);
         assert_closed_manifold(&mesh);
+        // Extraction never folds the surface through itself (the mesh job relies on it).
+        let si = osteon::mesh::self_intersections(&mesh);
+        assert_eq!(
+            si.pairs,
+            0,
+            "{scan}: {} self-intersecting faces",
+            si.faces.len()
+        );
         assert_eq!(v["mesh"]["watertight"], true, "{scan}");
         assert_eq!(v["mesh"]["outward"], true, "{scan}");
         let rel = v["volume_vs_voxels_rel"].as_f64().unwrap();

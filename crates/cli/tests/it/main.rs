@@ -3,6 +3,7 @@
 mod bad_input;
 mod formats;
 mod offsets;
+mod quality;
 mod sample;
 
 use std::path::{Path, PathBuf};

@@ -1,3 +1,6 @@
 //! Integration tests of osteon-mesh: topology and reports on analytic meshes.
 
+mod decimate;
 mod report;
+mod self_intersect;
+mod smooth;

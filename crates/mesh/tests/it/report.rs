@@ -319,6 +319,7 @@ fn json_keys() {
         "euler_characteristic",
         "bbox_mm",
         "unreferenced_vertices",
+        "self_intersecting_faces",
     ];
     want.sort();
     assert_eq!(keys, want);

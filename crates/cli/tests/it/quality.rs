@@ -1,0 +1,111 @@
+//! `osteon smooth`, `osteon decimate` and `osteon mesh --smooth --decimate-error` end to end.
+
+use crate::*;
+
+fn bone_mesh(dir: &Path) -> PathBuf {
+    let out = dir.join("bone.stl");
+    let sample = repo().join("sample-scans/long_bone_fracture");
+    let o = osteon(&["mesh", p(&sample), "-o", p(&out), "--preset", "bone", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+#[test]
+fn smoothing_keeps_the_volume_and_removes_the_staircase() {
+    let dir = tempfile::tempdir().unwrap();
+    let bone = bone_mesh(dir.path());
+    let out = dir.path().join("smooth.ply");
+    let v = json_ok(&["smooth", p(&bone), "-o", p(&out), "--json"]);
+    let s = &v["smooth"];
+    assert!(s["volume_change_pct"].as_f64().unwrap().abs() < 0.5, "{s}");
+    let (before, after) = (
+        s["mean_normal_angle_before_deg"].as_f64().unwrap(),
+        s["mean_normal_angle_after_deg"].as_f64().unwrap(),
+    );
+    assert!(
+        after <= before / 2.0,
+        "staircase not removed: {before} -> {after}"
+    );
+    assert_eq!(v["mesh"]["watertight"], true);
+    assert_eq!(v["mesh"]["self_intersecting_faces"], 0);
+    // Independent: same vertex count, volume from the file within 0.5 %.
+    let a = osteon::io::read_mesh(&bone).unwrap();
+    let b = osteon::io::read_mesh(&out).unwrap();
+    assert_eq!(a.triangles.len(), b.triangles.len());
+    let dv = (b.signed_volume() - a.signed_volume()) / a.signed_volume();
+    assert!(dv.abs() < 0.005, "{dv}");
+}
+
+#[test]
+fn decimation_with_an_error_bound_stays_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bone = bone_mesh(dir.path());
+    let out = dir.path().join("light.stl");
+    let v = json_ok(&[
+        "decimate",
+        p(&bone),
+        "-o",
+        p(&out),
+        "--max-error",
+        "0.1",
+        "--json",
+    ]);
+    let d = &v["decimate"];
+    assert!(d["max_deviation_mm"].as_f64().unwrap() <= 0.1, "{d}");
+    assert!(
+        d["triangles_after"].as_u64().unwrap() < d["triangles_before"].as_u64().unwrap() / 2,
+        "{d}"
+    );
+    assert_eq!(v["mesh"]["watertight"], true);
+    assert_eq!(v["mesh"]["outward"], true);
+    assert_eq!(v["mesh"]["self_intersecting_faces"], 0);
+    assert_eq!(d["genus_before"], d["genus_after"]);
+    // Independent of the report: input vertices lie within 0.1 mm of the output surface.
+    let a = osteon::io::read_mesh(&bone).unwrap();
+    let b = osteon::io::read_mesh(&out).unwrap();
+    let dev = osteon::mesh::surface_deviation(&a, &b, 0).unwrap();
+    assert!(dev.a_to_b.max_mm <= 0.1 + 1e-6, "{dev:?}");
+}
+
+#[test]
+fn mesh_can_smooth_and_decimate_in_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("print.stl");
+    let sample = repo().join("sample-scans/long_bone_fracture");
+    let v = json_ok(&[
+        "mesh",
+        p(&sample),
+        "-o",
+        p(&out),
+        "--preset",
+        "bone",
+        "--smooth",
+        "--decimate-error",
+        "0.1",
+        "--json",
+    ]);
+    for k in ["read", "select", "extract", "smooth", "decimate", "write"] {
+        assert!(v["timings_s"][k].as_f64().is_some(), "timings_s.{k}");
+    }
+    assert!(v["smooth"]["volume_change_pct"].as_f64().unwrap().abs() < 0.5);
+    assert!(v["decimate"]["max_deviation_mm"].as_f64().unwrap() <= 0.1);
+    assert_eq!(v["mesh"]["watertight"], true);
+}
+
+#[test]
+fn decimate_needs_a_stop_criterion() {
+    let dir = tempfile::tempdir().unwrap();
+    let bone = bone_mesh(dir.path());
+    let o = osteon(&["decimate", p(&bone), "-o", p(&dir.path().join("x.stl"))]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = osteon(&[
+        "decimate",
+        p(&bone),
+        "-o",
+        p(&dir.path().join("x.stl")),
+        "--ratio",
+        "1.5",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bone.stl"), "{}", stderr(&o));
+}

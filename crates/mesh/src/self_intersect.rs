@@ -1,0 +1,754 @@
+//! Self-intersections: pairs of triangles of one mesh that cut, pierce or overlap each other.
+//!
+//! In: a [`Mesh`] (positions in millimetres, any topology: open, non-manifold, a soup). Out:
+//! [`SelfIntersections`], the number of intersecting triangle pairs and the sorted list of
+//! the triangles involved.
+//!
+//! Two closed triangles *intersect* when they have a point in common other than the corners
+//! and edge they share. Sharing is decided by exact coordinates, not by vertex index, so an
+//! unwelded copy of a mesh gives the same answer as the welded one:
+//!
+//! * no shared corner: any common point counts, touching included (a vertex resting on
+//!   another triangle is a defect of a surface meant to be embedded);
+//! * one shared corner `v`: they intersect when the edge opposite `v` in one triangle meets
+//!   the other triangle (Möller's interval argument: in the non-coplanar case both
+//!   triangles meet the line of their planes in a segment starting at `v`, and the shorter
+//!   one ends on the opposite edge of its triangle inside the other one; the same holds for
+//!   the wedges of the coplanar case);
+//! * one shared edge: they intersect only when coplanar and on the same side of that edge
+//!   (folded onto each other); two non-coplanar triangles through a common edge meet only
+//!   on that edge;
+//! * three shared corners (a duplicated face): they overlap, so they intersect.
+//!
+//! Triangles with collinear corners or a repeated corner (zero area; the report counts them
+//! as degenerate), with an index out of range or a non-finite coordinate are skipped.
+//!
+//! Every decision is made with Shewchuk's exact `orient3d` / `orient2d` (`robust` crate) on
+//! the `f32` coordinates widened to `f64`, so the answer does not depend on rounding: the
+//! test follows Möller (1997) and Guigue & Devillers (2003) — reject by the signs of one
+//! triangle's corners against the other's plane, then test edges against triangles — but
+//! with closed-set predicates throughout, coplanar overlaps included.
+//!
+//! Candidate pairs come from a bounding-volume hierarchy over the triangles' boxes (a
+//! linear BVH: triangles sorted by the Morton code of their box centre, leaves of
+//! [`LEAF`] triangles, a balanced binary tree over the leaves). Each leaf is queried
+//! against the tree in parallel, visiting only leaves at or after itself so that every pair
+//! is tested once. Counts are summed and faces sorted, so the result does not depend on the
+//! number of threads. Cost: about `O(n log n)`, dominated by the exact tests of the
+//! ~8 candidate pairs per triangle (mostly neighbours sharing a corner or an edge):
+//! 0.1–0.4 s for the 80–160 k-triangle head meshes and ~2.7 s CPU for the 2.5 M-triangle
+//! skull on one core of this machine. Flat patches of marching cubes (exactly coplanar
+//! neighbours) take shortcuts: an axis-aligned-plane case, integer arithmetic for exact
+//! zeros, and a float crease test that settles most edge-sharing pairs.
+
+use osteon_geom::Vec3;
+use rayon::prelude::*;
+use robust::{orient2d, orient3d, Coord, Coord3D};
+use serde::{Deserialize, Serialize};
+
+use crate::Mesh;
+
+/// Triangles per BVH leaf: small leaves prune well for the many small, similar triangles
+/// of marching cubes; 4 was the fastest of 2–16 on the skull mesh.
+const LEAF: usize = 4;
+
+/// Triangles ranges below this are built sequentially (rayon task overhead).
+const PAR_BUILD: usize = 1 << 12;
+
+/// Result of [`self_intersections`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfIntersections {
+    /// Number of unordered pairs of triangles that intersect.
+    pub pairs: usize,
+    /// Indices of the triangles that intersect at least one other, sorted, without repeats.
+    pub faces: Vec<u32>,
+}
+
+impl SelfIntersections {
+    /// True when no two triangles intersect.
+    pub fn is_empty(&self) -> bool {
+        self.pairs == 0
+    }
+}
+
+/// Finds every pair of triangles of `mesh` that intersect (see the module documentation for
+/// what counts). Never fails: triangles that cannot be tested (degenerate, bad index,
+/// non-finite) are skipped.
+pub fn self_intersections(mesh: &Mesh) -> SelfIntersections {
+    let nv = mesh.positions.len();
+    // Triangles worth testing, with their boxes.
+    let ok: Vec<(u32, Aabb)> = mesh
+        .triangles
+        .par_iter()
+        .enumerate()
+        .filter_map(|(t, tri)| {
+            if tri.iter().any(|&i| i as usize >= nv) {
+                return None;
+            }
+            let p = tri.map(|i| mesh.positions[i as usize]);
+            if !p.iter().all(|q| q.is_finite()) || is_degenerate(&p.map(wide)) {
+                return None;
+            }
+            Some((t as u32, Aabb::of(&p)))
+        })
+        .collect();
+    if ok.len() < 2 {
+        return SelfIntersections::default();
+    }
+    let bvh = Bvh::build(&ok);
+    let corners = |t: u32| mesh.triangles[t as usize].map(|i| mesh.positions[i as usize]);
+
+    let nleaves = bvh.leaves();
+    let (pairs, mut faces) = (0..nleaves)
+        .into_par_iter()
+        .fold(
+            || (0usize, Vec::new(), Vec::with_capacity(64)),
+            |(mut n, mut faces, mut stack), a| {
+                let abox = bvh.leaf_box(a);
+                let ta = bvh.leaf(a);
+                stack.clear();
+                stack.push(0u32);
+                while let Some(k) = stack.pop() {
+                    let node = &bvh.nodes[k as usize];
+                    // Only leaves at or after `a`: each leaf pair is visited once.
+                    if (node.hi as usize) <= a || !node.bbox.overlaps(&abox) {
+                        continue;
+                    }
+                    if node.right == 0 {
+                        let b = node.lo as usize;
+                        let tb = bvh.leaf(b);
+                        for (i, (ti, bi)) in ta.iter().enumerate() {
+                            let from = if a == b { i + 1 } else { 0 };
+                            for (tj, bj) in &tb[from.min(tb.len())..] {
+                                if bi.overlaps(bj) && proper_pair(corners(*ti), corners(*tj)) {
+                                    n += 1;
+                                    faces.push(*ti);
+                                    faces.push(*tj);
+                                }
+                            }
+                        }
+                    } else {
+                        stack.push(node.right);
+                        stack.push(k + 1);
+                    }
+                }
+                (n, faces, stack)
+            },
+        )
+        .map(|(n, f, _)| (n, f))
+        .reduce(
+            || (0, Vec::new()),
+            |(n1, mut f1), (n2, f2)| {
+                f1.extend_from_slice(&f2);
+                (n1 + n2, f1)
+            },
+        );
+    faces.par_sort_unstable();
+    faces.dedup();
+    SelfIntersections { pairs, faces }
+}
+
+/// Whether two triangles intersect in more than the corners and edge they share (exact;
+/// see the module documentation). Degenerate triangles (zero area) never intersect here.
+pub fn triangles_intersect(t: [Vec3; 3], u: [Vec3; 3]) -> bool {
+    let (a, b) = (t.map(wide), u.map(wide));
+    !is_degenerate(&a) && !is_degenerate(&b) && proper_pair(t, u)
+}
+
+/// [`triangles_intersect`] for triangles known to be non-degenerate.
+fn proper_pair(t: [Vec3; 3], u: [Vec3; 3]) -> bool {
+    let a = t.map(wide);
+    let b = u.map(wide);
+    // Shared corners by exact coordinates. The corners of a non-degenerate triangle are
+    // distinct, so each corner of `t` matches at most one of `u`.
+    let mut shared = [(0usize, 0usize); 3];
+    let mut ns = 0;
+    for (i, p) in t.iter().enumerate() {
+        if let Some(j) = u.iter().position(|q| q == p) {
+            shared[ns] = (i, j);
+            ns += 1;
+        }
+    }
+    match ns {
+        0 => disjoint_pair(&a, &b),
+        1 => {
+            let (i, j) = shared[0];
+            let (a1, a2) = (a[(i + 1) % 3], a[(i + 2) % 3]);
+            let (b1, b2) = (b[(j + 1) % 3], b[(j + 2) % 3]);
+            // Quick rejection: the other two corners of one strictly on one side of the
+            // other's plane means the triangles meet that plane only at the shared corner.
+            let s1 = o3(&a[0], &a[1], &a[2], &b1);
+            let s2 = o3(&a[0], &a[1], &a[2], &b2);
+            if s1 * s2 > 0 {
+                return false;
+            }
+            let s1 = o3(&b[0], &b[1], &b[2], &a1);
+            let s2 = o3(&b[0], &b[1], &b[2], &a2);
+            if s1 * s2 > 0 {
+                return false;
+            }
+            if s1 == 0 && s2 == 0 {
+                // `t` lies in the plane of `u` (a flat patch, common in marching cubes): the
+                // triangles meet beyond the shared corner exactly when their angles at it
+                // overlap, i.e. when a side of one lies in the closed angle of the other.
+                let k = drop_axis(&a);
+                let v = proj(&a[i], k);
+                let (a1, a2) = (proj(&a1, k), proj(&a2, k));
+                let (b1, b2) = (proj(&b1, k), proj(&b2, k));
+                return in_angle(v, a1, a2, b1)
+                    || in_angle(v, a1, a2, b2)
+                    || in_angle(v, b1, b2, a1)
+                    || in_angle(v, b1, b2, a2);
+            }
+            segment_triangle(&a1, &a2, &b) || segment_triangle(&b1, &b2, &a)
+        }
+        2 => {
+            let (i0, j0) = shared[0];
+            let (i1, j1) = shared[1];
+            let p = a[i0];
+            let q = a[i1];
+            let c = a[3 - i0 - i1];
+            let d = b[3 - j0 - j1];
+            // Fast exit for the usual case, a crease: c and d clearly on opposite sides of
+            // the common edge ((pq × pc)·(pq × pd) < 0 beyond its rounding error), which
+            // rules out a fold whether or not the two are coplanar.
+            let (u, v, w) = (sub(&q, &p), sub(&c, &p), sub(&d, &p));
+            let x = cross(&u, &v);
+            let y = cross(&u, &w);
+            let dot = x[0] * y[0] + x[1] * y[1] + x[2] * y[2];
+            let l1 = |a: &[f64; 3]| a[0].abs() + a[1].abs() + a[2].abs();
+            // 64 ε covers the rounding of the differences, the cross products and the dot
+            // product, each a few ulps of these magnitudes, with a wide margin.
+            let bound = 64.0 * f64::EPSILON * l1(&u) * l1(&u) * l1(&v) * l1(&w);
+            if dot < -bound {
+                return false;
+            }
+            if o3(&p, &q, &c, &d) != 0 {
+                return false;
+            }
+            let k = drop_axis(&a);
+            let (p, q, c, d) = (proj(&p, k), proj(&q, k), proj(&c, k), proj(&d, k));
+            o2(p, q, c) == o2(p, q, d)
+        }
+        _ => true,
+    }
+}
+
+/// Two triangles with no corner in common: do the closed triangles meet?
+fn disjoint_pair(a: &[[f64; 3]; 3], b: &[[f64; 3]; 3]) -> bool {
+    let sb = b.map(|p| o3(&a[0], &a[1], &a[2], &p));
+    if strictly_one_side(sb) {
+        return false;
+    }
+    let sa = a.map(|p| o3(&b[0], &b[1], &b[2], &p));
+    if strictly_one_side(sa) {
+        return false;
+    }
+    if sb == [0; 3] {
+        // Coplanar: 2-D overlap in the projection that keeps the plane non-degenerate.
+        let k = drop_axis(a);
+        return triangles_2d(&a.map(|p| proj(&p, k)), &b.map(|p| proj(&p, k)));
+    }
+    // Not coplanar: the intersection, if any, is a segment whose ends lie on edges.
+    (0..3).any(|i| segment_triangle(&a[i], &a[(i + 1) % 3], b))
+        || (0..3).any(|i| segment_triangle(&b[i], &b[(i + 1) % 3], a))
+}
+
+fn strictly_one_side(s: [i8; 3]) -> bool {
+    (s[0] > 0 && s[1] > 0 && s[2] > 0) || (s[0] < 0 && s[1] < 0 && s[2] < 0)
+}
+
+/// Does the closed segment `pq` meet the closed (non-degenerate) triangle `t`?
+fn segment_triangle(p: &[f64; 3], q: &[f64; 3], t: &[[f64; 3]; 3]) -> bool {
+    let sp = o3(&t[0], &t[1], &t[2], p);
+    let sq = o3(&t[0], &t[1], &t[2], q);
+    if sp * sq > 0 {
+        return false;
+    }
+    if sp == 0 && sq == 0 {
+        let k = drop_axis(t);
+        return segment_triangle_2d(proj(p, k), proj(q, k), &t.map(|c| proj(&c, k)));
+    }
+    // The segment crosses or touches the plane at one point; it is inside the triangle
+    // when the line `pq` passes on the same side of the three edges (signed volumes).
+    let s = [
+        o3(p, q, &t[0], &t[1]),
+        o3(p, q, &t[1], &t[2]),
+        o3(p, q, &t[2], &t[0]),
+    ];
+    !(s.contains(&1) && s.contains(&-1))
+}
+
+/// Is the direction `x − v` inside the closed angle at `v` spanned by `p − v` and `q − v`
+/// (smaller than 180°, `v`, `p`, `q` not collinear)?
+#[inline]
+fn in_angle(v: [f64; 2], p: [f64; 2], q: [f64; 2], x: [f64; 2]) -> bool {
+    let s = o2(v, p, q);
+    let sp = o2(v, p, x);
+    let sq = o2(v, q, x);
+    // Left of v→p and right of v→q (for s > 0), boundaries included; for an angle under
+    // 180° the two half-planes meet exactly in the angle.
+    (sp == s || sp == 0) && (sq == -s || sq == 0) && !(sp == 0 && sq == 0)
+}
+
+/// Do the closed, non-degenerate 2-D triangles `a` and `b` meet? Separating axes: they
+/// are disjoint exactly when one has all three corners strictly outside an edge line of
+/// the other (disjoint compact convex sets are strictly separated by a line parallel to
+/// an edge).
+fn triangles_2d(a: &[[f64; 2]; 3], b: &[[f64; 2]; 3]) -> bool {
+    !outside_an_edge(a, b) && !outside_an_edge(b, a)
+}
+
+/// Some edge line of `a` has every point of `pts` strictly on its outer side.
+fn outside_an_edge(a: &[[f64; 2]; 3], pts: &[[f64; 2]]) -> bool {
+    let inner = o2(a[0], a[1], a[2]);
+    (0..3).any(|i| {
+        let (p, q) = (a[i], a[(i + 1) % 3]);
+        pts.iter().all(|&x| o2(p, q, x) == -inner)
+    })
+}
+
+/// Does the closed 2-D segment `pq` (`p ≠ q`) meet the closed non-degenerate triangle `t`?
+/// Separating axes again: the triangle's edge lines and the segment's line.
+fn segment_triangle_2d(p: [f64; 2], q: [f64; 2], t: &[[f64; 2]; 3]) -> bool {
+    if outside_an_edge(t, &[p, q]) {
+        return false;
+    }
+    let s = t.map(|x| o2(p, q, x));
+    !(s.iter().all(|&x| x > 0) || s.iter().all(|&x| x < 0))
+}
+
+/// The coordinate to drop so that the triangle's projection keeps its area: the largest
+/// component of the normal, checked exactly (it must be non-zero; the exact largest
+/// projected area is the fallback when rounding left it in doubt).
+fn drop_axis(t: &[[f64; 3]; 3]) -> usize {
+    let (e1, e2) = (sub(&t[1], &t[0]), sub(&t[2], &t[0]));
+    let n = [
+        (e1[1] * e2[2] - e1[2] * e2[1]).abs(),
+        (e1[2] * e2[0] - e1[0] * e2[2]).abs(),
+        (e1[0] * e2[1] - e1[1] * e2[0]).abs(),
+    ];
+    let k = if n[0] >= n[1] && n[0] >= n[2] {
+        0
+    } else if n[1] >= n[2] {
+        1
+    } else {
+        2
+    };
+    if o2(proj(&t[0], k), proj(&t[1], k), proj(&t[2], k)) != 0 {
+        return k;
+    }
+    let area = |k: usize| {
+        let (p0, p1, p2) = (proj(&t[0], k), proj(&t[1], k), proj(&t[2], k));
+        orient2d(c2(p0), c2(p1), c2(p2)).abs()
+    };
+    let (a0, a1, a2) = (area(0), area(1), area(2));
+    if a0 >= a1 && a0 >= a2 {
+        0
+    } else if a1 >= a2 {
+        1
+    } else {
+        2
+    }
+}
+
+#[inline]
+fn sub(a: &[f64; 3], b: &[f64; 3]) -> [f64; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+#[inline]
+fn cross(a: &[f64; 3], b: &[f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+/// Zero area, exactly: all three axis projections are collinear.
+fn is_degenerate(t: &[[f64; 3]; 3]) -> bool {
+    (0..3).all(|k| o2(proj(&t[0], k), proj(&t[1], k), proj(&t[2], k)) == 0)
+}
+
+#[inline]
+fn proj(p: &[f64; 3], drop: usize) -> [f64; 2] {
+    match drop {
+        0 => [p[1], p[2]],
+        1 => [p[2], p[0]],
+        _ => [p[0], p[1]],
+    }
+}
+
+#[inline]
+fn wide(p: Vec3) -> [f64; 3] {
+    [p.x as f64, p.y as f64, p.z as f64]
+}
+
+#[inline]
+fn c2(p: [f64; 2]) -> Coord<f64> {
+    Coord { x: p[0], y: p[1] }
+}
+
+#[inline]
+fn c3(p: &[f64; 3]) -> Coord3D<f64> {
+    Coord3D {
+        x: p[0],
+        y: p[1],
+        z: p[2],
+    }
+}
+
+/// Sign of the exact 2-D orientation of `c` against the line `ab`.
+#[inline]
+fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
+    // Shewchuk's stage-A filter, then exact integers, then `robust` (see `o3`).
+    let l = (a[0] - c[0]) * (b[1] - c[1]);
+    let r = (a[1] - c[1]) * (b[0] - c[0]);
+    let det = l - r;
+    let bound = CCW_ERR_A * (l.abs() + r.abs());
+    if det > bound || -det > bound {
+        return sign(det);
+    }
+    if let Some(s) = exact_2d(a, b, c) {
+        return s;
+    }
+    sign(orient2d(c2(a), c2(b), c2(c)))
+}
+
+/// Sign of the exact 3-D orientation of `d` against the plane `abc` (`robust::orient3d`'s
+/// convention).
+///
+/// Marching cubes puts many quadruples exactly in a plane (flat patches on a voxel
+/// grid), where `robust` has to run its slowest, fully exact stage to confirm the zero.
+/// The coordinates are `f32` values, so when the twelve of them span fewer than 39
+/// binary orders the determinant is computed exactly in `i128` instead, 10–20× faster.
+#[inline]
+fn o3(a: &[f64; 3], b: &[f64; 3], c: &[f64; 3], d: &[f64; 3]) -> i8 {
+    let (adx, bdx, cdx) = (a[0] - d[0], b[0] - d[0], c[0] - d[0]);
+    let (ady, bdy, cdy) = (a[1] - d[1], b[1] - d[1], c[1] - d[1]);
+    let (adz, bdz, cdz) = (a[2] - d[2], b[2] - d[2], c[2] - d[2]);
+    let (bc, cb) = (bdx * cdy, cdx * bdy);
+    let (ca, ac) = (cdx * ady, adx * cdy);
+    let (ab, ba) = (adx * bdy, bdx * ady);
+    let det = adz * (bc - cb) + bdz * (ca - ac) + cdz * (ab - ba);
+    let permanent = (bc.abs() + cb.abs()) * adz.abs()
+        + (ca.abs() + ac.abs()) * bdz.abs()
+        + (ab.abs() + ba.abs()) * cdz.abs();
+    let bound = O3D_ERR_A * permanent;
+    if det > bound || -det > bound {
+        return sign(det);
+    }
+    // An axis-aligned plane (flat patches of marching cubes on a mask): the determinant is
+    // (a_k − d_k) times the 2-D orientation of abc in the other two coordinates (cyclic
+    // order keeps the sign), and the sign of a difference of floats is exact.
+    for k in 0..3 {
+        if a[k] == b[k] && b[k] == c[k] {
+            return sign(a[k] - d[k]) * o2(proj(a, k), proj(b, k), proj(c, k));
+        }
+    }
+    if let Some(s) = exact_3d(a, b, c, d) {
+        return s;
+    }
+    sign(orient3d(c3(a), c3(b), c3(c), c3(d)))
+}
+
+/// Shewchuk's error bounds for the floating-point stage (ε = 2⁻⁵³).
+const EPS: f64 = f64::EPSILON * 0.5;
+const CCW_ERR_A: f64 = (3.0 + 16.0 * EPS) * EPS;
+const O3D_ERR_A: f64 = (7.0 + 56.0 * EPS) * EPS;
+
+/// The values (all `f32` values) as integers in units of the smallest exponent among
+/// them, when every one is below 2³⁹ in magnitude (so differences are below 2⁴⁰ and
+/// triple products of differences below 2¹²⁰); `None` otherwise (or all zero).
+#[inline]
+fn to_fixed<const N: usize>(v: [f64; N]) -> Option<[i64; N]> {
+    // `m · 2^e` with |m| < 2²⁴ for each value (m = 0 for zero).
+    let mut m = [0i64; N];
+    let mut e = [0i32; N];
+    let mut emin = i32::MAX;
+    for i in 0..N {
+        let bits = (v[i] as f32).to_bits();
+        let exp = ((bits >> 23) & 0xff) as i32;
+        let frac = (bits & 0x7f_ffff) as i64;
+        let (mi, ei) = if exp == 0 {
+            (frac, -149)
+        } else {
+            (frac | 1 << 23, exp - 150)
+        };
+        m[i] = if bits >> 31 == 1 { -mi } else { mi };
+        e[i] = ei;
+        if mi != 0 {
+            emin = emin.min(ei);
+        }
+    }
+    if emin == i32::MAX {
+        return None;
+    }
+    let mut out = [0i64; N];
+    for i in 0..N {
+        if m[i] != 0 {
+            let shift = e[i] - emin;
+            if shift > 39 - 24 {
+                return None;
+            }
+            out[i] = m[i] << shift;
+        }
+    }
+    Some(out)
+}
+
+fn exact_2d(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> Option<i8> {
+    let v = to_fixed([a[0], a[1], b[0], b[1], c[0], c[1]])?;
+    let det = (v[0] - v[4]) as i128 * (v[3] - v[5]) as i128
+        - (v[1] - v[5]) as i128 * (v[2] - v[4]) as i128;
+    Some(det.signum() as i8)
+}
+
+fn exact_3d(a: &[f64; 3], b: &[f64; 3], c: &[f64; 3], d: &[f64; 3]) -> Option<i8> {
+    let v = to_fixed([
+        a[0], a[1], a[2], b[0], b[1], b[2], c[0], c[1], c[2], d[0], d[1], d[2],
+    ])?;
+    let w = |i: usize, k: usize| (v[3 * i + k] - v[9 + k]) as i128;
+    let (adx, bdx, cdx) = (w(0, 0), w(1, 0), w(2, 0));
+    let (ady, bdy, cdy) = (w(0, 1), w(1, 1), w(2, 1));
+    let (adz, bdz, cdz) = (w(0, 2), w(1, 2), w(2, 2));
+    let det = adz * (bdx * cdy - cdx * bdy)
+        + bdz * (cdx * ady - adx * cdy)
+        + cdz * (adx * bdy - bdx * ady);
+    Some(det.signum() as i8)
+}
+
+#[inline]
+fn sign(x: f64) -> i8 {
+    if x > 0.0 {
+        1
+    } else if x < 0.0 {
+        -1
+    } else {
+        0
+    }
+}
+
+// ------------------------------------------------------------------------------- BVH
+
+/// `f32` box; closed, so boxes that touch overlap (touching triangles are tested).
+#[derive(Clone, Copy, Debug, Default)]
+struct Aabb {
+    min: [f32; 3],
+    max: [f32; 3],
+}
+
+impl Aabb {
+    const EMPTY: Aabb = Aabb {
+        min: [f32::INFINITY; 3],
+        max: [f32::NEG_INFINITY; 3],
+    };
+    fn of(p: &[Vec3; 3]) -> Aabb {
+        let lo = p[0].min(p[1]).min(p[2]);
+        let hi = p[0].max(p[1]).max(p[2]);
+        Aabb {
+            min: lo.to_array(),
+            max: hi.to_array(),
+        }
+    }
+    #[inline]
+    fn overlaps(&self, o: &Aabb) -> bool {
+        (0..3).all(|k| self.min[k] <= o.max[k] && o.min[k] <= self.max[k])
+    }
+    fn union(&self, o: &Aabb) -> Aabb {
+        Aabb {
+            min: std::array::from_fn(|k| self.min[k].min(o.min[k])),
+            max: std::array::from_fn(|k| self.max[k].max(o.max[k])),
+        }
+    }
+}
+
+/// A node over leaves `lo..hi`; `right == 0` marks a leaf (the root is node 0 and never a
+/// right child), otherwise the left child is the next node (pre-order layout).
+#[derive(Clone, Copy, Debug, Default)]
+struct Node {
+    bbox: Aabb,
+    lo: u32,
+    hi: u32,
+    right: u32,
+}
+
+struct Bvh {
+    /// (triangle, box) in Morton order; leaf `k` is `items[k·LEAF ..]`.
+    items: Vec<(u32, Aabb)>,
+    nodes: Vec<Node>,
+}
+
+impl Bvh {
+    fn build(tris: &[(u32, Aabb)]) -> Bvh {
+        let bounds = tris
+            .par_iter()
+            .map(|(_, b)| *b)
+            .reduce(|| Aabb::EMPTY, |a, b| a.union(&b));
+        let lo: [f32; 3] = bounds.min;
+        let scale: [f32; 3] = std::array::from_fn(|k| {
+            let e = bounds.max[k] - bounds.min[k];
+            if e > 0.0 {
+                ((1u32 << 21) - 1) as f32 / e
+            } else {
+                0.0
+            }
+        });
+        let mut keyed: Vec<(u64, u32)> = tris
+            .par_iter()
+            .enumerate()
+            .map(|(i, (_, b))| {
+                let q: [u32; 3] = std::array::from_fn(|k| {
+                    let c = 0.5 * (b.min[k] + b.max[k]);
+                    (((c - lo[k]) * scale[k]).max(0.0) as u32).min((1 << 21) - 1)
+                });
+                (morton(q), i as u32)
+            })
+            .collect();
+        // (code, position) pairs are unique: the order is the same on any thread count.
+        keyed.par_sort_unstable();
+        let items: Vec<(u32, Aabb)> = keyed.par_iter().map(|&(_, i)| tris[i as usize]).collect();
+        drop(keyed);
+        let nleaves = items.len().div_ceil(LEAF);
+        let leaf_boxes: Vec<Aabb> = items
+            .par_chunks(LEAF)
+            .map(|c| c.iter().fold(Aabb::EMPTY, |a, (_, b)| a.union(b)))
+            .collect();
+        let mut nodes = vec![Node::default(); 2 * nleaves - 1];
+        fill(&mut nodes, 0, 0, nleaves, &leaf_boxes);
+        Bvh { items, nodes }
+    }
+
+    fn leaves(&self) -> usize {
+        self.items.len().div_ceil(LEAF)
+    }
+
+    fn leaf(&self, k: usize) -> &[(u32, Aabb)] {
+        &self.items[k * LEAF..((k + 1) * LEAF).min(self.items.len())]
+    }
+
+    fn leaf_box(&self, k: usize) -> Aabb {
+        self.leaf(k)
+            .iter()
+            .fold(Aabb::EMPTY, |a, (_, b)| a.union(b))
+    }
+}
+
+/// Fills `nodes` (the pre-order subtree over leaves `lo..hi`, whose root has absolute index
+/// `base`) and returns its box.
+fn fill(nodes: &mut [Node], base: usize, lo: usize, hi: usize, leaf_boxes: &[Aabb]) -> Aabb {
+    if hi - lo == 1 {
+        nodes[0] = Node {
+            bbox: leaf_boxes[lo],
+            lo: lo as u32,
+            hi: hi as u32,
+            right: 0,
+        };
+        return leaf_boxes[lo];
+    }
+    let mid = lo + (hi - lo) / 2;
+    let nl = 2 * (mid - lo) - 1;
+    let (root, rest) = nodes.split_at_mut(1);
+    let (left, right) = rest.split_at_mut(nl);
+    let (bl, br) = if (hi - lo) * LEAF > PAR_BUILD {
+        rayon::join(
+            || fill(left, base + 1, lo, mid, leaf_boxes),
+            || fill(right, base + 1 + nl, mid, hi, leaf_boxes),
+        )
+    } else {
+        (
+            fill(left, base + 1, lo, mid, leaf_boxes),
+            fill(right, base + 1 + nl, mid, hi, leaf_boxes),
+        )
+    };
+    let bbox = bl.union(&br);
+    root[0] = Node {
+        bbox,
+        lo: lo as u32,
+        hi: hi as u32,
+        right: (base + 1 + nl) as u32,
+    };
+    bbox
+}
+
+/// Interleaves the low 21 bits of three coordinates.
+fn morton(q: [u32; 3]) -> u64 {
+    fn spread(v: u32) -> u64 {
+        let mut x = v as u64 & 0x1f_ffff;
+        x = (x | x << 32) & 0x1f00000000ffff;
+        x = (x | x << 16) & 0x1f0000ff0000ff;
+        x = (x | x << 8) & 0x100f00f00f00f00f;
+        x = (x | x << 4) & 0x10c30c30c30c30c3;
+        x = (x | x << 2) & 0x1249249249249249;
+        x
+    }
+    spread(q[0]) | spread(q[1]) << 1 | spread(q[2]) << 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (no dependency needed).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    #[test]
+    fn fast_predicates_agree_with_robust() {
+        let mut g = Lcg(7);
+        let pt = |g: &mut Lcg, grid: bool| -> [f64; 3] {
+            std::array::from_fn(|_| {
+                let x = (g.next() * 8.0 - 4.0) as f32;
+                // Grid values make exact zeros common; others take every exponent path.
+                if grid {
+                    ((x * 4.0).round() * 0.25 + 100.0) as f64
+                } else {
+                    (x * 10f32.powi((g.next() * 8.0) as i32 - 4)) as f64
+                }
+            })
+        };
+        let (mut zeros, mut n) = (0, 0);
+        for i in 0..200_000 {
+            let grid = i % 2 == 0;
+            let [mut a, mut b, c, mut d] = [0; 4].map(|_| pt(&mut g, grid));
+            if i % 5 == 0 {
+                // An axis-aligned plane (the shortcut in `o3`).
+                let k = i / 5 % 3;
+                a[k] = c[k];
+                b[k] = c[k];
+            }
+            if i % 3 == 0 {
+                // On the plane abc, rounded to f32: exactly on it or just off.
+                let (s, t) = (g.next(), g.next());
+                d = std::array::from_fn(|k| {
+                    (a[k] + s * (b[k] - a[k]) + t * (c[k] - a[k])) as f32 as f64
+                });
+            }
+            let want = sign(orient3d(c3(&a), c3(&b), c3(&c), c3(&d)));
+            assert_eq!(o3(&a, &b, &c, &d), want, "{a:?} {b:?} {c:?} {d:?}");
+            let (p, q, r) = (proj(&a, 2), proj(&b, 2), proj(&d, 2));
+            assert_eq!(o2(p, q, r), sign(orient2d(c2(p), c2(q), c2(r))));
+            zeros += usize::from(want == 0);
+            n += 1;
+        }
+        assert!(zeros > n / 500, "{zeros} of {n}");
+    }
+
+    #[test]
+    fn morton_interleaves() {
+        assert_eq!(morton([1, 0, 0]), 1);
+        assert_eq!(morton([0, 1, 0]), 2);
+        assert_eq!(morton([0, 0, 1]), 4);
+        assert_eq!(morton([3, 0, 0]), 0b1001);
+        assert_eq!(morton([(1 << 21) - 1; 3]), (1u64 << 63) - 1);
+    }
+}

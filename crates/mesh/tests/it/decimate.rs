@@ -1,0 +1,404 @@
+//! Quadric decimation: error bound, topology, boundaries, determinism, errors.
+
+use osteon_geom::{NeverCancel, NoProgress, Vec3};
+use osteon_mesh::distance::{directed_deviation, DistanceIndex};
+use osteon_mesh::{decimate, report, DecimateOptions, DecimateReport, Mesh, MeshError};
+
+fn run(m: &Mesh, o: &DecimateOptions) -> (Mesh, DecimateReport) {
+    decimate(m, o, &NoProgress, &NeverCancel).unwrap()
+}
+
+/// Regular `n × n` grid over `[0, s]²`, heights from `h`, counter-clockwise seen from +z.
+fn grid(n: u32, s: f32, h: impl Fn(f32, f32) -> f32) -> Mesh {
+    let mut p = Vec::new();
+    for j in 0..=n {
+        for i in 0..=n {
+            let (x, y) = (s * i as f32 / n as f32, s * j as f32 / n as f32);
+            p.push(Vec3::new(x, y, h(x, y)));
+        }
+    }
+    let idx = |i: u32, j: u32| j * (n + 1) + i;
+    let mut t = Vec::new();
+    for j in 0..n {
+        for i in 0..n {
+            t.push([idx(i, j), idx(i + 1, j), idx(i + 1, j + 1)]);
+            t.push([idx(i, j), idx(i + 1, j + 1), idx(i, j + 1)]);
+        }
+    }
+    Mesh::new(p, t).unwrap()
+}
+
+/// Subdivided icosahedron of radius `r`, outward.
+fn icosphere(levels: u32, r: f32) -> Mesh {
+    let t = (1.0 + 5f32.sqrt()) / 2.0;
+    let mut p: Vec<Vec3> = [
+        [-1., t, 0.],
+        [1., t, 0.],
+        [-1., -t, 0.],
+        [1., -t, 0.],
+        [0., -1., t],
+        [0., 1., t],
+        [0., -1., -t],
+        [0., 1., -t],
+        [t, 0., -1.],
+        [t, 0., 1.],
+        [-t, 0., -1.],
+        [-t, 0., 1.],
+    ]
+    .iter()
+    .map(|&a| Vec3::from(a).normalize())
+    .collect();
+    let mut f: Vec<[u32; 3]> = vec![
+        [0, 11, 5],
+        [0, 5, 1],
+        [0, 1, 7],
+        [0, 7, 10],
+        [0, 10, 11],
+        [1, 5, 9],
+        [5, 11, 4],
+        [11, 10, 2],
+        [10, 7, 6],
+        [7, 1, 8],
+        [3, 9, 4],
+        [3, 4, 2],
+        [3, 2, 6],
+        [3, 6, 8],
+        [3, 8, 9],
+        [4, 9, 5],
+        [2, 4, 11],
+        [6, 2, 10],
+        [8, 6, 7],
+        [9, 8, 1],
+    ];
+    for _ in 0..levels {
+        let mut mid = std::collections::BTreeMap::new();
+        let mut nf = Vec::new();
+        for t in &f {
+            let mut m = [0u32; 3];
+            for k in 0..3 {
+                let (a, b) = (t[k], t[(k + 1) % 3]);
+                m[k] = *mid.entry((a.min(b), a.max(b))).or_insert_with(|| {
+                    p.push(((p[a as usize] + p[b as usize]) * 0.5).normalize());
+                    p.len() as u32 - 1
+                });
+            }
+            nf.extend([
+                [t[0], m[0], m[2]],
+                [t[1], m[1], m[0]],
+                [t[2], m[2], m[1]],
+                [m[0], m[1], m[2]],
+            ]);
+        }
+        f = nf;
+    }
+    Mesh::new(p.into_iter().map(|v| v * r).collect(), f).unwrap()
+}
+
+/// Torus, major radius `r0`, minor `r1`, `n × m` quads, outward.
+fn torus(r0: f32, r1: f32, n: u32, m: u32) -> Mesh {
+    let mut p = Vec::new();
+    for i in 0..n {
+        let u = i as f32 / n as f32 * std::f32::consts::TAU;
+        for j in 0..m {
+            let v = j as f32 / m as f32 * std::f32::consts::TAU;
+            let r = r0 + r1 * v.cos();
+            p.push(Vec3::new(r * u.cos(), r * u.sin(), r1 * v.sin()));
+        }
+    }
+    let id = |i: u32, j: u32| (i % n) * m + (j % m);
+    let mut t = Vec::new();
+    for i in 0..n {
+        for j in 0..m {
+            let (a, b, c, d) = (id(i, j), id(i + 1, j), id(i + 1, j + 1), id(i, j + 1));
+            t.push([a, b, c]);
+            t.push([a, c, d]);
+        }
+    }
+    Mesh::new(p, t).unwrap()
+}
+
+/// Finely tessellated closed cube `[0, s]³` (`n × n` quads per face, welded).
+fn fine_cube(n: u32, s: f32) -> Mesh {
+    let mut ids = std::collections::BTreeMap::new();
+    let mut p: Vec<Vec3> = Vec::new();
+    let mut t = Vec::new();
+    let mut vid = |q: [u32; 3], p: &mut Vec<Vec3>| -> u32 {
+        *ids.entry(q).or_insert_with(|| {
+            p.push(Vec3::new(q[0] as f32, q[1] as f32, q[2] as f32) * (s / n as f32));
+            p.len() as u32 - 1
+        })
+    };
+    // For each axis and side, a face grid; winding chosen so normals point out.
+    for axis in 0..3 {
+        for side in [0, n] {
+            let (u, v) = ((axis + 1) % 3, (axis + 2) % 3);
+            for i in 0..n {
+                for j in 0..n {
+                    let corner = |di: u32, dj: u32| {
+                        let mut q = [0u32; 3];
+                        q[axis] = side;
+                        q[u] = i + di;
+                        q[v] = j + dj;
+                        q
+                    };
+                    let a = vid(corner(0, 0), &mut p);
+                    let b = vid(corner(1, 0), &mut p);
+                    let c = vid(corner(1, 1), &mut p);
+                    let d = vid(corner(0, 1), &mut p);
+                    if side == n {
+                        t.push([a, b, c]);
+                        t.push([a, c, d]);
+                    } else {
+                        t.push([a, c, b]);
+                        t.push([a, d, c]);
+                    }
+                }
+            }
+        }
+    }
+    Mesh::new(p, t).unwrap()
+}
+
+#[test]
+fn flat_square_goes_to_a_few_triangles() {
+    let m = grid(20, 10.0, |_, _| 0.0);
+    let (out, rep) = run(&m, &DecimateOptions::default().max_error_mm(Some(0.01)));
+    assert!(
+        out.triangles.len() <= 8,
+        "{} triangles",
+        out.triangles.len()
+    );
+    assert!(rep.max_deviation_mm < 1e-5, "{rep:?}");
+    assert!((out.area() - 100.0).abs() < 1e-3);
+}
+
+#[test]
+fn fine_cube_keeps_its_shape() {
+    let m = fine_cube(10, 10.0);
+    assert_eq!(report(&m).unwrap().genus, Some(0));
+    let (out, rep) = run(&m, &DecimateOptions::default().max_error_mm(Some(0.01)));
+    assert!(
+        out.triangles.len() <= 40,
+        "{} triangles",
+        out.triangles.len()
+    );
+    assert!(rep.max_deviation_mm < 1e-5, "{rep:?}");
+    assert!((rep.volume_after_mm3 - 1000.0).abs() < 1e-2, "{rep:?}");
+    let r = report(&out).unwrap();
+    assert!(
+        r.watertight && r.manifold && r.outward && r.genus == Some(0),
+        "{r}"
+    );
+}
+
+#[test]
+fn sphere_within_the_error_bound_both_ways() {
+    let m = icosphere(5, 20.0);
+    for e in [0.02, 0.1, 0.5] {
+        let (out, rep) = run(&m, &DecimateOptions::default().max_error_mm(Some(e)));
+        assert_eq!(rep.stopped_by, "max-error");
+        // The input's own chords already deviate ~L²/8r ≈ 0.01 mm from the true sphere,
+        // so 0.02 mm leaves little room.
+        let kept = if e < 0.05 { 0.9 } else { 0.5 };
+        assert!(
+            (out.triangles.len() as f64) < kept * m.triangles.len() as f64,
+            "e = {e}: {rep:?}"
+        );
+        assert!(rep.max_deviation_output_to_input_mm <= e, "{rep:?}");
+        assert!(rep.max_deviation_input_to_output_mm <= e, "{rep:?}");
+        // Denser than the report: an 8-fold grid per output triangle.
+        let dense = directed_deviation(&out, &DistanceIndex::new(&m).unwrap(), 8);
+        assert!(dense.max_mm <= e, "e = {e}: dense {dense:?}");
+        // A shell of thickness e around the sphere holds ~ 4πr²·e of volume.
+        let shell = 4.0 * std::f64::consts::PI * 400.0 * e;
+        assert!(
+            (rep.volume_after_mm3 - rep.volume_before_mm3).abs() <= shell,
+            "{rep:?}"
+        );
+        let r = report(&out).unwrap();
+        assert!(
+            r.watertight && r.manifold && r.outward && r.genus == Some(0),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn torus_keeps_genus_one_at_any_target() {
+    let m = torus(10.0, 3.0, 48, 24);
+    for target in [500, 100, 20, 0] {
+        let (out, rep) = run(
+            &m,
+            &DecimateOptions::default().target_triangles(Some(target)),
+        );
+        let r = report(&out).unwrap();
+        assert!(r.watertight && r.manifold && r.oriented, "{r}");
+        assert_eq!(r.genus, Some(1), "target {target}: {r}");
+        assert_eq!((rep.genus_before, rep.genus_after), (Some(1), Some(1)));
+        if target >= 100 {
+            assert!(out.triangles.len() <= target + 1, "{rep:?}");
+            assert_eq!(rep.stopped_by, "target");
+        }
+    }
+}
+
+#[test]
+fn closed_stays_closed_and_normals_stay_outward() {
+    let m = icosphere(4, 10.0);
+    for ratio in [0.5, 0.1, 0.02] {
+        let (out, _) = run(&m, &DecimateOptions::default().ratio(Some(ratio)));
+        let r = report(&out).unwrap();
+        assert_eq!(r.boundary_edges, 0);
+        assert!(
+            r.watertight && r.manifold && r.outward && r.genus == Some(0),
+            "{r}"
+        );
+        assert_eq!(r.degenerate_triangles, 0);
+        for t in 0..out.triangles.len() {
+            let [a, b, c] = out.corners(t);
+            let n = (b - a).cross(c - a);
+            assert!(n.dot(a + b + c) > 0.0, "triangle {t} points inwards");
+        }
+    }
+}
+
+#[test]
+fn locked_boundary_keeps_its_vertices_exactly() {
+    let m = grid(24, 12.0, |x, y| 0.05 * (x * 0.5).sin() * (y * 0.7).cos());
+    let boundary: Vec<Vec3> = m
+        .positions
+        .iter()
+        .copied()
+        .filter(|p| p.x == 0.0 || p.y == 0.0 || p.x == 12.0 || p.y == 12.0)
+        .collect();
+    let opts = DecimateOptions::default()
+        .ratio(Some(0.1))
+        .lock_boundary(true);
+    let (out, rep) = run(&m, &opts);
+    assert_eq!(rep.locked_boundary_vertices, boundary.len());
+    assert!(out.triangles.len() < m.triangles.len() / 2, "{rep:?}");
+    for b in &boundary {
+        assert!(out.positions.contains(b), "boundary vertex {b} lost");
+    }
+    let (ri, ro) = (report(&m).unwrap(), report(&out).unwrap());
+    assert_eq!(ri.boundary_edges, ro.boundary_edges);
+    assert!(ro.manifold && ro.oriented, "{ro}");
+    // Without the lock, the open mesh still keeps one boundary loop and no defects.
+    let (free, _) = run(&m, &DecimateOptions::default().ratio(Some(0.1)));
+    let rf = report(&free).unwrap();
+    assert!(rf.manifold && rf.oriented && rf.boundary_edges > 0, "{rf}");
+}
+
+#[test]
+fn non_manifold_input_does_not_panic() {
+    // A grid plus two extra triangles hanging on one interior edge (four triangles on it),
+    // plus a lone triangle touching a grid vertex only.
+    let mut m = grid(8, 8.0, |_, _| 0.0);
+    let (a, b) = (4 * 9 + 4, 4 * 9 + 5);
+    let n = m.positions.len() as u32;
+    m.positions.push(Vec3::new(4.5, 4.0, 3.0));
+    m.positions.push(Vec3::new(4.5, 4.0, -3.0));
+    m.positions.push(Vec3::new(0.0, 0.0, 5.0));
+    m.positions.push(Vec3::new(1.0, 0.0, 5.0));
+    m.triangles.push([a, b, n]);
+    m.triangles.push([b, a, n + 1]);
+    m.triangles.push([0, n + 2, n + 3]);
+    // A triangle with a repeated index.
+    m.triangles.push([10, 10, 11]);
+    let m = Mesh::new(m.positions, m.triangles).unwrap();
+    for opts in [
+        DecimateOptions::default().ratio(Some(0.1)),
+        DecimateOptions::default().max_error_mm(Some(0.1)),
+        DecimateOptions::default().target_triangles(Some(0)),
+    ] {
+        let (out, rep) = run(&m, &opts);
+        assert!(rep.frozen_vertices >= 3, "{rep:?}");
+        assert!(out.triangles.len() < m.triangles.len());
+        assert!(out.triangles.contains(&[a, b, n].map(|i| {
+            // Frozen vertices keep their positions: find them in the output.
+            out.positions
+                .iter()
+                .position(|p| *p == m.positions[i as usize])
+                .unwrap() as u32
+        })));
+    }
+}
+
+#[test]
+fn same_output_on_one_and_two_threads() {
+    let m = torus(10.0, 3.0, 40, 20);
+    let opts = DecimateOptions::default().max_error_mm(Some(0.2));
+    let on = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| run(&m, &opts))
+    };
+    let (a, ra) = on(1);
+    let (b, rb) = on(2);
+    assert_eq!(a, b);
+    assert_eq!(ra, rb);
+    assert!(a.triangles.len() < m.triangles.len());
+    let opts = DecimateOptions::default().ratio(Some(0.2));
+    let on = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| run(&m, &opts))
+    };
+    assert_eq!(on(1), on(2));
+}
+
+#[test]
+fn bad_options_and_empty_meshes_are_errors() {
+    let m = icosphere(1, 1.0);
+    let bad = [
+        DecimateOptions::default(),
+        DecimateOptions::default().ratio(Some(0.0)),
+        DecimateOptions::default().ratio(Some(1.5)),
+        DecimateOptions::default().ratio(Some(f64::NAN)),
+        DecimateOptions::default().max_error_mm(Some(-1.0)),
+        DecimateOptions::default().max_error_mm(Some(0.0)),
+        DecimateOptions::default().ratio(Some(0.5)).min_quality(2.0),
+    ];
+    for o in bad {
+        assert!(
+            matches!(
+                decimate(&m, &o, &NoProgress, &NeverCancel),
+                Err(MeshError::InvalidOption(_))
+            ),
+            "{o:?}"
+        );
+    }
+    let opts = DecimateOptions::default().ratio(Some(0.5));
+    assert!(matches!(
+        decimate(&Mesh::default(), &opts, &NoProgress, &NeverCancel),
+        Err(MeshError::Empty)
+    ));
+}
+
+#[test]
+fn cancel_stops_with_an_error() {
+    let m = icosphere(5, 10.0);
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let opts = DecimateOptions::default().ratio(Some(0.01));
+    assert!(matches!(
+        decimate(&m, &opts, &NoProgress, &stop),
+        Err(MeshError::Cancelled)
+    ));
+}
+
+#[test]
+fn options_round_trip_through_json() {
+    let o = DecimateOptions::default()
+        .max_error_mm(Some(0.1))
+        .ratio(Some(0.5))
+        .lock_boundary(true);
+    let s = serde_json::to_string(&o).unwrap();
+    let back: DecimateOptions = serde_json::from_str(&s).unwrap();
+    assert_eq!(o, back);
+    let partial: DecimateOptions = serde_json::from_str(r#"{"ratio": 0.2}"#).unwrap();
+    assert_eq!(partial, DecimateOptions::default().ratio(Some(0.2)));
+}

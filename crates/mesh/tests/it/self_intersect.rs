@@ -1,0 +1,324 @@
+//! Self-intersections on triangle pairs and meshes whose answers are known, and against a
+//! brute-force search with the same exact predicate.
+
+use osteon_geom::Vec3;
+use osteon_mesh::{report, self_intersections, triangles_intersect, Mesh, SelfIntersections};
+use proptest::prelude::*;
+
+fn tri(p: [[f32; 3]; 3]) -> [Vec3; 3] {
+    p.map(Vec3::from)
+}
+
+/// `expected` for the pair in both orders and for every rotation of the corners (the
+/// answer cannot depend on either), and as a two-triangle mesh.
+fn check(a: [[f32; 3]; 3], b: [[f32; 3]; 3], expected: bool) {
+    let rot = |t: [[f32; 3]; 3], k: usize| [t[k % 3], t[(k + 1) % 3], t[(k + 2) % 3]];
+    for i in 0..3 {
+        for j in 0..3 {
+            let (x, y) = (tri(rot(a, i)), tri(rot(b, j)));
+            assert_eq!(triangles_intersect(x, y), expected, "{x:?} {y:?}");
+            assert_eq!(triangles_intersect(y, x), expected, "{y:?} {x:?}");
+        }
+    }
+    let m = Mesh::new(
+        a.iter().chain(&b).map(|&p| Vec3::from(p)).collect(),
+        vec![[0, 1, 2], [3, 4, 5]],
+    )
+    .unwrap();
+    let want = if expected {
+        SelfIntersections {
+            pairs: 1,
+            faces: vec![0, 1],
+        }
+    } else {
+        SelfIntersections::default()
+    };
+    assert_eq!(self_intersections(&m), want);
+}
+
+const T: [[f32; 3]; 3] = [[0., 0., 0.], [2., 0., 0.], [0., 2., 0.]];
+
+#[test]
+fn crossing_triangles() {
+    // A vertical triangle piercing T.
+    check(T, [[0.5, 0.5, -1.], [0.5, 0.5, 1.], [3., 3., 0.5]], true);
+    // The same, lifted clear of it.
+    check(T, [[0.5, 0.5, 0.1], [0.5, 0.5, 1.], [3., 3., 0.5]], false);
+    // Close in the box sense but not touching.
+    check(T, [[1.5, 1.5, -1.], [1.5, 1.5, 1.], [3., 3., 0.]], false);
+}
+
+#[test]
+fn touching_without_shared_corners_counts() {
+    // A corner resting on the interior of T.
+    check(T, [[0.5, 0.5, 0.], [0.5, 0.5, 1.], [1., 2., 1.]], true);
+    // An edge lying across T's edge.
+    check(T, [[1., -1., 0.], [1., 1., 0.], [1., 0., 1.]], true);
+}
+
+#[test]
+fn shared_vertex() {
+    // Fanning out from a common corner, above and below the plane: only the corner.
+    check(T, [[0., 0., 0.], [-1., 0., 1.], [0., -1., 1.]], false);
+    check(T, [[0., 0., 0.], [1., 1., 1.], [1., 1., 2.]], false);
+    // Coplanar, wedges apart.
+    check(T, [[0., 0., 0.], [-1., 0., 0.], [0., -1., 0.]], false);
+    // The opposite edge crosses T.
+    check(T, [[0., 0., 0.], [0.5, 0.5, 1.], [0.5, 0.5, -1.]], true);
+    // Coplanar with overlapping wedges.
+    check(T, [[0., 0., 0.], [1., 1., 0.], [3., -1., 0.]], true);
+    // Coplanar, one edge along another (overlap on a segment beyond the corner).
+    check(T, [[0., 0., 0.], [1., 0., 0.], [1., -1., 0.]], true);
+}
+
+#[test]
+fn shared_edge() {
+    // A marching-cubes-like fold: non-coplanar through the common edge.
+    check(T, [[2., 0., 0.], [0., 2., 0.], [2., 2., 1.]], false);
+    check(T, [[2., 0., 0.], [0., 2., 0.], [0., 0., 1.]], false);
+    // Coplanar, on the other side of the edge: a flat pair.
+    check(T, [[2., 0., 0.], [0., 2., 0.], [2., 2., 0.]], false);
+    // Coplanar and folded onto T.
+    check(T, [[2., 0., 0.], [0., 2., 0.], [0.5, 0.5, 0.]], true);
+    check(T, [[2., 0., 0.], [0., 2., 0.], [-1., -1., 0.]], true);
+}
+
+#[test]
+fn coplanar_overlap() {
+    check(T, [[0.5, 0.5, 0.], [3., 0.5, 0.], [0.5, 3., 0.]], true);
+    // One inside the other.
+    check(T, [[0.2, 0.2, 0.], [0.6, 0.2, 0.], [0.2, 0.6, 0.]], true);
+    // Coplanar and apart.
+    check(T, [[3., 3., 0.], [4., 3., 0.], [3., 4., 0.]], false);
+    // A duplicated face.
+    check(T, T, true);
+}
+
+#[test]
+fn degenerate_triangles_are_skipped() {
+    check(T, [[0.5, 0.5, -1.], [0.5, 0.5, 1.], [0.5, 0.5, 0.]], false);
+}
+
+/// Axis-aligned cube `[0, 1]³`, outward, 12 triangles.
+fn cube() -> Mesh {
+    let p: Vec<Vec3> = (0..8)
+        .map(|i| Vec3::new((i & 1) as f32, ((i >> 1) & 1) as f32, ((i >> 2) & 1) as f32))
+        .collect();
+    let quads = [
+        [0, 2, 3, 1],
+        [4, 5, 7, 6],
+        [0, 1, 5, 4],
+        [2, 6, 7, 3],
+        [0, 4, 6, 2],
+        [1, 3, 7, 5],
+    ];
+    let t = quads
+        .iter()
+        .flat_map(|q| [[q[0], q[1], q[2]], [q[0], q[2], q[3]]])
+        .collect();
+    Mesh::new(p, t).unwrap()
+}
+
+/// Torus, `n` × `m` quads split in two.
+fn torus(r0: f32, r1: f32, n: u32, m: u32) -> Mesh {
+    let mut p = Vec::new();
+    for i in 0..n {
+        let u = i as f32 / n as f32 * std::f32::consts::TAU;
+        for j in 0..m {
+            let v = j as f32 / m as f32 * std::f32::consts::TAU;
+            let r = r0 + r1 * v.cos();
+            p.push(Vec3::new(r * u.cos(), r * u.sin(), r1 * v.sin()));
+        }
+    }
+    let id = |i: u32, j: u32| (i % n) * m + (j % m);
+    let mut t = Vec::new();
+    for i in 0..n {
+        for j in 0..m {
+            let (a, b, c, d) = (id(i, j), id(i + 1, j), id(i + 1, j + 1), id(i, j + 1));
+            t.push([a, b, c]);
+            t.push([a, c, d]);
+        }
+    }
+    Mesh::new(p, t).unwrap()
+}
+
+#[test]
+fn clean_closed_meshes_have_none() {
+    assert!(self_intersections(&cube()).is_empty());
+    assert!(self_intersections(&torus(3.0, 1.0, 64, 32)).is_empty());
+    let r = report(&cube()).unwrap();
+    assert_eq!(r.self_intersecting_faces, Some(0));
+    assert!(r.problems().is_empty());
+}
+
+#[test]
+fn vertex_pushed_through_the_cube() {
+    let mut m = cube();
+    // Vertex 7 (1, 1, 1) pushed through the opposite face z = 0 and out below it.
+    m.positions[7] = Vec3::new(0.3, 0.4, -0.5);
+    let s = self_intersections(&m);
+    assert!(s.pairs > 0, "{s:?}");
+    // The bottom face z = 0 is pierced, and so are triangles that use vertex 7.
+    assert!(s.faces.contains(&0) || s.faces.contains(&1), "{s:?}");
+    assert!(s.faces.windows(2).all(|w| w[0] < w[1]));
+    let r = report(&m).unwrap();
+    assert_eq!(r.self_intersecting_faces, Some(s.faces.len()));
+    let p = r.problems();
+    assert!(
+        p.iter().any(|x| x.contains("self-intersecting triangle")),
+        "{p:?}"
+    );
+    assert!(r.to_string().contains("self-intersecting triangles: "));
+    let off = osteon_mesh::report_with(
+        &m,
+        &osteon_mesh::ReportOptions::default().self_intersections(false),
+    )
+    .unwrap();
+    assert_eq!(off.self_intersecting_faces, None);
+    assert!(off.to_string().contains("not checked"));
+}
+
+#[test]
+fn two_overlapping_tori() {
+    let a = torus(3.0, 1.0, 48, 24);
+    let b = a.map_positions(|p| p + Vec3::new(1.5, 0.0, 0.3));
+    let mut m = a.clone();
+    let base = m.positions.len() as u32;
+    m.positions.extend_from_slice(&b.positions);
+    m.triangles
+        .extend(b.triangles.iter().map(|t| t.map(|i| i + base)));
+    let s = self_intersections(&m);
+    assert!(s.pairs > 0);
+    // Every intersecting pair has one triangle of each torus.
+    assert!(s.faces.iter().any(|&f| (f as usize) < a.triangles.len()));
+    assert!(s.faces.iter().any(|&f| (f as usize) >= a.triangles.len()));
+    assert_eq!(s, brute_force(&m));
+}
+
+#[test]
+fn unwelded_copy_gives_the_same_answer() {
+    // Sharing is by coordinates: a triangle soup of a clean mesh is still clean.
+    let m = torus(3.0, 1.0, 32, 16);
+    let soup = Mesh::new(
+        m.triangles
+            .iter()
+            .flat_map(|t| t.map(|i| m.positions[i as usize]))
+            .collect(),
+        (0..m.triangles.len() as u32)
+            .map(|i| [3 * i, 3 * i + 1, 3 * i + 2])
+            .collect(),
+    )
+    .unwrap();
+    assert!(self_intersections(&soup).is_empty());
+}
+
+#[test]
+fn bad_input_does_not_panic() {
+    let m = Mesh {
+        positions: vec![Vec3::ZERO, Vec3::X, Vec3::new(f32::NAN, 0.0, 0.0), Vec3::Y],
+        triangles: vec![[0, 1, 2], [0, 1, 9], [0, 1, 3], [3, 3, 1]],
+    };
+    assert!(self_intersections(&m).is_empty());
+    assert!(self_intersections(&Mesh::default()).is_empty());
+}
+
+#[test]
+fn same_answer_on_any_thread_count() {
+    // Many triangles, crumpled so that there are plenty of intersections.
+    let m = torus(30.0, 10.0, 300, 100).map_positions(|p| {
+        let s = (p.x * 1.7).sin() + (p.y * 2.3).cos() + (p.z * 3.1).sin();
+        p + Vec3::splat(0.8 * s)
+    });
+    let with = |n: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+            .install(|| self_intersections(&m))
+    };
+    let one = with(1);
+    assert!(one.pairs > 0);
+    assert_eq!(one, with(2));
+    assert_eq!(one, with(5));
+}
+
+fn brute_force(m: &Mesh) -> SelfIntersections {
+    let nv = m.positions.len();
+    let mut pairs = 0;
+    let mut faces = Vec::new();
+    let ok = |t: &[u32; 3]| {
+        t.iter().all(|&i| (i as usize) < nv)
+            && t.iter().all(|&i| m.positions[i as usize].is_finite())
+    };
+    for i in 0..m.triangles.len() {
+        for j in i + 1..m.triangles.len() {
+            let (a, b) = (&m.triangles[i], &m.triangles[j]);
+            if ok(a) && ok(b) && triangles_intersect(m.corners(i), m.corners(j)) {
+                pairs += 1;
+                faces.push(i as u32);
+                faces.push(j as u32);
+            }
+        }
+    }
+    faces.sort_unstable();
+    faces.dedup();
+    SelfIntersections { pairs, faces }
+}
+
+/// Soups on a small integer grid: plenty of shared corners, coplanar and touching pairs.
+fn arb_soup() -> impl Strategy<Value = Mesh> {
+    (1usize..14).prop_flat_map(|nv| {
+        (
+            prop::collection::vec(prop::array::uniform3(-3i8..4), nv),
+            prop::collection::vec(prop::array::uniform3(0..nv as u32), 0..40),
+        )
+            .prop_map(|(p, t)| Mesh {
+                positions: p
+                    .into_iter()
+                    .map(|a| Vec3::new(a[0] as f32, a[1] as f32, a[2] as f32))
+                    .collect(),
+                triangles: t,
+            })
+    })
+}
+
+/// Soups of independent triangles with real-valued corners in a small box.
+fn arb_float_soup() -> impl Strategy<Value = Mesh> {
+    prop::collection::vec(
+        prop::array::uniform3(prop::array::uniform3(-2.0f32..2.0)),
+        0..60,
+    )
+    .prop_map(|ts| Mesh {
+        positions: ts.iter().flatten().map(|&p| Vec3::from(p)).collect(),
+        triangles: (0..ts.len() as u32)
+            .map(|i| [3 * i, 3 * i + 1, 3 * i + 2])
+            .collect(),
+    })
+}
+
+proptest! {
+    #[test]
+    fn bvh_finds_what_brute_force_finds(m in arb_soup()) {
+        prop_assert_eq!(self_intersections(&m), brute_force(&m));
+    }
+
+    #[test]
+    fn bvh_finds_what_brute_force_finds_float(m in arb_float_soup()) {
+        prop_assert_eq!(self_intersections(&m), brute_force(&m));
+    }
+
+    #[test]
+    fn predicate_is_symmetric(
+        a in prop::array::uniform3(prop::array::uniform3(-2i8..3)),
+        b in prop::array::uniform3(prop::array::uniform3(-2i8..3)),
+    ) {
+        let f = |t: [[i8; 3]; 3]| t.map(|p| Vec3::new(p[0] as f32, p[1] as f32, p[2] as f32));
+        let (x, y) = (f(a), f(b));
+        let r = triangles_intersect(x, y);
+        prop_assert_eq!(r, triangles_intersect(y, x));
+        prop_assert_eq!(r, triangles_intersect([x[1], x[2], x[0]], [y[2], y[1], y[0]]));
+        // A rigid motion with exact arithmetic (integer translation) keeps the answer.
+        let t = Vec3::new(5.0, -3.0, 7.0);
+        prop_assert_eq!(r, triangles_intersect(x.map(|p| p + t), y.map(|p| p + t)));
+    }
+}
