@@ -51,6 +51,17 @@ pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 test paths")
 }
 
+/// Meshes the bundled phantom with `--preset bone` and `extra` into `dir/bone.stl`.
+pub fn bone_mesh(dir: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join("bone.stl");
+    let sample = repo().join("sample-scans/long_bone_fracture");
+    let mut args = vec!["mesh", p(&sample), "-o", p(&out), "--preset", "bone", "-q"];
+    args.extend_from_slice(extra);
+    let o = osteon(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
 /// An independent closedness check (not osteon's MeshReport): every directed edge (a, b)
 /// appears once and its reverse (b, a) once, and each vertex's incident triangles form one
 /// cycle around it.

@@ -2,28 +2,10 @@
 
 use crate::*;
 
-fn bone_mesh(dir: &Path) -> PathBuf {
-    let out = dir.join("bone.stl");
-    let sample = repo().join("sample-scans/long_bone_fracture");
-    let o = osteon(&[
-        "mesh",
-        p(&sample),
-        "-o",
-        p(&out),
-        "--preset",
-        "bone",
-        "--keep",
-        "largest",
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    out
-}
-
 #[test]
 fn offset_grows_a_closed_bone_by_the_distance_with_a_stated_error() {
     let dir = tempfile::tempdir().unwrap();
-    let bone = bone_mesh(dir.path());
+    let bone = bone_mesh(dir.path(), &["--keep", "largest"]);
     let out = dir.path().join("grown.ply");
     let v = json_ok(&[
         "offset",
@@ -63,7 +45,7 @@ fn offset_grows_a_closed_bone_by_the_distance_with_a_stated_error() {
 #[test]
 fn a_voxel_beyond_the_memory_budget_is_refused_with_the_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let bone = bone_mesh(dir.path());
+    let bone = bone_mesh(dir.path(), &["--keep", "largest"]);
     let out = dir.path().join("never.stl");
     let o = osteon(&[
         "offset",

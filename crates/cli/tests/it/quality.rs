@@ -2,18 +2,10 @@
 
 use crate::*;
 
-fn bone_mesh(dir: &Path) -> PathBuf {
-    let out = dir.join("bone.stl");
-    let sample = repo().join("sample-scans/long_bone_fracture");
-    let o = osteon(&["mesh", p(&sample), "-o", p(&out), "--preset", "bone", "-q"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    out
-}
-
 #[test]
 fn smoothing_keeps_the_volume_and_removes_the_staircase() {
     let dir = tempfile::tempdir().unwrap();
-    let bone = bone_mesh(dir.path());
+    let bone = bone_mesh(dir.path(), &[]);
     let out = dir.path().join("smooth.ply");
     let v = json_ok(&["smooth", p(&bone), "-o", p(&out), "--json"]);
     let s = &v["smooth"];
@@ -39,7 +31,7 @@ fn smoothing_keeps_the_volume_and_removes_the_staircase() {
 #[test]
 fn decimation_with_an_error_bound_stays_within_it() {
     let dir = tempfile::tempdir().unwrap();
-    let bone = bone_mesh(dir.path());
+    let bone = bone_mesh(dir.path(), &[]);
     let out = dir.path().join("light.stl");
     let v = json_ok(&[
         "decimate",
@@ -95,7 +87,7 @@ fn mesh_can_smooth_and_decimate_in_one_command() {
 #[test]
 fn decimate_needs_a_stop_criterion() {
     let dir = tempfile::tempdir().unwrap();
-    let bone = bone_mesh(dir.path());
+    let bone = bone_mesh(dir.path(), &[]);
     let o = osteon(&["decimate", p(&bone), "-o", p(&dir.path().join("x.stl"))]);
     assert_eq!(o.status.code(), Some(2));
     let o = osteon(&[
