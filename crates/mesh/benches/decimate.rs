@@ -16,71 +16,8 @@ use std::time::Instant;
 
 use criterion::{criterion_group, Criterion};
 use osteon_geom::{NeverCancel, NoProgress, Vec3};
+use osteon_mesh::shapes::icosphere;
 use osteon_mesh::{decimate, report, self_intersections, DecimateOptions, Mesh};
-
-fn icosphere(levels: u32, r: f32) -> Mesh {
-    let t = (1.0 + 5f32.sqrt()) / 2.0;
-    let mut p: Vec<Vec3> = [
-        [-1., t, 0.],
-        [1., t, 0.],
-        [-1., -t, 0.],
-        [1., -t, 0.],
-        [0., -1., t],
-        [0., 1., t],
-        [0., -1., -t],
-        [0., 1., -t],
-        [t, 0., -1.],
-        [t, 0., 1.],
-        [-t, 0., -1.],
-        [-t, 0., 1.],
-    ]
-    .iter()
-    .map(|&a| Vec3::from(a).normalize())
-    .collect();
-    let mut f: Vec<[u32; 3]> = vec![
-        [0, 11, 5],
-        [0, 5, 1],
-        [0, 1, 7],
-        [0, 7, 10],
-        [0, 10, 11],
-        [1, 5, 9],
-        [5, 11, 4],
-        [11, 10, 2],
-        [10, 7, 6],
-        [7, 1, 8],
-        [3, 9, 4],
-        [3, 4, 2],
-        [3, 2, 6],
-        [3, 6, 8],
-        [3, 8, 9],
-        [4, 9, 5],
-        [2, 4, 11],
-        [6, 2, 10],
-        [8, 6, 7],
-        [9, 8, 1],
-    ];
-    for _ in 0..levels {
-        let mut mid = std::collections::BTreeMap::new();
-        let mut nf = Vec::with_capacity(f.len() * 4);
-        for t in &f {
-            let mut m = [0u32; 3];
-            for k in 0..3 {
-                let (a, b) = (t[k], t[(k + 1) % 3]);
-                let key = (a.min(b), a.max(b));
-                m[k] = *mid.entry(key).or_insert_with(|| {
-                    p.push(((p[a as usize] + p[b as usize]) * 0.5).normalize());
-                    p.len() as u32 - 1
-                });
-            }
-            nf.push([t[0], m[0], m[2]]);
-            nf.push([t[1], m[1], m[0]]);
-            nf.push([t[2], m[2], m[1]]);
-            nf.push([m[0], m[1], m[2]]);
-        }
-        f = nf;
-    }
-    Mesh::new(p.into_iter().map(|v| v * r).collect(), f).unwrap()
-}
 
 fn bench(c: &mut Criterion) {
     // 20 · 4^6 = 81 920 triangles; two copies side by side make ~164 k.

@@ -28,6 +28,7 @@ pub mod distance;
 mod mesh;
 pub mod report;
 pub mod self_intersect;
+pub mod shapes;
 pub mod smooth;
 pub mod topology;
 

@@ -84,67 +84,7 @@ pub fn assert_closed_manifold(mesh: &Mesh) -> osteon_mesh::MeshReport {
 
 /// A UV sphere-free icosphere of radius `r` centred at `c`, `sub` subdivisions.
 pub fn icosphere(r: f32, sub: u32, c: Vec3) -> Mesh {
-    let t = (1.0 + 5f32.sqrt()) / 2.0;
-    let mut p: Vec<Vec3> = [
-        (-1.0, t, 0.0),
-        (1.0, t, 0.0),
-        (-1.0, -t, 0.0),
-        (1.0, -t, 0.0),
-        (0.0, -1.0, t),
-        (0.0, 1.0, t),
-        (0.0, -1.0, -t),
-        (0.0, 1.0, -t),
-        (t, 0.0, -1.0),
-        (t, 0.0, 1.0),
-        (-t, 0.0, -1.0),
-        (-t, 0.0, 1.0),
-    ]
-    .iter()
-    .map(|&(x, y, z)| Vec3::new(x, y, z).normalize())
-    .collect();
-    let mut f: Vec<[u32; 3]> = vec![
-        [0, 11, 5],
-        [0, 5, 1],
-        [0, 1, 7],
-        [0, 7, 10],
-        [0, 10, 11],
-        [1, 5, 9],
-        [5, 11, 4],
-        [11, 10, 2],
-        [10, 7, 6],
-        [7, 1, 8],
-        [3, 9, 4],
-        [3, 4, 2],
-        [3, 2, 6],
-        [3, 6, 8],
-        [3, 8, 9],
-        [4, 9, 5],
-        [2, 4, 11],
-        [6, 2, 10],
-        [8, 6, 7],
-        [9, 8, 1],
-    ];
-    for _ in 0..sub {
-        let mut mid = std::collections::HashMap::new();
-        let mut nf = Vec::new();
-        for tri in &f {
-            let mut m = [0u32; 3];
-            for e in 0..3 {
-                let (a, b) = (tri[e], tri[(e + 1) % 3]);
-                let key = (a.min(b), a.max(b));
-                m[e] = *mid.entry(key).or_insert_with(|| {
-                    p.push(((p[a as usize] + p[b as usize]) * 0.5).normalize());
-                    (p.len() - 1) as u32
-                });
-            }
-            nf.push([tri[0], m[0], m[2]]);
-            nf.push([m[0], tri[1], m[1]]);
-            nf.push([m[2], m[1], tri[2]]);
-            nf.push([m[0], m[1], m[2]]);
-        }
-        f = nf;
-    }
-    Mesh::new(p.into_iter().map(|v| v * r + c).collect(), f).unwrap()
+    osteon_mesh::shapes::icosphere(sub, r).map_positions(|p| p + c)
 }
 
 /// An axis-aligned cube of edge `a` from the origin, outward.
