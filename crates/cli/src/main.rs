@@ -376,20 +376,6 @@ fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
     } else {
         None
     };
-    let explicit =
-        criterion.is_some() || a.close.is_some() || a.fill_cavities || a.keep != Keep::All;
-    let select = if explicit {
-        let scan_kind_default = criterion.clone();
-        Some(
-            SelectOptions::default()
-                .criterion(scan_kind_default.unwrap_or(Criterion::NonZero))
-                .keep(a.keep.clone())
-                .fill_cavities(a.fill_cavities)
-                .close_mm(a.close),
-        )
-    } else {
-        None
-    };
     let opts = MeshJobOptions::default()
         .read(a.read.options())
         .frame(a.frame)
@@ -399,17 +385,22 @@ fn mesh(a: &MeshArgs, quiet: bool) -> Result<ExitCode, Failure> {
                 .map(|e| osteon::mesh::DecimateOptions::default().max_error_mm(Some(e))),
         );
     let bar = progress::Bars::new(quiet);
-    // Read first, so that a selection without a criterion can take the scan's default.
+    // Read first: a selection without a criterion takes the scan's default.
     let t = Instant::now();
     let scan = osteon::io::read_scan(&a.scan, &opts.read)?;
     let read_s = t.elapsed().as_secs_f64();
-    let select = match select {
-        Some(mut s) if criterion.is_none() => {
-            s = s.criterion(osteon::auto_criterion(&scan, &a.scan)?);
-            Some(s)
-        }
-        other => other,
+    // Without a criterion the scan's kind decides (masks: non-zero, HU: `bone`).
+    let criterion = match criterion {
+        Some(c) => c,
+        None => osteon::auto_criterion(&scan, &a.scan)?,
     };
+    let select = Some(
+        SelectOptions::default()
+            .criterion(criterion)
+            .keep(a.keep.clone())
+            .fill_cavities(a.fill_cavities)
+            .close_mm(a.close),
+    );
     let opts = opts.select(select);
     let scan_files = scan.files.clone();
     let (mesh, mut report): (_, MeshJobReport) =

@@ -11,7 +11,7 @@
 //! as `<name>.dec.ply` with a `<name>.dec.json` report (for independent checks), and with
 //! `OSTEON_DEC_RATIO_ONLY=1` only the ratio-mode timings are printed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::time::Instant;
 
 use criterion::{criterion_group, Criterion};
@@ -44,41 +44,9 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-
-fn read_ply(path: &str) -> Mesh {
-    let mut r = BufReader::new(std::fs::File::open(path).expect("open ply"));
-    let (mut nv, mut nf) = (0usize, 0usize);
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).expect("ply header");
-        let w: Vec<&str> = line.split_whitespace().collect();
-        match w.as_slice() {
-            ["element", "vertex", n] => nv = n.parse().unwrap(),
-            ["element", "face", n] => nf = n.parse().unwrap(),
-            ["end_header"] => break,
-            _ => {}
-        }
-    }
-    let mut buf = vec![0u8; nv * 12];
-    r.read_exact(&mut buf).unwrap();
-    let positions = buf
-        .chunks_exact(12)
-        .map(|c| {
-            let f = |i: usize| f32::from_le_bytes(c[i..i + 4].try_into().unwrap());
-            Vec3::new(f(0), f(4), f(8))
-        })
-        .collect();
-    let mut buf = vec![0u8; nf * 13];
-    r.read_exact(&mut buf).unwrap();
-    let triangles = buf
-        .chunks_exact(13)
-        .map(|c| {
-            assert_eq!(c[0], 3);
-            let f = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
-            [f(1), f(5), f(9)]
-        })
-        .collect();
-    Mesh::new(positions, triangles).unwrap()
+/// Reads a mesh with osteon's own reader (any format it reads).
+fn read_mesh_file(path: &str) -> Mesh {
+    osteon_io::read_mesh(std::path::Path::new(path)).expect("readable mesh")
 }
 
 fn write_ply(path: &str, m: &Mesh) {
@@ -111,7 +79,7 @@ fn table(list: &str) {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for path in list.split(',') {
-        let m = read_ply(path);
+        let m = read_mesh_file(path);
         let name = std::path::Path::new(path)
             .file_stem()
             .unwrap()

@@ -235,29 +235,8 @@ fn data_files(
             .collect();
     }
     if toks.len() >= 4 && toks[0].contains('%') {
-        let nums: Option<Vec<i64>> = toks[1..4].iter().map(|t| t.parse().ok()).collect();
-        let Some(&[min, max, step]) = nums.as_deref() else {
-            return Err(IoError::malformed(
-                path,
-                format!("ElementDataFile pattern {v:?}: expected `pattern min max step`"),
-            ));
-        };
-        if step == 0 || (max - min) / step < 0 || (max - min) / step > 1 << 20 {
-            return Err(IoError::malformed(
-                path,
-                format!("ElementDataFile pattern {v:?}: bad range"),
-            ));
-        }
-        let count = (max - min) / step + 1;
-        return (0..count)
-            .map(|n| {
-                let i = min + n * step;
-                let name = raw::printf_int(toks[0], i).ok_or_else(|| {
-                    IoError::malformed(path, format!("ElementDataFile pattern {:?}", toks[0]))
-                })?;
-                Ok((raw::resolve_data_file(path, &name, opts)?, false))
-            })
-            .collect();
+        let files = raw::expand_pattern(path, "ElementDataFile", toks[0], &toks[1..4], opts)?;
+        return Ok(files.into_iter().map(|f| (f, false)).collect());
     }
     Ok(vec![(raw::resolve_data_file(path, v, opts)?, false)])
 }

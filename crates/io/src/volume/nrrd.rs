@@ -264,27 +264,7 @@ fn data_files(
             .collect();
     }
     if (toks.len() == 4 || toks.len() == 5) && toks[0].contains('%') {
-        let nums: Option<Vec<i64>> = toks[1..4].iter().map(|t| t.parse().ok()).collect();
-        let Some(&[min, max, step]) = nums.as_deref() else {
-            return Err(IoError::malformed(
-                path,
-                format!("data file {v:?}: expected `pattern min max step [subdim]`"),
-            ));
-        };
-        if step == 0 || (max - min) / step < 0 || (max - min) / step > 1 << 20 {
-            return Err(IoError::malformed(
-                path,
-                format!("data file {v:?}: bad range"),
-            ));
-        }
-        return (0..=(max - min) / step)
-            .map(|n| {
-                let name = raw::printf_int(toks[0], min + n * step).ok_or_else(|| {
-                    IoError::malformed(path, format!("data file pattern {:?}", toks[0]))
-                })?;
-                raw::resolve_data_file(path, &name, opts)
-            })
-            .collect();
+        return raw::expand_pattern(path, "data file", toks[0], &toks[1..4], opts);
     }
     Ok(vec![raw::resolve_data_file(path, v, opts)?])
 }

@@ -210,6 +210,38 @@ pub fn read_block(
     }
 }
 
+/// Expands a detached-data printf pattern with its `min max step` range (NRRD `data file`,
+/// MetaImage `ElementDataFile`) into the data files, each resolved (and checked against the
+/// header's folder) by [`resolve_data_file`]. `what` names the header field in errors.
+pub fn expand_pattern(
+    path: &Path,
+    what: &str,
+    pattern: &str,
+    range: &[&str],
+    opts: &ReadOptions,
+) -> Result<Vec<PathBuf>, IoError> {
+    let nums: Option<Vec<i64>> = range.iter().take(3).map(|t| t.parse().ok()).collect();
+    let Some(&[min, max, step]) = nums.as_deref() else {
+        return Err(IoError::malformed(
+            path,
+            format!("{what} pattern {pattern:?}: expected `pattern min max step`"),
+        ));
+    };
+    if step == 0 || (max - min) / step < 0 || (max - min) / step > 1 << 20 {
+        return Err(IoError::malformed(
+            path,
+            format!("{what} pattern {pattern:?}: bad range {min} {max} {step}"),
+        ));
+    }
+    (0..=(max - min) / step)
+        .map(|n| {
+            let name = printf_int(pattern, min + n * step)
+                .ok_or_else(|| IoError::malformed(path, format!("{what} pattern {pattern:?}")))?;
+            resolve_data_file(path, &name, opts)
+        })
+        .collect()
+}
+
 /// Reads exactly `expected` bytes from an already-decompressing reader (gzip stream whose
 /// header was consumed by the caller) of `compressed_len` compressed bytes, with the same
 /// guards as [`read_block`].
