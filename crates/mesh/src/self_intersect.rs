@@ -30,16 +30,16 @@
 //! with closed-set predicates throughout, coplanar overlaps included.
 //!
 //! Candidate pairs come from a bounding-volume hierarchy over the triangles' boxes (a
-//! linear BVH: triangles sorted by the Morton code of their box centre, leaves of
-//! [`LEAF`] triangles, a balanced binary tree over the leaves). Each leaf is queried
-//! against the tree in parallel, visiting only leaves at or after itself so that every pair
-//! is tested once. Counts are summed and faces sorted, so the result does not depend on the
-//! number of threads. Cost: about `O(n log n)`, dominated by the exact tests of the
-//! ~8 candidate pairs per triangle (mostly neighbours sharing a corner or an edge):
-//! 0.1–0.4 s for the 80–160 k-triangle head meshes and ~2.7 s CPU for the 2.5 M-triangle
-//! skull on one core of this machine. Flat patches of marching cubes (exactly coplanar
-//! neighbours) take shortcuts: an axis-aligned-plane case, integer arithmetic for exact
-//! zeros, and a float crease test that settles most edge-sharing pairs.
+//! linear BVH: triangles sorted by the Morton code of their box centre, each stored with its
+//! box and corners, leaves of [`LEAF`] triangles, a balanced binary tree over the leaves),
+//! searched against itself by simultaneous descent — every pair of overlapping nodes is
+//! visited once, the large subtrees as parallel tasks. Counts are summed and faces sorted,
+//! so the result does not depend on the number of threads. Cost: about `O(n log n)`,
+//! dominated by the exact tests of the ~8 candidate pairs per triangle (mostly neighbours
+//! sharing a corner or an edge). [`self_intersections_among`] searches only the pairs of a
+//! few triangles (after they moved) against the whole mesh. Flat patches of marching cubes
+//! (exactly coplanar neighbours) take shortcuts: an axis-aligned-plane case, integer
+//! arithmetic for exact zeros, and a float crease test that settles most edge-sharing pairs.
 
 use osteon_geom::Vec3;
 use rayon::prelude::*;
@@ -75,67 +75,88 @@ impl SelfIntersections {
 /// what counts). Never fails: triangles that cannot be tested (degenerate, bad index,
 /// non-finite) are skipped.
 pub fn self_intersections(mesh: &Mesh) -> SelfIntersections {
-    let nv = mesh.positions.len();
-    // Triangles worth testing, with their boxes.
-    let ok: Vec<(u32, Aabb)> = mesh
-        .triangles
-        .par_iter()
-        .enumerate()
-        .filter_map(|(t, tri)| {
-            if tri.iter().any(|&i| i as usize >= nv) {
-                return None;
-            }
-            let p = tri.map(|i| mesh.positions[i as usize]);
-            if !p.iter().all(|q| q.is_finite()) || is_degenerate(&p.map(wide)) {
-                return None;
-            }
-            Some((t as u32, Aabb::of(&p)))
-        })
-        .collect();
+    let ok = testable(mesh, None);
     if ok.len() < 2 {
         return SelfIntersections::default();
     }
-    let bvh = Bvh::build(&ok);
-    let corners = |t: u32| mesh.triangles[t as usize].map(|i| mesh.positions[i as usize]);
+    let bvh = Bvh::build(ok);
+    let (pairs, faces) = if bvh.nodes.is_empty() {
+        (0, Vec::new())
+    } else {
+        bvh.self_pairs(0)
+    };
+    finish(pairs, faces)
+}
 
-    let nleaves = bvh.leaves();
-    let (pairs, mut faces) = (0..nleaves)
+/// The intersecting pairs of `mesh` with at least one triangle in `faces` (indices into
+/// `mesh.triangles`; out-of-range ones are ignored): after moving the vertices of a few
+/// triangles, this finds what changed without a search of the whole mesh. `faces` lists
+/// the triangles involved in those pairs, both sides.
+pub fn self_intersections_among(mesh: &Mesh, faces: &[u32]) -> SelfIntersections {
+    let n = mesh.triangles.len();
+    let nv = mesh.positions.len();
+    let mut member = vec![false; n];
+    for &f in faces {
+        if let Some(m) = member.get_mut(f as usize) {
+            *m = true;
+        }
+    }
+    let subset = testable(mesh, Some(&member));
+    if subset.is_empty() {
+        return SelfIntersections::default();
+    }
+    let bvh = Bvh::build(subset);
+    let root = bvh.nodes[0].bbox;
+    let (pairs, faces) = (0..n)
         .into_par_iter()
+        .with_min_len(4096)
         .fold(
             || (0usize, Vec::new(), Vec::with_capacity(64)),
-            |(mut n, mut faces, mut stack), a| {
-                let abox = bvh.leaf_box(a);
-                let ta = bvh.leaf(a);
+            |(mut count, mut out, mut stack), t| {
+                let tri = mesh.triangles[t];
+                if tri.iter().any(|&i| i as usize >= nv) {
+                    return (count, out, stack);
+                }
+                let p = tri.map(|i| mesh.positions[i as usize]);
+                let bbox = Aabb::of(&p);
+                // Most triangles are far from the few that moved: one box test. Their
+                // validity (finite, not degenerate) is checked only when near.
+                if !bbox.overlaps(&root) {
+                    return (count, out, stack);
+                }
+                let mut valid: Option<bool> = None;
                 stack.clear();
                 stack.push(0u32);
                 while let Some(k) = stack.pop() {
                     let node = &bvh.nodes[k as usize];
-                    // Only leaves at or after `a`: each leaf pair is visited once.
-                    if (node.hi as usize) <= a || !node.bbox.overlaps(&abox) {
+                    if !node.bbox.overlaps(&bbox) {
                         continue;
                     }
-                    if node.right == 0 {
-                        let b = node.lo as usize;
-                        let tb = bvh.leaf(b);
-                        for (i, (ti, bi)) in ta.iter().enumerate() {
-                            let from = if a == b { i + 1 } else { 0 };
-                            for (tj, bj) in &tb[from.min(tb.len())..] {
-                                if bi.overlaps(bj) && proper_pair(corners(*ti), corners(*tj)) {
-                                    n += 1;
-                                    faces.push(*ti);
-                                    faces.push(*tj);
-                                }
-                            }
-                        }
-                    } else {
+                    if node.right != 0 {
                         stack.push(node.right);
                         stack.push(k + 1);
+                        continue;
+                    }
+                    for jt in bvh.leaf(node.lo as usize) {
+                        // A pair of two subset triangles is met from both sides: once.
+                        let ti = t as u32;
+                        if (member[t] && ti >= jt.tri) || ti == jt.tri || !bbox.overlaps(&jt.bbox) {
+                            continue;
+                        }
+                        let ok = *valid.get_or_insert_with(|| {
+                            p.iter().all(|q| q.is_finite()) && !is_degenerate(&p.map(wide))
+                        });
+                        if ok && proper_pair(p, jt.p) {
+                            count += 1;
+                            out.push(ti);
+                            out.push(jt.tri);
+                        }
                     }
                 }
-                (n, faces, stack)
+                (count, out, stack)
             },
         )
-        .map(|(n, f, _)| (n, f))
+        .map(|(c, o, _)| (c, o))
         .reduce(
             || (0, Vec::new()),
             |(n1, mut f1), (n2, f2)| {
@@ -143,9 +164,38 @@ pub fn self_intersections(mesh: &Mesh) -> SelfIntersections {
                 (n1 + n2, f1)
             },
         );
+    finish(pairs, faces)
+}
+
+fn finish(pairs: usize, mut faces: Vec<u32>) -> SelfIntersections {
     faces.par_sort_unstable();
     faces.dedup();
     SelfIntersections { pairs, faces }
+}
+
+/// The triangles worth testing (in range, finite, not degenerate), optionally only those
+/// flagged in `only`, with their boxes and corners.
+fn testable(mesh: &Mesh, only: Option<&[bool]>) -> Vec<Item> {
+    let nv = mesh.positions.len();
+    mesh.triangles
+        .par_iter()
+        .enumerate()
+        .with_min_len(1024)
+        .filter_map(|(t, tri)| {
+            if only.is_some_and(|o| !o[t]) || tri.iter().any(|&i| i as usize >= nv) {
+                return None;
+            }
+            let p = tri.map(|i| mesh.positions[i as usize]);
+            if !p.iter().all(|q| q.is_finite()) || is_degenerate(&p.map(wide)) {
+                return None;
+            }
+            Some(Item {
+                tri: t as u32,
+                bbox: Aabb::of(&p),
+                p,
+            })
+        })
+        .collect()
 }
 
 /// Whether two triangles intersect in more than the corners and edge they share (exact;
@@ -321,7 +371,7 @@ fn segment_triangle_2d(p: [f64; 2], q: [f64; 2], t: &[[f64; 2]; 3]) -> bool {
 /// The coordinate to drop so that the triangle's projection keeps its area: the largest
 /// component of the normal, checked exactly (it must be non-zero; the exact largest
 /// projected area is the fallback when rounding left it in doubt).
-fn drop_axis(t: &[[f64; 3]; 3]) -> usize {
+pub(crate) fn drop_axis(t: &[[f64; 3]; 3]) -> usize {
     let (e1, e2) = (sub(&t[1], &t[0]), sub(&t[2], &t[0]));
     let n = [
         (e1[1] * e2[2] - e1[2] * e2[1]).abs(),
@@ -367,12 +417,12 @@ fn cross(a: &[f64; 3], b: &[f64; 3]) -> [f64; 3] {
 }
 
 /// Zero area, exactly: all three axis projections are collinear.
-fn is_degenerate(t: &[[f64; 3]; 3]) -> bool {
+pub(crate) fn is_degenerate(t: &[[f64; 3]; 3]) -> bool {
     (0..3).all(|k| o2(proj(&t[0], k), proj(&t[1], k), proj(&t[2], k)) == 0)
 }
 
 #[inline]
-fn proj(p: &[f64; 3], drop: usize) -> [f64; 2] {
+pub(crate) fn proj(p: &[f64; 3], drop: usize) -> [f64; 2] {
     match drop {
         0 => [p[1], p[2]],
         1 => [p[2], p[0]],
@@ -401,7 +451,7 @@ fn c3(p: &[f64; 3]) -> Coord3D<f64> {
 
 /// Sign of the exact 2-D orientation of `c` against the line `ab`.
 #[inline]
-fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
+pub(crate) fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
     // Shewchuk's stage-A filter, then exact integers, then `robust` (see `o3`).
     let l = (a[0] - c[0]) * (b[1] - c[1]);
     let r = (a[1] - c[1]) * (b[0] - c[0]);
@@ -424,7 +474,7 @@ fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
 /// The coordinates are `f32` values, so when the twelve of them span fewer than 39
 /// binary orders the determinant is computed exactly in `i128` instead, 10–20× faster.
 #[inline]
-fn o3(a: &[f64; 3], b: &[f64; 3], c: &[f64; 3], d: &[f64; 3]) -> i8 {
+pub(crate) fn o3(a: &[f64; 3], b: &[f64; 3], c: &[f64; 3], d: &[f64; 3]) -> i8 {
     let (adx, bdx, cdx) = (a[0] - d[0], b[0] - d[0], c[0] - d[0]);
     let (ady, bdy, cdy) = (a[1] - d[1], b[1] - d[1], c[1] - d[1]);
     let (adz, bdz, cdz) = (a[2] - d[2], b[2] - d[2], c[2] - d[2]);
@@ -554,7 +604,13 @@ impl Aabb {
     }
     #[inline]
     fn overlaps(&self, o: &Aabb) -> bool {
-        (0..3).all(|k| self.min[k] <= o.max[k] && o.min[k] <= self.max[k])
+        // Non-short-circuit `&`: branch-free, the six comparisons vectorise.
+        (self.min[0] <= o.max[0])
+            & (o.min[0] <= self.max[0])
+            & (self.min[1] <= o.max[1])
+            & (o.min[1] <= self.max[1])
+            & (self.min[2] <= o.max[2])
+            & (o.min[2] <= self.max[2])
     }
     fn union(&self, o: &Aabb) -> Aabb {
         Aabb {
@@ -574,17 +630,28 @@ struct Node {
     right: u32,
 }
 
+/// A triangle in the hierarchy: its index, box and corners (64 bytes, one cache line).
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    tri: u32,
+    bbox: Aabb,
+    p: [Vec3; 3],
+}
+
 struct Bvh {
-    /// (triangle, box) in Morton order; leaf `k` is `items[k·LEAF ..]`.
-    items: Vec<(u32, Aabb)>,
+    /// Items in Morton order; leaf `k` is `items[k·LEAF ..]`.
+    items: Vec<Item>,
     nodes: Vec<Node>,
 }
 
+/// Subtrees with more leaves than this are searched as parallel tasks.
+const PAR_SEARCH: usize = 256;
+
 impl Bvh {
-    fn build(tris: &[(u32, Aabb)]) -> Bvh {
+    fn build(tris: Vec<Item>) -> Bvh {
         let bounds = tris
             .par_iter()
-            .map(|(_, b)| *b)
+            .map(|it| it.bbox)
             .reduce(|| Aabb::EMPTY, |a, b| a.union(&b));
         let lo: [f32; 3] = bounds.min;
         let scale: [f32; 3] = std::array::from_fn(|k| {
@@ -598,7 +665,8 @@ impl Bvh {
         let mut keyed: Vec<(u64, u32)> = tris
             .par_iter()
             .enumerate()
-            .map(|(i, (_, b))| {
+            .map(|(i, it)| {
+                let b = &it.bbox;
                 let q: [u32; 3] = std::array::from_fn(|k| {
                     let c = 0.5 * (b.min[k] + b.max[k]);
                     (((c - lo[k]) * scale[k]).max(0.0) as u32).min((1 << 21) - 1)
@@ -608,30 +676,135 @@ impl Bvh {
             .collect();
         // (code, position) pairs are unique: the order is the same on any thread count.
         keyed.par_sort_unstable();
-        let items: Vec<(u32, Aabb)> = keyed.par_iter().map(|&(_, i)| tris[i as usize]).collect();
+        let items: Vec<Item> = keyed.par_iter().map(|&(_, i)| tris[i as usize]).collect();
         drop(keyed);
         let nleaves = items.len().div_ceil(LEAF);
+        if nleaves == 0 {
+            return Bvh {
+                items,
+                nodes: Vec::new(),
+            };
+        }
         let leaf_boxes: Vec<Aabb> = items
             .par_chunks(LEAF)
-            .map(|c| c.iter().fold(Aabb::EMPTY, |a, (_, b)| a.union(b)))
+            .map(|c| c.iter().fold(Aabb::EMPTY, |a, it| a.union(&it.bbox)))
             .collect();
         let mut nodes = vec![Node::default(); 2 * nleaves - 1];
         fill(&mut nodes, 0, 0, nleaves, &leaf_boxes);
         Bvh { items, nodes }
     }
 
-    fn leaves(&self) -> usize {
-        self.items.len().div_ceil(LEAF)
-    }
-
-    fn leaf(&self, k: usize) -> &[(u32, Aabb)] {
+    fn leaf(&self, k: usize) -> &[Item] {
         &self.items[k * LEAF..((k + 1) * LEAF).min(self.items.len())]
     }
 
-    fn leaf_box(&self, k: usize) -> Aabb {
-        self.leaf(k)
-            .iter()
-            .fold(Aabb::EMPTY, |a, (_, b)| a.union(b))
+    /// Intersecting pairs within the subtree of node `k` (simultaneous descent of the tree
+    /// against itself: every overlapping pair of nodes is visited once).
+    fn self_pairs(&self, k: u32) -> (usize, Vec<u32>) {
+        let node = &self.nodes[k as usize];
+        if node.right == 0 {
+            let mut out = (0, Vec::new());
+            let items = self.leaf(node.lo as usize);
+            for (i, a) in items.iter().enumerate() {
+                for b in &items[i + 1..] {
+                    test(a, b, &mut out);
+                }
+            }
+            return out;
+        }
+        let (l, r) = (k + 1, node.right);
+        let ((a, b), c) = if (node.hi - node.lo) as usize > PAR_SEARCH {
+            rayon::join(
+                || rayon::join(|| self.self_pairs(l), || self.self_pairs(r)),
+                || self.cross_pairs(l, r),
+            )
+        } else {
+            (
+                (self.self_pairs(l), self.self_pairs(r)),
+                self.cross_pairs(l, r),
+            )
+        };
+        let mut faces = a.1;
+        faces.extend_from_slice(&b.1);
+        faces.extend_from_slice(&c.1);
+        (a.0 + b.0 + c.0, faces)
+    }
+
+    /// Intersecting pairs between the subtrees of nodes `x` and `y` (disjoint).
+    fn cross_pairs(&self, x: u32, y: u32) -> (usize, Vec<u32>) {
+        let mut out = (0, Vec::new());
+        let size = |k: u32| {
+            let n = &self.nodes[k as usize];
+            n.hi - n.lo
+        };
+        if (size(x) + size(y)) as usize > PAR_SEARCH {
+            let (nx, ny) = (&self.nodes[x as usize], &self.nodes[y as usize]);
+            if !nx.bbox.overlaps(&ny.bbox) {
+                return out;
+            }
+            // Split the larger side into two parallel tasks.
+            let (big, other) = if nx.right != 0 && (ny.right == 0 || size(x) >= size(y)) {
+                (x, y)
+            } else {
+                (y, x)
+            };
+            let bn = &self.nodes[big as usize];
+            let (a, b) = rayon::join(
+                || self.cross_pairs(big + 1, other),
+                || self.cross_pairs(bn.right, other),
+            );
+            out = a;
+            out.0 += b.0;
+            out.1.extend_from_slice(&b.1);
+            return out;
+        }
+        let mut stack: Vec<(u32, u32)> = Vec::with_capacity(64);
+        stack.push((x, y));
+        while let Some((x, y)) = stack.pop() {
+            let (nx, ny) = (&self.nodes[x as usize], &self.nodes[y as usize]);
+            if !nx.bbox.overlaps(&ny.bbox) {
+                continue;
+            }
+            match (nx.right == 0, ny.right == 0) {
+                (true, true) => {
+                    for a in self.leaf(nx.lo as usize) {
+                        if !a.bbox.overlaps(&ny.bbox) {
+                            continue;
+                        }
+                        for b in self.leaf(ny.lo as usize) {
+                            test(a, b, &mut out);
+                        }
+                    }
+                }
+                (false, true) => {
+                    stack.push((x + 1, y));
+                    stack.push((nx.right, y));
+                }
+                (true, false) => {
+                    stack.push((x, y + 1));
+                    stack.push((x, ny.right));
+                }
+                (false, false) => {
+                    if nx.hi - nx.lo >= ny.hi - ny.lo {
+                        stack.push((x + 1, y));
+                        stack.push((nx.right, y));
+                    } else {
+                        stack.push((x, y + 1));
+                        stack.push((x, ny.right));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[inline]
+fn test(a: &Item, b: &Item, out: &mut (usize, Vec<u32>)) {
+    if a.bbox.overlaps(&b.bbox) && proper_pair(a.p, b.p) {
+        out.0 += 1;
+        out.1.push(a.tri);
+        out.1.push(b.tri);
     }
 }
 

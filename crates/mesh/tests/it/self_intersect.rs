@@ -322,3 +322,69 @@ proptest! {
         prop_assert_eq!(r, triangles_intersect(x.map(|p| p + t), y.map(|p| p + t)));
     }
 }
+
+/// Brute force restricted to pairs with at least one triangle in `subset`.
+fn brute_force_among(all: &[(u32, u32)], subset: &[u32]) -> SelfIntersections {
+    let inside = |t: u32| subset.contains(&t);
+    let kept: Vec<(u32, u32)> = all
+        .iter()
+        .copied()
+        .filter(|&(i, j)| inside(i) || inside(j))
+        .collect();
+    let mut faces: Vec<u32> = kept.iter().flat_map(|&(i, j)| [i, j]).collect();
+    faces.sort_unstable();
+    faces.dedup();
+    SelfIntersections {
+        pairs: kept.len(),
+        faces,
+    }
+}
+
+fn brute_force_pairs(m: &Mesh) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for i in 0..m.triangles.len() {
+        for j in i + 1..m.triangles.len() {
+            if triangles_intersect(m.corners(i), m.corners(j)) {
+                out.push((i as u32, j as u32));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn search_among_a_subset_matches_brute_force() {
+    use osteon_mesh::self_intersect::self_intersections_among;
+    let a = torus(3.0, 1.0, 24, 12);
+    let b = a.map_positions(|p| p + Vec3::new(1.5, 0.0, 0.3));
+    let mut m = a.clone();
+    let base = m.positions.len() as u32;
+    m.positions.extend_from_slice(&b.positions);
+    m.triangles
+        .extend(b.triangles.iter().map(|t| t.map(|i| i + base)));
+    let n = m.triangles.len() as u32;
+    // Subsets: every 7th triangle, a block of one torus, both tori's intersecting faces,
+    // nothing, and out-of-range indices (ignored).
+    let full = self_intersections(&m);
+    let subsets: Vec<Vec<u32>> = vec![
+        (0..n).step_by(7).collect(),
+        (0..n / 3).collect(),
+        full.faces.clone(),
+        Vec::new(),
+        vec![n + 5, 3],
+    ];
+    let all = brute_force_pairs(&m);
+    for s in subsets {
+        let got = self_intersections_among(&m, &s);
+        let valid: Vec<u32> = s.iter().copied().filter(|&t| t < n).collect();
+        assert_eq!(
+            got,
+            brute_force_among(&all, &valid),
+            "subset of {}",
+            s.len()
+        );
+    }
+    // The whole mesh as the subset is the full search.
+    let every: Vec<u32> = (0..n).collect();
+    assert_eq!(self_intersections_among(&m, &every), full);
+}
