@@ -26,6 +26,7 @@
 pub mod decimate;
 pub mod distance;
 mod mesh;
+pub mod repair;
 pub mod report;
 pub mod self_intersect;
 pub mod shapes;
@@ -35,6 +36,7 @@ pub mod topology;
 pub use decimate::{decimate, DecimateOptions, DecimateReport};
 pub use distance::{surface_deviation, Deviation, DistanceIndex};
 pub use mesh::Mesh;
+pub use repair::{repair, repair_with, RepairLog, RepairOptions};
 pub use report::{report, report_with, BoundingBox, MeshReport, ReportOptions};
 pub use self_intersect::{self_intersections, triangles_intersect, SelfIntersections};
 pub use smooth::{smooth, SmoothMethod, SmoothOptions, SmoothReport};

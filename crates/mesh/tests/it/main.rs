@@ -1,6 +1,7 @@
 //! Integration tests of osteon-mesh: topology and reports on analytic meshes.
 
 mod decimate;
+mod repair;
 mod report;
 mod self_intersect;
 mod smooth;

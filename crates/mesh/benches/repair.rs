@@ -1,0 +1,112 @@
+//! Repair benchmark.
+//!
+//! `cargo bench -p osteon-mesh --bench repair` runs criterion on a synthetic broken sphere
+//! (icosphere level 6, 81 920 triangles, with 12 holes, the vertices of 20 % of the
+//! triangles duplicated and 5 % of the triangles flipped, deterministic).
+//!
+//! With `OSTEON_REPAIR_MESH=a.ply,b.stl` it instead prints, for each real mesh (read with
+//! osteon's reader, I/O not timed), the best of `OSTEON_REPAIR_REPEAT` (default 5) repair
+//! times with the default options and the result: the in-process side of the peer
+//! comparison in `/work/peers/scripts/repair_peers.py` (same file, same session).
+
+use std::time::Instant;
+
+use criterion::{criterion_group, Criterion};
+use osteon_geom::Vec3;
+use osteon_mesh::repair::{repair, RepairOptions};
+use osteon_mesh::shapes::icosphere;
+use osteon_mesh::Mesh;
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// An icosphere with holes, duplicated vertices and flipped triangles.
+fn broken_sphere() -> Mesh {
+    let m = icosphere(6, 50.0);
+    let mut g = Lcg(11);
+    let seeds: Vec<Vec3> = (0..12)
+        .map(|_| m.positions[(g.next() * m.positions.len() as f64) as usize])
+        .collect();
+    let mut positions = m.positions.clone();
+    let mut triangles = Vec::new();
+    for t in &m.triangles {
+        let c = t.iter().map(|&i| m.positions[i as usize]).sum::<Vec3>() / 3.0;
+        if seeds.iter().any(|s| s.distance(c) < 2.5) {
+            continue;
+        }
+        let mut t = *t;
+        if g.next() < 0.2 {
+            t = t.map(|i| {
+                positions.push(m.positions[i as usize]);
+                positions.len() as u32 - 1
+            });
+        }
+        if g.next() < 0.05 {
+            t.swap(1, 2);
+        }
+        triangles.push(t);
+    }
+    Mesh::new(positions, triangles).expect("valid")
+}
+
+fn bench(c: &mut Criterion) {
+    let m = broken_sphere();
+    let opts = RepairOptions::default();
+    let (_, log) = repair(&m, &opts).expect("repairs");
+    assert!(log.closed, "{:?}", log.problems);
+    let mut g = c.benchmark_group("repair");
+    g.sample_size(10);
+    g.bench_function("broken_sphere_82k", |b| b.iter(|| repair(&m, &opts)));
+    g.finish();
+}
+
+fn table(paths: &str) {
+    let repeat: usize = std::env::var("OSTEON_REPAIR_REPEAT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    println!("| mesh | triangles in | out | best of {repeat} (s) | closed | holes filled | welded | flipped | self-int. left |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for path in paths.split(',') {
+        let m = osteon_io::read_mesh(path.as_ref()).expect("mesh reads");
+        let opts = RepairOptions::default();
+        let mut best = f64::INFINITY;
+        let mut last = None;
+        for _ in 0..repeat {
+            let t = Instant::now();
+            let r = repair(&m, &opts).expect("repairs");
+            best = best.min(t.elapsed().as_secs_f64());
+            last = Some(r);
+        }
+        let (out, log) = last.expect("ran");
+        println!(
+            "| {path} | {} | {} | {best:.3} | {} | {} | {} | {} | {} |",
+            m.triangles.len(),
+            out.triangles.len(),
+            log.closed,
+            log.holes.filled,
+            log.weld.vertices_welded,
+            log.orient.triangles_flipped,
+            log.self_intersections.faces_after
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    if let Ok(paths) = std::env::var("OSTEON_REPAIR_MESH") {
+        table(&paths);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,0 +1,588 @@
+//! Hole filling: boundary loops closed by fair patches (Liepa 2003).
+//!
+//! In: a [`Mesh`] with manifold, consistently wound edges (after
+//! [`super::split_nonmanifold`] and [`super::orient`]). Out: the mesh with every boundary
+//! loop no larger than the limit closed by a patch wound like its surroundings, and a
+//! [`HolesReport`] listing every loop with its perimeter, size and patch area.
+//!
+//! Per loop, following P. Liepa, *Filling Holes in Meshes* (SGP 2003):
+//! 1. **Triangulation** by dynamic programming over the loop's vertices, minimising first
+//!    the largest dihedral angle between neighbouring triangles (including the mesh
+//!    triangles along the loop) and then the total area — O(n³); loops of more than
+//!    [`DP_MAX`] vertices are first cut by the shortest chord relative to the loop length
+//!    it spans (both sides at least a third of the loop), recursively.
+//! 2. **Refinement**: a patch triangle is split at its centroid while the centroid lies
+//!    farther than the local edge scale (√2 × distance > σ, σ the mean boundary edge length
+//!    interpolated), each round followed by Delaunay edge flips inside the patch, so that
+//!    the patch triangles match the density of the surrounding mesh.
+//! 3. **Fairing**: the new vertices minimise the discrete thin-plate energy Σ‖Δv‖² (uniform
+//!    umbrella operator; boundary vertices and the mesh fixed, their Laplacians taken over
+//!    their whole one-ring) by conjugate gradients, so the patch continues the curvature
+//!    around it (Kobbelt 1997, as in Liepa).
+//!
+//! **Planar caps**: a loop whose vertices lie in a plane (within 10⁻⁶ of its size) is capped
+//! flat: steps 1–2 only, which in a plane give a Delaunay triangulation of the polygon
+//! constrained to its boundary (no fairing, which would bulge it).
+//!
+//! A loop larger than `max_hole_mm` (diagonal of its bounding box) is left open and listed
+//! with the reason. Everything is sequential per loop in loop order (loops are found by a
+//! sort of boundary edges): deterministic.
+
+use std::collections::HashMap;
+
+use osteon_geom::DVec3;
+
+use super::log::{HoleRecord, HolesReport};
+use super::Work;
+use crate::topology::{Topology, BOUNDARY};
+use crate::{Mesh, MeshError};
+
+/// Loops up to this many vertices are triangulated by one O(n³) dynamic programme.
+pub const DP_MAX: usize = 160;
+
+/// Closes every boundary loop of `mesh` whose size (bounding-box diagonal) is at most
+/// `max_hole_mm` (all when `None`); see the module documentation.
+///
+/// Errors: invalid meshes as [`Mesh::validate`]; [`MeshError::InvalidOption`] for a
+/// negative or NaN limit.
+pub fn fill_holes(mesh: &Mesh, max_hole_mm: Option<f64>) -> Result<(Mesh, HolesReport), MeshError> {
+    mesh.validate()?;
+    check_max_hole(max_hole_mm)?;
+    let mut w = Work::from_mesh(mesh);
+    let r = fill_holes_work(&mut w, max_hole_mm, true)?;
+    Ok((w.into_mesh(), r))
+}
+
+pub(crate) fn check_max_hole(max_hole_mm: Option<f64>) -> Result<(), MeshError> {
+    if let Some(m) = max_hole_mm {
+        if m.is_nan() || m < 0.0 {
+            return Err(MeshError::InvalidOption(format!(
+                "maximum hole size must be ≥ 0 mm, got {m}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One boundary loop: vertices `v[i]`, mesh edges `v[i] → v[i+1]`, and the unit normal of
+/// the mesh triangle along each edge.
+pub(crate) struct Loop {
+    pub v: Vec<u32>,
+    pub normals: Vec<DVec3>,
+}
+
+/// The boundary loops of the mesh, ordered by their first boundary corner's vertex.
+pub(crate) fn boundary_loops(w: &mut Work) -> Result<Vec<Loop>, MeshError> {
+    let topo = w.with_mesh(Topology::new)?;
+    let opp = topo.opposites();
+    let tris = &w.t;
+    let from = |c: usize| tris[c / 3][c % 3];
+    let to = |c: usize| tris[c / 3][(c + 1) % 3];
+    let mut bnd: Vec<(u32, u32)> = (0..opp.len())
+        .filter(|&c| opp[c] == BOUNDARY)
+        .map(|c| (from(c), c as u32))
+        .collect();
+    bnd.sort_unstable();
+    let mut used = vec![false; bnd.len()];
+    let mut loops = Vec::new();
+    let normal = |c: usize| {
+        let [a, b, d] = tris[c / 3].map(|i| w.p[i as usize].as_dvec3());
+        (b - a).cross(d - a).normalize_or_zero()
+    };
+    for s in 0..bnd.len() {
+        if used[s] {
+            continue;
+        }
+        let start_vertex = bnd[s].0;
+        let mut k = s;
+        let mut v = Vec::new();
+        let mut normals = Vec::new();
+        loop {
+            used[k] = true;
+            let c = bnd[k].1 as usize;
+            v.push(from(c));
+            normals.push(normal(c));
+            let next = to(c);
+            if next == start_vertex {
+                break;
+            }
+            let at = bnd.partition_point(|e| e.0 < next);
+            match (at..bnd.len())
+                .take_while(|&i| bnd[i].0 == next)
+                .find(|&i| !used[i])
+            {
+                Some(i) => k = i,
+                None => break,
+            }
+        }
+        if v.len() >= 3 {
+            loops.push(Loop { v, normals });
+        }
+    }
+    Ok(loops)
+}
+
+pub(crate) fn fill_holes_work(
+    w: &mut Work,
+    max_hole: Option<f64>,
+    fair: bool,
+) -> Result<HolesReport, MeshError> {
+    let loops = boundary_loops(w)?;
+    let mut report = HolesReport::default();
+    if loops.is_empty() {
+        return Ok(report);
+    }
+    // Mesh neighbours of every loop vertex (for the Laplacians of the fairing).
+    let mut on_loop = vec![false; w.p.len()];
+    for l in &loops {
+        for &v in &l.v {
+            on_loop[v as usize] = true;
+        }
+    }
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for t in &w.t {
+        for k in 0..3 {
+            if on_loop[t[k] as usize] {
+                pairs.push((t[k], t[(k + 1) % 3]));
+                pairs.push((t[k], t[(k + 2) % 3]));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    for l in &loops {
+        let rec = fill_one(w, l, max_hole, fair, &pairs);
+        if rec.filled {
+            report.filled += 1;
+            report.triangles_added += rec.triangles_added;
+            report.vertices_added += rec.vertices_added;
+        } else {
+            report.skipped += 1;
+        }
+        report.holes.push(rec);
+    }
+    Ok(report)
+}
+
+fn fill_one(
+    w: &mut Work,
+    l: &Loop,
+    max_hole: Option<f64>,
+    fair: bool,
+    mesh_nbrs: &[(u32, u32)],
+) -> HoleRecord {
+    let n = l.v.len();
+    let pts: Vec<DVec3> = l.v.iter().map(|&i| w.p[i as usize].as_dvec3()).collect();
+    let perimeter: f64 = (0..n).map(|i| pts[i].distance(pts[(i + 1) % n])).sum();
+    let (lo, hi) = pts.iter().fold(
+        (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)),
+        |(lo, hi), p| (lo.min(*p), hi.max(*p)),
+    );
+    let size = (hi - lo).length();
+    let mut rec = HoleRecord {
+        boundary_edges: n,
+        perimeter_mm: perimeter,
+        size_mm: size,
+        ..HoleRecord::default()
+    };
+    if let Some(m) = max_hole {
+        if size > m {
+            rec.reason = Some(format!(
+                "larger than the limit: {size:.4} mm across > {m} mm (--max-hole)"
+            ));
+            return rec;
+        }
+    }
+    // 1. Triangulate (local indices into the loop).
+    let normals: Vec<Option<DVec3>> = l.normals.iter().map(|&n| Some(n)).collect();
+    let idx: Vec<usize> = (0..n).collect();
+    let mut tris: Vec<[u32; 3]> = Vec::with_capacity(n);
+    triangulate(&pts, &idx, &normals, &mut tris);
+    // 2. Refine (new local vertices from n on).
+    let sigma: Vec<f64> = (0..n)
+        .map(|i| 0.5 * (pts[i].distance(pts[(i + 1) % n]) + pts[i].distance(pts[(i + n - 1) % n])))
+        .collect();
+    let mut p = pts.clone();
+    let mut s = sigma;
+    refine(&mut p, &mut s, &mut tris, n);
+    // 3. Fair unless planar.
+    let planar = is_planar(&pts, size);
+    // Global ids: loop vertices keep theirs; new ones are appended.
+    let base = w.p.len() as u32;
+    let gid = |i: u32| -> u32 {
+        if (i as usize) < n {
+            l.v[i as usize]
+        } else {
+            base + i - n as u32
+        }
+    };
+    if fair && !planar && p.len() > n {
+        fair_patch(&mut p, &tris, n, l, mesh_nbrs, w);
+    }
+    for q in &p[n..] {
+        w.p.push(q.as_vec3());
+    }
+    let mut area = 0.0;
+    for t in &tris {
+        let g = t.map(gid);
+        let [a, b, c] = g.map(|i| w.p[i as usize].as_dvec3());
+        area += 0.5 * (b - a).cross(c - a).length();
+        w.t.push(g);
+        w.patch.push(true);
+    }
+    rec.area_mm2 = area;
+    rec.triangles_added = tris.len();
+    rec.vertices_added = p.len() - n;
+    rec.filled = true;
+    rec
+}
+
+fn is_planar(pts: &[DVec3], size: f64) -> bool {
+    // Newell's normal and the mean point define the plane.
+    let n = pts.len();
+    let mut normal = DVec3::ZERO;
+    for i in 0..n {
+        let (a, b) = (pts[i], pts[(i + 1) % n]);
+        normal += DVec3::new(
+            (a.y - b.y) * (a.z + b.z),
+            (a.z - b.z) * (a.x + b.x),
+            (a.x - b.x) * (a.y + b.y),
+        );
+    }
+    let normal = normal.normalize_or_zero();
+    if normal == DVec3::ZERO {
+        return false;
+    }
+    let c = pts.iter().copied().sum::<DVec3>() / n as f64;
+    pts.iter()
+        .all(|p| (*p - c).dot(normal).abs() <= 1e-6 * size)
+}
+
+/// Triangulates the polygon `idx` (indices into `pts`, boundary edges `idx[i] → idx[i+1]`
+/// with the mesh normal `normals[i]` when there is a mesh triangle on it), appending
+/// triangles `[a, c, b]` (reverse winding of the boundary) to `out`.
+fn triangulate(pts: &[DVec3], idx: &[usize], normals: &[Option<DVec3>], out: &mut Vec<[u32; 3]>) {
+    let m = idx.len();
+    if m < 3 {
+        return;
+    }
+    if m > DP_MAX {
+        // Cut by the shortest chord relative to the boundary length it spans.
+        let mut arc = vec![0.0; m + 1];
+        for i in 0..m {
+            arc[i + 1] = arc[i] + pts[idx[i]].distance(pts[idx[(i + 1) % m]]);
+        }
+        let total = arc[m];
+        let min_span = m / 3;
+        let mut best = (f64::INFINITY, 0, 0);
+        for a in 0..m {
+            for b in a + min_span..m {
+                if m - (b - a) < min_span {
+                    break;
+                }
+                let span = (arc[b] - arc[a]).min(total - (arc[b] - arc[a]));
+                let r = pts[idx[a]].distance(pts[idx[b]]) / span.max(f64::MIN_POSITIVE);
+                if r < best.0 {
+                    best = (r, a, b);
+                }
+            }
+        }
+        let (_, a, b) = best;
+        let ia: Vec<usize> = idx[a..=b].to_vec();
+        let mut na: Vec<Option<DVec3>> = normals[a..b].to_vec();
+        na.push(None);
+        let mut ib: Vec<usize> = idx[b..].to_vec();
+        ib.extend_from_slice(&idx[..=a]);
+        let mut nb: Vec<Option<DVec3>> = normals[b..].to_vec();
+        nb.extend_from_slice(&normals[..a]);
+        nb.push(None);
+        triangulate(pts, &ia, &na, out);
+        triangulate(pts, &ib, &nb, out);
+        return;
+    }
+    let p = |i: usize| pts[idx[i]];
+    let tri_normal = |i: usize, j: usize, k: usize| -> Option<DVec3> {
+        let n = (p(j) - p(i)).cross(p(k) - p(i));
+        let l = n.length();
+        (l > 0.0).then(|| n / l)
+    };
+    let angle = |a: Option<DVec3>, b: Option<DVec3>| -> f64 {
+        match (a, b) {
+            (Some(a), Some(b)) => a.dot(b).clamp(-1.0, 1.0).acos(),
+            _ => 0.0,
+        }
+    };
+    // A flat (zero-area) triangle is worse than any fold.
+    const FLAT: f64 = 10.0;
+    let at = |i: usize, j: usize| i * m + j;
+    let mut wa = vec![0.0f64; m * m];
+    let mut ws = vec![0.0f64; m * m];
+    let mut mid = vec![u32::MAX; m * m];
+    for len in 2..m {
+        for i in 0..m - len {
+            let j = i + len;
+            let mut best = (f64::INFINITY, f64::INFINITY, u32::MAX);
+            for k in i + 1..j {
+                let n = tri_normal(i, j, k);
+                let area = n.map_or(0.0, |_| 0.5 * (p(j) - p(i)).cross(p(k) - p(i)).length());
+                let mut a = if n.is_none() { FLAT } else { 0.0 };
+                // Across (i, k): the mesh, or the child triangle.
+                let left = if k == i + 1 {
+                    normals[i]
+                } else {
+                    tri_normal(i, k, mid[at(i, k)] as usize)
+                };
+                let right = if j == k + 1 {
+                    normals[k]
+                } else {
+                    tri_normal(k, j, mid[at(k, j)] as usize)
+                };
+                a = a.max(angle(n, left)).max(angle(n, right));
+                if i == 0 && j == m - 1 {
+                    a = a.max(angle(n, normals[m - 1]));
+                }
+                let wa_ = a.max(wa[at(i, k)]).max(wa[at(k, j)]);
+                let ws_ = area + ws[at(i, k)] + ws[at(k, j)];
+                if wa_ < best.0 || (wa_ == best.0 && ws_ < best.1) {
+                    best = (wa_, ws_, k as u32);
+                }
+            }
+            wa[at(i, j)] = best.0;
+            ws[at(i, j)] = best.1;
+            mid[at(i, j)] = best.2;
+        }
+    }
+    let mut stack = vec![(0usize, m - 1)];
+    while let Some((i, j)) = stack.pop() {
+        if j < i + 2 {
+            continue;
+        }
+        let k = mid[at(i, j)] as usize;
+        out.push([idx[i] as u32, idx[j] as u32, idx[k] as u32]);
+        stack.push((k, j));
+        stack.push((i, k));
+    }
+}
+
+/// Liepa's refinement with Delaunay flips; vertices `< nb` are the loop's.
+fn refine(p: &mut Vec<DVec3>, s: &mut Vec<f64>, tris: &mut Vec<[u32; 3]>, nb: usize) {
+    let alpha = std::f64::consts::SQRT_2;
+    // Bound the growth: a patch never needs many more vertices than the area suggests.
+    let cap = 50 * nb + 1000;
+    relax(p, tris, nb);
+    for _round in 0..30 {
+        let mut split = false;
+        let count = tris.len();
+        for t in 0..count {
+            let [a, b, c] = tris[t].map(|i| i as usize);
+            let vc = (p[a] + p[b] + p[c]) / 3.0;
+            let sc = (s[a] + s[b] + s[c]) / 3.0;
+            let far = [a, b, c].iter().all(|&m| {
+                let d = alpha * vc.distance(p[m]);
+                d > sc && d > s[m]
+            });
+            if far && p.len() < cap {
+                let v = p.len() as u32;
+                p.push(vc);
+                s.push(sc);
+                tris[t] = [a as u32, b as u32, v];
+                tris.push([b as u32, c as u32, v]);
+                tris.push([c as u32, a as u32, v]);
+                split = true;
+            }
+        }
+        if !split {
+            break;
+        }
+        relax(p, tris, nb);
+    }
+}
+
+/// Flips interior patch edges until every one is locally Delaunay (opposite angles sum to
+/// at most π), a bounded number of passes.
+fn relax(p: &[DVec3], tris: &mut [[u32; 3]], _nb: usize) {
+    let ang = |o: DVec3, a: DVec3, b: DVec3| -> f64 {
+        let (u, v) = (a - o, b - o);
+        u.cross(v).length().atan2(u.dot(v))
+    };
+    for _pass in 0..40 {
+        let mut edges: HashMap<(u32, u32), (usize, usize)> = HashMap::with_capacity(tris.len() * 3);
+        for (t, tri) in tris.iter().enumerate() {
+            for k in 0..3 {
+                edges.insert((tri[k], tri[(k + 1) % 3]), (t, k));
+            }
+        }
+        let mut keys: Vec<(u32, u32)> = edges
+            .keys()
+            .copied()
+            .filter(|&(a, b)| a < b && edges.contains_key(&(b, a)))
+            .collect();
+        keys.sort_unstable();
+        let mut touched = vec![false; tris.len()];
+        let mut flips = 0;
+        for (a, b) in keys {
+            let (t1, k1) = edges[&(a, b)];
+            let (t2, k2) = edges[&(b, a)];
+            if touched[t1] || touched[t2] {
+                continue;
+            }
+            let c = tris[t1][(k1 + 2) % 3];
+            let d = tris[t2][(k2 + 2) % 3];
+            if c == d || edges.contains_key(&(c, d)) || edges.contains_key(&(d, c)) {
+                continue;
+            }
+            let (pa, pb, pc, pd) = (p[a as usize], p[b as usize], p[c as usize], p[d as usize]);
+            if ang(pc, pa, pb) + ang(pd, pa, pb) <= std::f64::consts::PI + 1e-9 {
+                continue;
+            }
+            // The new triangles must keep the winding (no fold): their normals agree with
+            // the old pair's.
+            let n_old = (pb - pa).cross(pc - pa) + (pa - pb).cross(pd - pb);
+            let n1 = (pd - pa).cross(pc - pa);
+            let n2 = (pb - pd).cross(pc - pd);
+            if n1.dot(n_old) <= 0.0 || n2.dot(n_old) <= 0.0 {
+                continue;
+            }
+            tris[t1] = [a, d, c];
+            tris[t2] = [d, b, c];
+            touched[t1] = true;
+            touched[t2] = true;
+            flips += 1;
+        }
+        if flips == 0 {
+            break;
+        }
+    }
+}
+
+/// Minimises Σ‖Δv‖² over the new vertices (local ids ≥ `nb`) by conjugate gradients on the
+/// normal equations, the loop vertices and the mesh fixed.
+#[allow(clippy::needless_range_loop)] // x, res, dir and ad advance together
+fn fair_patch(
+    p: &mut [DVec3],
+    tris: &[[u32; 3]],
+    nb: usize,
+    l: &Loop,
+    mesh_nbrs: &[(u32, u32)],
+    w: &Work,
+) {
+    let nv = p.len();
+    let nf = nv - nb;
+    // Neighbours within the patch (local ids).
+    let mut nbr: Vec<Vec<u32>> = vec![Vec::new(); nv];
+    for t in tris {
+        for k in 0..3 {
+            nbr[t[k] as usize].push(t[(k + 1) % 3]);
+            nbr[t[k] as usize].push(t[(k + 2) % 3]);
+        }
+    }
+    for x in &mut nbr {
+        x.sort_unstable();
+        x.dedup();
+    }
+    // Rows: Δ at every patch vertex. Entries on free columns, constant from fixed points.
+    struct Row {
+        cols: Vec<(u32, f64)>,
+        constant: DVec3,
+    }
+    let mut rows: Vec<Row> = Vec::with_capacity(nv);
+    for v in 0..nv {
+        let mut cols: Vec<(u32, f64)> = Vec::new();
+        let mut constant = DVec3::ZERO;
+        let mut fixed_nbrs: Vec<DVec3> = Vec::new();
+        let mut free_nbrs: Vec<u32> = Vec::new();
+        for &q in &nbr[v] {
+            if (q as usize) < nb {
+                fixed_nbrs.push(p[q as usize]);
+            } else {
+                free_nbrs.push(q);
+            }
+        }
+        if v < nb {
+            // The mesh side of a loop vertex (mesh neighbours not on the patch).
+            let g = l.v[v];
+            let start = mesh_nbrs.partition_point(|e| e.0 < g);
+            for &(_, q) in mesh_nbrs[start..].iter().take_while(|e| e.0 == g) {
+                let pq = w.p[q as usize].as_dvec3();
+                if !fixed_nbrs.contains(&pq) {
+                    fixed_nbrs.push(pq);
+                }
+            }
+        }
+        let d = (fixed_nbrs.len() + free_nbrs.len()) as f64;
+        if d == 0.0 {
+            continue;
+        }
+        for q in &fixed_nbrs {
+            constant += *q / d;
+        }
+        for &q in &free_nbrs {
+            cols.push((q - nb as u32, 1.0 / d));
+        }
+        if v < nb {
+            constant -= p[v];
+        } else {
+            cols.push(((v - nb) as u32, -1.0));
+        }
+        if !cols.is_empty() {
+            rows.push(Row { cols, constant });
+        }
+    }
+    // CG on AᵀA x = −Aᵀc, per coordinate (same matrix).
+    let apply = |x: &[f64], out: &mut [f64], rowbuf: &mut Vec<f64>| {
+        rowbuf.clear();
+        for r in &rows {
+            rowbuf.push(r.cols.iter().map(|&(c, wt)| wt * x[c as usize]).sum());
+        }
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (r, &y) in rows.iter().zip(rowbuf.iter()) {
+            for &(c, wt) in &r.cols {
+                out[c as usize] += wt * y;
+            }
+        }
+    };
+    let mut rowbuf = Vec::with_capacity(rows.len());
+    for axis in 0..3 {
+        let mut x: Vec<f64> = (0..nf).map(|i| p[nb + i][axis]).collect();
+        let mut b = vec![0.0; nf];
+        for r in &rows {
+            let cval = -r.constant[axis];
+            for &(c, wt) in &r.cols {
+                b[c as usize] += wt * cval;
+            }
+        }
+        let mut ax = vec![0.0; nf];
+        apply(&x, &mut ax, &mut rowbuf);
+        let mut res: Vec<f64> = b.iter().zip(&ax).map(|(b, a)| b - a).collect();
+        let mut dir = res.clone();
+        let mut rr: f64 = res.iter().map(|v| v * v).sum();
+        let bb: f64 = b.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE);
+        let mut ad = vec![0.0; nf];
+        for _ in 0..(4 * nf).clamp(50, 2000) {
+            if rr <= 1e-24 * bb {
+                break;
+            }
+            apply(&dir, &mut ad, &mut rowbuf);
+            let dad: f64 = dir.iter().zip(&ad).map(|(a, b)| a * b).sum();
+            if dad <= 0.0 {
+                break;
+            }
+            let alpha = rr / dad;
+            for i in 0..nf {
+                x[i] += alpha * dir[i];
+                res[i] -= alpha * ad[i];
+            }
+            let rr2: f64 = res.iter().map(|v| v * v).sum();
+            let beta = rr2 / rr;
+            rr = rr2;
+            for i in 0..nf {
+                dir[i] = res[i] + beta * dir[i];
+            }
+        }
+        for i in 0..nf {
+            if x[i].is_finite() {
+                p[nb + i][axis] = x[i];
+            }
+        }
+    }
+}

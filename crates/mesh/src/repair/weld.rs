@@ -1,0 +1,148 @@
+//! Weld: merge vertices that lie within a distance of each other.
+//!
+//! In: a [`Mesh`] and a tolerance in mm (0 merges bit-identical positions only, −0 = +0).
+//! Out: the mesh with every merged vertex replaced by its representative, vertices
+//! renumbered in their original order with the merged ones left out, and a
+//! [`WeldReport`]. Triangles are kept as they are (a triangle whose corners merged becomes
+//! degenerate; [`super::remove_degenerate`] removes it).
+//!
+//! Representatives keep their own positions: nothing moves, so a clean input comes out
+//! bit-identical. The clustering is greedy in index order: vertex `j` joins the lowest
+//! numbered representative within the tolerance, else it becomes one; every merged vertex
+//! is therefore within the tolerance of the vertex it merged into (no chains).
+//!
+//! Candidates come from a parallel sort of `(cell, vertex)` keys over a grid of cells at
+//! least the tolerance wide, so that any two vertices within the tolerance lie in
+//! neighbouring cells; each vertex looks at the nine rows of three cells around it by
+//! binary search, in parallel. Keys are unique and the greedy pass is sequential in index
+//! order, so the result does not depend on the number of threads.
+
+use osteon_geom::Vec3;
+use rayon::prelude::*;
+
+use super::log::WeldReport;
+use super::Work;
+use crate::{Mesh, MeshError};
+
+/// Cells per axis at most (21 bits each pack into a `u64` key).
+const MAX_CELLS: f64 = ((1u32 << 20) - 1) as f64;
+
+/// Merges the vertices of `mesh` that lie within `tolerance_mm` of each other (see the
+/// module documentation).
+///
+/// Errors: [`MeshError::InvalidOption`] for a negative or non-finite tolerance; invalid
+/// meshes as [`Mesh::validate`].
+pub fn weld(mesh: &Mesh, tolerance_mm: f64) -> Result<(Mesh, WeldReport), MeshError> {
+    mesh.validate()?;
+    check_tolerance(tolerance_mm)?;
+    let mut w = Work::from_mesh(mesh);
+    let r = weld_work(&mut w, tolerance_mm);
+    Ok((w.into_mesh(), r))
+}
+
+pub(crate) fn check_tolerance(tolerance_mm: f64) -> Result<(), MeshError> {
+    if !(tolerance_mm.is_finite() && tolerance_mm >= 0.0) {
+        return Err(MeshError::InvalidOption(format!(
+            "weld tolerance must be a finite distance ≥ 0 mm, got {tolerance_mm}"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn weld_work(w: &mut Work, tol: f64) -> WeldReport {
+    let rep = representatives(&w.p, tol);
+    let n = w.p.len();
+    let mut new_id = vec![u32::MAX; n];
+    let mut positions = Vec::with_capacity(n);
+    let mut welded = 0;
+    for v in 0..n {
+        let r = rep[v] as usize;
+        if r == v {
+            new_id[v] = positions.len() as u32;
+            positions.push(w.p[v]);
+        } else {
+            welded += 1;
+        }
+    }
+    if welded > 0 {
+        for v in 0..n {
+            let r = rep[v] as usize;
+            new_id[v] = new_id[r];
+        }
+        w.t.par_iter_mut()
+            .for_each(|t| *t = t.map(|i| new_id[i as usize]));
+        w.p = positions;
+    }
+    WeldReport {
+        tolerance_mm: tol,
+        vertices_welded: welded,
+    }
+}
+
+/// For every vertex, the vertex it merges into (itself for a representative).
+fn representatives(p: &[Vec3], tol: f64) -> Vec<u32> {
+    let n = p.len();
+    let Some(min) = p.iter().copied().reduce(|a, b| a.min(b)) else {
+        return Vec::new();
+    };
+    let max = p.iter().copied().fold(min, |a, b| a.max(b));
+    let extent = (max - min).max_element() as f64;
+    // Cells at least `tol` wide (and not so many that the key overflows).
+    let cell = if tol > 0.0 {
+        tol.max(extent / MAX_CELLS)
+    } else {
+        (extent / MAX_CELLS).max(f64::MIN_POSITIVE)
+    };
+    let coord = |q: Vec3| -> [u64; 3] {
+        let d = (q - min).as_dvec3() / cell;
+        [d.x, d.y, d.z].map(|x| (x.max(0.0) as u64).min(MAX_CELLS as u64) + 1)
+    };
+    let key = |c: [u64; 3]| (c[2] << 42) | (c[1] << 21) | c[0];
+    let mut keys: Vec<u128> = p
+        .par_iter()
+        .enumerate()
+        .map(|(i, &q)| ((key(coord(q)) as u128) << 32) | i as u128)
+        .collect();
+    keys.par_sort_unstable();
+    let same = |a: Vec3, b: Vec3| -> bool {
+        if tol > 0.0 {
+            a.as_dvec3().distance_squared(b.as_dvec3()) <= tol * tol
+        } else {
+            a == b
+        }
+    };
+    // Candidates of every vertex: lower-numbered vertices within the tolerance, ascending.
+    let candidates: Vec<Vec<u32>> = (0..n)
+        .into_par_iter()
+        .map(|j| {
+            let c = coord(p[j]);
+            let mut out = Vec::new();
+            for dz in 0..3u64 {
+                for dy in 0..3u64 {
+                    let lo = key([c[0] - 1, c[1] + dy - 1, c[2] + dz - 1]);
+                    let hi = key([c[0] + 1, c[1] + dy - 1, c[2] + dz - 1]);
+                    let start = keys.partition_point(|&k| ((k >> 32) as u64) < lo);
+                    for &k in &keys[start..] {
+                        if ((k >> 32) as u64) > hi {
+                            break;
+                        }
+                        let i = k as u32 as usize;
+                        if i < j && same(p[i], p[j]) {
+                            out.push(i as u32);
+                        }
+                    }
+                }
+            }
+            out.sort_unstable();
+            out
+        })
+        .collect();
+    drop(keys);
+    let mut rep: Vec<u32> = (0..n as u32).collect();
+    for j in 0..n {
+        if let Some(&i) = candidates[j].iter().find(|&&i| rep[i as usize] == i) {
+            rep[j] = i;
+        }
+    }
+    rep
+}
