@@ -1,0 +1,784 @@
+//! Fit of an implant against a bone: intersection as solids, penetration depth and volume,
+//! clearance, per-vertex signed distance, contact fraction and a verdict.
+//!
+//! In: two meshes in millimetres (implant, bone) and [`FitOptions`]. Out: a [`FitReport`].
+//!
+//! * **Signed distance** of every implant vertex to the bone: exact distance, sign from the
+//!   bone's pseudo-normals ([`crate::SignedIndex`]), negative inside the bone.
+//! * **Intersection as solids**: the surfaces cross (exact triangle–triangle tests over two
+//!   BVHs), or an implant point lies inside the bone, or a bone point inside the implant — so
+//!   an implant entirely inside the bone intersects.
+//! * **Maximum penetration**: the largest depth of an implant *surface* point below the bone
+//!   surface, found by branch and bound over the implant triangles (see `maximize`),
+//!   certified to [`FitOptions::depth_tolerance_mm`], with the implant point and the bone
+//!   point it is measured to.
+//! * **Penetration volume**: the volume of the intersection solid `implant ∩ bone`, exactly
+//!   (up to f64 rounding), by the divergence theorem over its boundary: the part of each
+//!   implant triangle inside the bone and of each bone triangle inside the implant. On a
+//!   plane triangle `x·n` is constant, so `V = ⅓ Σ (n·a) A_in`, and the inside area `A_in`
+//!   is a line integral (Green) over the intersection segments and the inside pieces of the
+//!   triangle's edges — no re-triangulation. Coplanar touching faces are left out (counted).
+//! * **Clearance**: the smallest distance between the two surfaces with both closest points
+//!   (exact triangle–triangle distance over a BVH pair walk); zero when they intersect.
+//! * **Contact fraction**: of the implant's bone-facing area (triangles whose normal opposes
+//!   the bone's normal at the closest points by more than [`FitOptions::facing_angle_deg`]),
+//!   the fraction whose signed distance lies in the clearance band, measured on the
+//!   piecewise-linear interpolant of the vertex distances (exact where the distance is
+//!   linear over a triangle, as over a flat bone face).
+//!
+//! Meshes that are not closed 2-manifold solids (open, non-manifold, inconsistent winding)
+//! get a warning: solid tests are unreliable there, so the report keeps the surface-only
+//! numbers (unsigned distances, surface crossing, clearance) and leaves depth and volume out.
+
+use osteon_geom::{Cancel, DVec3, NeverCancel, NoProgress, Progress};
+use osteon_mesh::Mesh;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::bvh::TriBvh;
+use crate::geometry::{normal, segment_crosses, triangle_crossing, Crossing, Tri};
+use crate::maximize::{maximize, Field};
+use crate::signed::{SignedIndex, SignedPoint, SolidCheck};
+use crate::FitError;
+
+/// Options of [`fit`]: thresholds of the verdict and measurement settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[serde(default)]
+pub struct FitOptions {
+    /// Fail when the maximum penetration depth exceeds this, mm (`None`: not checked).
+    pub max_penetration_mm: Option<f64>,
+    /// The planned gap band `[min, max]`, mm, for the contact fraction.
+    pub clearance_mm: [f64; 2],
+    /// Fail when the minimum clearance is below the band's minimum.
+    pub check_clearance: bool,
+    /// Fail when the contact fraction is below this (0..1; `None`: not checked).
+    pub min_contact: Option<f64>,
+    /// An implant triangle faces the bone when its normal and the bone's normal at the
+    /// closest points make more than `180° − facing_angle_deg`, degrees.
+    pub facing_angle_deg: f64,
+    /// Compute the penetration volume (needs both meshes to be solids).
+    pub penetration_volume: bool,
+    /// Tolerance of the certified maximum penetration, mm.
+    pub depth_tolerance_mm: f64,
+    /// Most point evaluations the depth search may spend.
+    pub max_depth_evaluations: usize,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            max_penetration_mm: Some(0.0),
+            clearance_mm: [0.1, 0.5],
+            check_clearance: false,
+            min_contact: None,
+            facing_angle_deg: 60.0,
+            penetration_volume: true,
+            // 1 µm: far below print and scan resolution; 50 k evaluations stay well under
+            // a second on real plates.
+            depth_tolerance_mm: 1e-3,
+            max_depth_evaluations: 50_000,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Sets [`FitOptions::max_penetration_mm`].
+    pub fn with_max_penetration_mm(mut self, mm: Option<f64>) -> Self {
+        self.max_penetration_mm = mm;
+        self
+    }
+    /// Sets the band [`FitOptions::clearance_mm`].
+    pub fn with_clearance_mm(mut self, min: f64, max: f64) -> Self {
+        self.clearance_mm = [min, max];
+        self
+    }
+    /// Sets [`FitOptions::check_clearance`].
+    pub fn with_check_clearance(mut self, on: bool) -> Self {
+        self.check_clearance = on;
+        self
+    }
+    /// Sets [`FitOptions::min_contact`].
+    pub fn with_min_contact(mut self, f: Option<f64>) -> Self {
+        self.min_contact = f;
+        self
+    }
+    /// Sets [`FitOptions::facing_angle_deg`].
+    pub fn with_facing_angle_deg(mut self, deg: f64) -> Self {
+        self.facing_angle_deg = deg;
+        self
+    }
+    /// Sets [`FitOptions::penetration_volume`].
+    pub fn with_penetration_volume(mut self, on: bool) -> Self {
+        self.penetration_volume = on;
+        self
+    }
+    /// Sets [`FitOptions::depth_tolerance_mm`].
+    pub fn with_depth_tolerance_mm(mut self, mm: f64) -> Self {
+        self.depth_tolerance_mm = mm;
+        self
+    }
+    /// Sets [`FitOptions::max_depth_evaluations`].
+    pub fn with_max_depth_evaluations(mut self, n: usize) -> Self {
+        self.max_depth_evaluations = n;
+        self
+    }
+
+    fn validate(&self) -> Result<(), FitError> {
+        let bad = |s: String| Err(FitError::InvalidOption(s));
+        let [lo, hi] = self.clearance_mm;
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            return bad(format!("clearance band {lo}:{hi}: need finite MIN <= MAX"));
+        }
+        if let Some(m) = self.max_penetration_mm {
+            if !(m.is_finite() && m >= 0.0) {
+                return bad(format!("max penetration {m} mm: need a finite value >= 0"));
+            }
+        }
+        if let Some(c) = self.min_contact {
+            if !(0.0..=1.0).contains(&c) {
+                return bad(format!("min contact {c}: need a fraction in 0..1"));
+            }
+        }
+        if !(self.facing_angle_deg > 0.0 && self.facing_angle_deg <= 90.0) {
+            return bad(format!(
+                "facing angle {} deg: need 0 < angle <= 90",
+                self.facing_angle_deg
+            ));
+        }
+        if !(self.depth_tolerance_mm > 0.0 && self.depth_tolerance_mm.is_finite()) {
+            return bad(format!(
+                "depth tolerance {} mm: need a positive value",
+                self.depth_tolerance_mm
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One threshold of the verdict.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FitCheck {
+    /// `max_penetration`, `min_clearance` or `min_contact`.
+    pub name: String,
+    /// The measured value (`None` when it could not be measured).
+    pub value: Option<f64>,
+    /// The limit.
+    pub limit: f64,
+    /// Whether the check passed.
+    pub pass: bool,
+    /// How the value was judged.
+    pub note: String,
+}
+
+/// What [`fit`] found. Field names are the JSON keys; lengths mm, areas mm², volumes mm³,
+/// points `[x, y, z]` mm in the meshes' frame.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct FitReport {
+    /// The implant and bone intersect as solids (crossing surfaces or containment).
+    pub intersects: bool,
+    /// The two surfaces cross.
+    pub surfaces_cross: bool,
+    /// Every implant vertex lies inside the bone and the surfaces do not cross.
+    pub implant_inside_bone: bool,
+    /// Some bone point lies inside the implant with the surfaces not crossing.
+    pub bone_inside_implant: bool,
+    /// Both meshes are closed solids, so the solid tests hold.
+    pub solid_tests: bool,
+    /// The implant's solid check.
+    pub implant: SolidCheck,
+    /// The bone's solid check.
+    pub bone: SolidCheck,
+    /// Largest depth of an implant surface point inside the bone (0 when none is), mm;
+    /// `null` when the bone is not a solid.
+    pub max_penetration_mm: Option<f64>,
+    /// Where: the implant surface point.
+    pub max_penetration_at: Option<[f64; 3]>,
+    /// The bone surface point closest to it.
+    pub max_penetration_bone_point: Option<[f64; 3]>,
+    /// The true maximum lies within this above `max_penetration_mm`.
+    pub max_penetration_certified_mm: Option<f64>,
+    /// Volume of `implant ∩ bone`, mm³; `null` unless both are solids.
+    pub penetration_volume_mm3: Option<f64>,
+    /// Coplanar triangle pairs (touching faces) left out of the volume integral.
+    pub coplanar_pairs: usize,
+    /// Smallest distance between the two surfaces when the solids are apart; 0 when they
+    /// intersect.
+    pub min_clearance_mm: f64,
+    /// Smallest distance between the two surfaces, whatever the containment (0 when they
+    /// cross).
+    pub surface_distance_mm: f64,
+    /// The implant point of the smallest surface distance.
+    pub clearance_implant_point: [f64; 3],
+    /// The bone point of the smallest surface distance.
+    pub clearance_bone_point: [f64; 3],
+    /// Smallest and largest per-vertex signed distance of the implant, mm.
+    pub signed_distance_range_mm: [f64; 2],
+    /// The clearance band used, mm.
+    pub clearance_band_mm: [f64; 2],
+    /// Implant area facing the bone, mm².
+    pub facing_area_mm2: f64,
+    /// Facing area whose signed distance lies in the band, mm².
+    pub contact_area_mm2: f64,
+    /// Facing area inside the bone (signed distance below 0), mm².
+    pub penetrating_area_mm2: f64,
+    /// `contact_area / facing_area`; `null` when nothing faces the bone.
+    pub contact_fraction: Option<f64>,
+    /// The thresholds and their outcome.
+    pub checks: Vec<FitCheck>,
+    /// Every check passed.
+    pub pass: bool,
+    /// What limits the numbers (open meshes, coplanar contacts...).
+    pub warnings: Vec<String>,
+    /// Signed distance of every implant vertex to the bone, mm (negative inside; unsigned
+    /// when the bone is not a solid). Not in the JSON: write it as a map.
+    #[serde(skip)]
+    pub signed_distance: Vec<f64>,
+}
+
+/// [`fit_with`] without progress or cancellation.
+pub fn fit(implant: &Mesh, bone: &Mesh, opts: &FitOptions) -> Result<FitReport, FitError> {
+    fit_with(implant, bone, opts, &NoProgress, &NeverCancel)
+}
+
+/// A solid index of `mesh`, with its winding reversed when it is an inside-out solid.
+pub(crate) fn solid_index(mesh: &Mesh, which: &'static str) -> Result<SignedIndex, FitError> {
+    if mesh.triangles.is_empty() {
+        return Err(FitError::Empty { which });
+    }
+    mesh.validate()
+        .map_err(|source| FitError::Mesh { which, source })?;
+    let idx = SignedIndex::new(mesh).map_err(|e| e.with_which(which))?;
+    if idx.check().flipped {
+        let mut again = SignedIndex::new(&mesh.flipped()).map_err(|e| e.with_which(which))?;
+        again.mark_flipped();
+        return Ok(again);
+    }
+    Ok(idx)
+}
+
+/// Checks the fit of `implant` against `bone` (see the [module documentation](self)).
+///
+/// Errors: [`FitError::Empty`] / [`FitError::Mesh`] for an empty or invalid mesh,
+/// [`FitError::InvalidOption`], [`FitError::Cancelled`].
+pub fn fit_with(
+    implant: &Mesh,
+    bone: &Mesh,
+    opts: &FitOptions,
+    progress: &dyn Progress,
+    cancel: &dyn Cancel,
+) -> Result<FitReport, FitError> {
+    opts.validate()?;
+    progress.begin("fit", 5);
+    let (ii, bi) = rayon::join(
+        || solid_index(implant, "implant"),
+        || solid_index(bone, "bone"),
+    );
+    let (ii, bi) = (ii?, bi?);
+    // Work on the outward-wound meshes.
+    let implant_m = if ii.check().flipped {
+        implant.flipped()
+    } else {
+        implant.clone()
+    };
+    let bone_m = if bi.check().flipped {
+        bone.flipped()
+    } else {
+        bone.clone()
+    };
+    let (implant, bone) = (&implant_m, &bone_m);
+    let bone_solid = bi.solid();
+    let implant_solid = ii.solid();
+    let mut warnings = Vec::new();
+    for (which, idx) in [("implant", &ii), ("bone", &bi)] {
+        let c = idx.check();
+        if c.flipped {
+            warnings.push(format!(
+                "the {which} mesh is inside-out (negative volume): taken with reversed winding"
+            ));
+        }
+        if !c.solid {
+            warnings.push(format!(
+                "the {which} mesh is not a closed solid ({}): solid tests are unreliable; {}",
+                c.problem(),
+                if which == "bone" {
+                    "distances are unsigned, penetration depth and volume are not reported, \
+                     intersection means crossing surfaces only"
+                } else {
+                    "the penetration volume and bone-inside-implant test are left out"
+                }
+            ));
+        }
+    }
+    progress.advance(1);
+    if cancel.is_cancelled() {
+        return Err(FitError::Cancelled);
+    }
+
+    // 1. Signed distance of every implant vertex.
+    let vpos: Vec<DVec3> = implant.positions.iter().map(|p| p.as_dvec3()).collect();
+    let vq: Vec<SignedPoint> = bi.query_many(&vpos);
+    let sd: Vec<f64> = vq.iter().map(|q| q.distance).collect();
+    let used = used_vertices(implant);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut nearest_v: Option<usize> = None;
+    for (i, &d) in sd.iter().enumerate() {
+        if !used[i] {
+            continue;
+        }
+        lo = lo.min(d);
+        hi = hi.max(d);
+        if nearest_v.is_none_or(|n| d.abs() < sd[n].abs()) {
+            nearest_v = Some(i);
+        }
+    }
+    let nearest_v = nearest_v.unwrap_or(0);
+    progress.advance(1);
+    if cancel.is_cancelled() {
+        return Err(FitError::Cancelled);
+    }
+
+    // 2. Crossing of the surfaces, over the bone triangles near the implant.
+    let ibox = bounds(&vpos, &used);
+    let vertex_bound = sd[nearest_v].abs();
+    let margin = vertex_bound * (1.0 + 1e-9) + 1e-9;
+    let bone_near: Vec<u32> = (0..bone.triangles.len() as u32)
+        .into_par_iter()
+        .filter(|&t| tri_box_overlap(&bi.corners(t), &ibox, margin))
+        .collect();
+    let all_implant: Vec<u32> = (0..implant.triangles.len() as u32).collect();
+    let (ibvh, bbvh) = rayon::join(
+        || TriBvh::new(implant, &all_implant),
+        || TriBvh::new(bone, &bone_near),
+    );
+    let pairs = ibvh.overlapping_slots(&bbvh, 0.0);
+    let crossings: Vec<(u32, u32, Crossing)> = pairs
+        .par_iter()
+        .map(|&(s, t)| {
+            (
+                s,
+                t,
+                triangle_crossing(&ibvh.corners[s as usize], &bbvh.corners[t as usize]),
+            )
+        })
+        .collect();
+    let coplanar_pairs = crossings
+        .iter()
+        .filter(|c| matches!(c.2, Crossing::Coplanar))
+        .count();
+    let segments: Vec<(u32, u32, DVec3, DVec3)> = crossings
+        .iter()
+        .filter_map(|&(s, t, ref c)| match c {
+            Crossing::Segment(p, q) => Some((s, t, *p, *q)),
+            _ => None,
+        })
+        .collect();
+    let surfaces_cross = !segments.is_empty();
+    progress.advance(1);
+    if cancel.is_cancelled() {
+        return Err(FitError::Cancelled);
+    }
+
+    // 3. Containment.
+    let any_vertex_inside = bone_solid && used.iter().zip(&sd).any(|(&u, &d)| u && d < 0.0);
+    let implant_inside_bone =
+        bone_solid && !surfaces_cross && used.iter().zip(&sd).all(|(&u, &d)| !u || d < 0.0);
+    let bone_inside_implant = implant_solid && !surfaces_cross && {
+        // A bone vertex inside the implant: only those within the implant's box can be.
+        bone.positions.par_iter().any(|p| {
+            let p = p.as_dvec3();
+            in_box(p, &ibox, 0.0) && ii.inside(p)
+        })
+    };
+    let intersects = surfaces_cross || any_vertex_inside || bone_inside_implant;
+
+    // 4. Clearance: the closest pair of triangles, bounded by the closest vertex.
+    let (surface_distance, cp_i, cp_b) = if surfaces_cross {
+        let (_, _, p, q) = segments[0];
+        (0.0, (p + q) * 0.5, (p + q) * 0.5)
+    } else {
+        let v = &vq[nearest_v];
+        let start = (v.distance.abs(), vpos[nearest_v], v.closest);
+        match ibvh.closest_pair(&bbvh, start.0) {
+            Some((d, p, q)) if d < start.0 => (d, p, q),
+            _ => start,
+        }
+    };
+    let min_clearance = if intersects { 0.0 } else { surface_distance };
+
+    // 5. Maximum penetration (bone solid).
+    let mut max_pen = None;
+    if bone_solid && !intersects {
+        // No crossing and no vertex inside: no implant surface point is inside the bone.
+        max_pen = Some((0.0, vpos[nearest_v], vq[nearest_v].closest, 0.0));
+    } else if bone_solid {
+        let start_point = if surfaces_cross {
+            cp_i
+        } else {
+            vpos[nearest_v]
+        };
+        let tris: Vec<(Tri, [f64; 3], [u32; 3])> = implant
+            .triangles
+            .iter()
+            .map(|t| {
+                let c = t.map(|i| vpos[i as usize]);
+                let v = t.map(|i| -sd[i as usize]);
+                let n = t.map(|i| vq[i as usize].triangle);
+                (c, v, n)
+            })
+            .collect();
+        let m = maximize(
+            &Depth(&bi),
+            &tris,
+            if intersects { 0.0 } else { f64::NEG_INFINITY },
+            start_point,
+            opts.depth_tolerance_mm,
+            opts.max_depth_evaluations,
+        );
+        let depth = m.value.max(0.0);
+        let at = m.point;
+        let bone_point = bi.query(at).closest;
+        if m.gap > opts.depth_tolerance_mm * 1.0001 {
+            warnings.push(format!(
+                "the maximum penetration is certified only to {:.4} mm (evaluation budget of {} reached)",
+                m.gap, opts.max_depth_evaluations
+            ));
+        }
+        max_pen = Some((depth, at, bone_point, m.gap));
+    }
+    progress.advance(1);
+    if cancel.is_cancelled() {
+        return Err(FitError::Cancelled);
+    }
+
+    // 6. Penetration volume.
+    let mut volume = None;
+    if bone_solid && implant_solid && opts.penetration_volume {
+        volume = Some(if !intersects {
+            0.0
+        } else if implant_inside_bone {
+            ii.check().volume_mm3
+        } else {
+            intersection_volume(
+                implant, bone, &ii, &bi, &ibvh, &bbvh, &sd, &segments, &pairs, &ibox,
+            )
+        });
+        if coplanar_pairs > 0 {
+            warnings.push(format!(
+                "{coplanar_pairs} coplanar triangle pair(s) touch: their overlap is left out of the penetration volume"
+            ));
+        }
+    }
+
+    // 7. Contact fraction over the bone-facing area.
+    let cos_facing = opts.facing_angle_deg.to_radians().cos();
+    let [blo, bhi] = opts.clearance_mm;
+    let (facing, contact, penetrating) = implant
+        .triangles
+        .par_iter()
+        .map(|t| {
+            let c = t.map(|i| vpos[i as usize]);
+            let n = normal(&c);
+            let area = 0.5 * n.length();
+            if area == 0.0 {
+                return (0.0, 0.0, 0.0);
+            }
+            let bn: DVec3 = t
+                .iter()
+                .map(|&i| vq[i as usize].normal.normalize_or_zero())
+                .sum::<DVec3>()
+                .normalize_or_zero();
+            if n.normalize().dot(bn) > -cos_facing {
+                return (0.0, 0.0, 0.0);
+            }
+            let s = t.map(|i| sd[i as usize]);
+            let band = frac_below(s, bhi) - frac_below_strict(s, blo);
+            let pen = if bone_solid {
+                frac_below_strict(s, 0.0)
+            } else {
+                0.0
+            };
+            (area, area * band, area * pen)
+        })
+        .collect::<Vec<_>>()
+        .iter()
+        .fold((0.0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    let contact_fraction = (facing > 0.0).then(|| contact / facing);
+    progress.advance(1);
+
+    // 8. Verdict.
+    let mut checks = Vec::new();
+    if let Some(limit) = opts.max_penetration_mm {
+        let (value, pass, note) = match max_pen {
+            Some((d, ..)) => (
+                Some(d),
+                d <= limit,
+                "largest implant depth below the bone surface".to_string(),
+            ),
+            None => (
+                None,
+                !surfaces_cross,
+                "bone is not a solid: depth unknown, judged by crossing surfaces".to_string(),
+            ),
+        };
+        checks.push(FitCheck {
+            name: "max_penetration".into(),
+            value,
+            limit,
+            pass,
+            note,
+        });
+    }
+    if opts.check_clearance {
+        checks.push(FitCheck {
+            name: "min_clearance".into(),
+            value: Some(min_clearance),
+            limit: blo,
+            pass: min_clearance >= blo,
+            note: "smallest surface distance (0 when intersecting) against the band minimum".into(),
+        });
+    }
+    if let Some(limit) = opts.min_contact {
+        checks.push(FitCheck {
+            name: "min_contact".into(),
+            value: contact_fraction,
+            limit,
+            pass: contact_fraction.is_some_and(|c| c >= limit),
+            note: format!("fraction of the bone-facing area within {blo}..{bhi} mm"),
+        });
+    }
+    let pass = checks.iter().all(|c| c.pass);
+    progress.finish();
+    Ok(FitReport {
+        intersects,
+        surfaces_cross,
+        implant_inside_bone,
+        bone_inside_implant,
+        solid_tests: bone_solid && implant_solid,
+        implant: ii.check().clone(),
+        bone: bi.check().clone(),
+        max_penetration_mm: max_pen.map(|m| m.0),
+        max_penetration_at: max_pen.map(|m| m.1.to_array()),
+        max_penetration_bone_point: max_pen.map(|m| m.2.to_array()),
+        max_penetration_certified_mm: max_pen.map(|m| m.3),
+        penetration_volume_mm3: volume,
+        coplanar_pairs,
+        min_clearance_mm: min_clearance,
+        surface_distance_mm: surface_distance,
+        clearance_implant_point: cp_i.to_array(),
+        clearance_bone_point: cp_b.to_array(),
+        signed_distance_range_mm: [lo, hi],
+        clearance_band_mm: opts.clearance_mm,
+        facing_area_mm2: facing,
+        contact_area_mm2: contact,
+        penetrating_area_mm2: penetrating,
+        contact_fraction,
+        checks,
+        pass,
+        warnings,
+        signed_distance: sd,
+    })
+}
+
+/// Depth below the bone surface (negative outside): the function maximised.
+struct Depth<'a>(&'a SignedIndex);
+
+impl Field for Depth<'_> {
+    fn eval(&self, x: DVec3) -> (f64, u32) {
+        let q = self.0.query(x);
+        (-q.distance, q.triangle)
+    }
+    fn dist_to(&self, b: u32, x: DVec3) -> f64 {
+        self.0.triangle_distance(b, x)
+    }
+}
+
+/// Which vertices some triangle uses.
+pub(crate) fn used_vertices(m: &Mesh) -> Vec<bool> {
+    let mut used = vec![false; m.positions.len()];
+    for t in &m.triangles {
+        for &i in t {
+            used[i as usize] = true;
+        }
+    }
+    used
+}
+
+fn bounds(p: &[DVec3], used: &[bool]) -> [DVec3; 2] {
+    let mut b = [DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)];
+    for (q, &u) in p.iter().zip(used) {
+        if u {
+            b[0] = b[0].min(*q);
+            b[1] = b[1].max(*q);
+        }
+    }
+    b
+}
+
+fn in_box(p: DVec3, b: &[DVec3; 2], m: f64) -> bool {
+    p.cmpge(b[0] - m).all() && p.cmple(b[1] + m).all()
+}
+
+fn tri_box_overlap(t: &Tri, b: &[DVec3; 2], m: f64) -> bool {
+    let lo = t[0].min(t[1]).min(t[2]);
+    let hi = t[0].max(t[1]).max(t[2]);
+    lo.cmple(b[1] + m).all() && hi.cmpge(b[0] - m).all()
+}
+
+/// Fraction of a triangle's area where the linear interpolant of `s` is `<= h`.
+pub(crate) fn frac_below(s: [f64; 3], h: f64) -> f64 {
+    let mut v = s;
+    v.sort_by(f64::total_cmp);
+    let [a, b, c] = v;
+    if h < a {
+        0.0
+    } else if h >= c {
+        1.0
+    } else if h <= b {
+        if b > a {
+            (h - a) * (h - a) / ((b - a) * (c - a))
+        } else {
+            0.0
+        }
+    } else {
+        1.0 - (c - h) * (c - h) / ((c - a) * (c - b))
+    }
+}
+
+/// Fraction where the interpolant is `< h` (equal to [`frac_below`] except on flat parts).
+fn frac_below_strict(s: [f64; 3], h: f64) -> f64 {
+    if s.iter().all(|&x| x == h) {
+        0.0
+    } else {
+        frac_below(s, h)
+    }
+}
+
+/// Volume of `implant ∩ bone` by the divergence theorem over its boundary.
+#[allow(clippy::too_many_arguments)]
+fn intersection_volume(
+    implant: &Mesh,
+    bone: &Mesh,
+    ii: &SignedIndex,
+    bi: &SignedIndex,
+    ibvh: &TriBvh,
+    bbvh: &TriBvh,
+    sd: &[f64],
+    segments: &[(u32, u32, DVec3, DVec3)],
+    pairs: &[(u32, u32)],
+    ibox: &[DVec3; 2],
+) -> f64 {
+    let origin = (ibox[0] + ibox[1]) * 0.5;
+    // Segments and candidate partners grouped per slot of either side.
+    let mut seg_i: Vec<Vec<(DVec3, DVec3)>> = vec![Vec::new(); ibvh.len()];
+    let mut seg_b: Vec<Vec<(DVec3, DVec3)>> = vec![Vec::new(); bbvh.len()];
+    for &(s, t, p, q) in segments {
+        seg_i[s as usize].push((p, q));
+        seg_b[t as usize].push((q, p));
+    }
+    let mut nb_i: Vec<Vec<u32>> = vec![Vec::new(); ibvh.len()];
+    let mut nb_b: Vec<Vec<u32>> = vec![Vec::new(); bbvh.len()];
+    for &(s, t) in pairs {
+        nb_i[s as usize].push(t);
+        nb_b[t as usize].push(s);
+    }
+    let _ = (implant, bone);
+    // Implant triangles inside the bone.
+    let vol_i: f64 = (0..ibvh.len())
+        .into_par_iter()
+        .map(|s| {
+            let t = &ibvh.corners[s];
+            let tid = ibvh.ids[s] as usize;
+            let area_in = if seg_i[s].is_empty() {
+                let [a, b, c] = implant.triangles[tid].map(|i| sd[i as usize]);
+                if a < 0.0 && b < 0.0 && c < 0.0 {
+                    1.0
+                } else if a > 0.0 && b > 0.0 && c > 0.0 {
+                    0.0
+                } else if bi.inside((t[0] + t[1] + t[2]) / 3.0) {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                -1.0
+            };
+            piece_volume(t, area_in, &seg_i[s], &nb_i[s], &bbvh.corners, bi, origin)
+        })
+        .collect::<Vec<f64>>()
+        .iter()
+        .sum();
+    // Bone triangles inside the implant.
+    let vol_b: f64 = (0..bbvh.len())
+        .into_par_iter()
+        .map(|s| {
+            let t = &bbvh.corners[s];
+            let area_in = if seg_b[s].is_empty() {
+                if tri_box_overlap(t, ibox, 0.0) && ii.inside((t[0] + t[1] + t[2]) / 3.0) {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                -1.0
+            };
+            piece_volume(t, area_in, &seg_b[s], &nb_b[s], &ibvh.corners, ii, origin)
+        })
+        .collect::<Vec<f64>>()
+        .iter()
+        .sum();
+    vol_i + vol_b
+}
+
+/// `⅓ (n·(a − o)) A_in` for triangle `t`: `whole` is 1 (all inside), 0 (all outside) or
+/// negative (cut: integrate the segments and the inside pieces of its edges).
+fn piece_volume(
+    t: &Tri,
+    whole: f64,
+    segs: &[(DVec3, DVec3)],
+    partners: &[u32],
+    partner_corners: &[Tri],
+    other: &SignedIndex,
+    origin: DVec3,
+) -> f64 {
+    let n = normal(t);
+    let len = n.length();
+    if len == 0.0 {
+        return 0.0;
+    }
+    let nh = n / len;
+    let area = 0.5 * len;
+    let area_in = if whole >= 0.0 {
+        whole * area
+    } else {
+        let o = t[0];
+        let mut va = DVec3::ZERO;
+        for &(p, q) in segs {
+            va += (p - o).cross(q - o);
+        }
+        let mut params: Vec<f64> = Vec::with_capacity(8);
+        for k in 0..3 {
+            let (u, v) = (t[k], t[(k + 1) % 3]);
+            params.clear();
+            params.push(0.0);
+            params.push(1.0);
+            for &b in partners {
+                if let Some(s) = segment_crosses(u, v, &partner_corners[b as usize]) {
+                    params.push(s);
+                }
+            }
+            params.sort_by(f64::total_cmp);
+            params.dedup();
+            for w in params.windows(2) {
+                let (s0, s1) = (w[0], w[1]);
+                let mid = u + (v - u) * (0.5 * (s0 + s1));
+                if other.inside(mid) {
+                    va += (u + (v - u) * s0 - o).cross(u + (v - u) * s1 - o);
+                }
+            }
+        }
+        (0.5 * nh.dot(va)).clamp(0.0, area)
+    };
+    nh.dot(t[0] - origin) * area_in / 3.0
+}

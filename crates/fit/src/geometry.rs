@@ -1,0 +1,314 @@
+//! Exact (f64) primitives: closest point on a triangle with its feature, segment–segment and
+//! triangle–triangle distance, triangle–triangle intersection segment, segment–triangle
+//! crossing.
+
+use osteon_geom::DVec3;
+
+/// Three corners.
+pub(crate) type Tri = [DVec3; 3];
+
+/// The feature of a triangle a closest point lies on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Feature {
+    /// Corner `k`.
+    Vertex(u8),
+    /// Edge from corner `k` to corner `k + 1 (mod 3)`.
+    Edge(u8),
+    /// The interior.
+    Face,
+}
+
+/// The point of `t` closest to `p` and the feature it lies on (Ericson, *Real-Time
+/// Collision Detection*, 5.1.5).
+#[inline]
+pub(crate) fn closest_feature(p: DVec3, t: &Tri) -> (DVec3, Feature) {
+    let [a, b, c] = *t;
+    let ab = b - a;
+    let ac = c - a;
+    let ap = p - a;
+    let d1 = ab.dot(ap);
+    let d2 = ac.dot(ap);
+    if d1 <= 0.0 && d2 <= 0.0 {
+        return (a, Feature::Vertex(0));
+    }
+    let bp = p - b;
+    let d3 = ab.dot(bp);
+    let d4 = ac.dot(bp);
+    if d3 >= 0.0 && d4 <= d3 {
+        return (b, Feature::Vertex(1));
+    }
+    let vc = d1 * d4 - d3 * d2;
+    if vc <= 0.0 && d1 >= 0.0 && d3 <= 0.0 {
+        let v = d1 / (d1 - d3);
+        return (a + ab * v, Feature::Edge(0));
+    }
+    let cp = p - c;
+    let d5 = ab.dot(cp);
+    let d6 = ac.dot(cp);
+    if d6 >= 0.0 && d5 <= d6 {
+        return (c, Feature::Vertex(2));
+    }
+    let vb = d5 * d2 - d1 * d6;
+    if vb <= 0.0 && d2 >= 0.0 && d6 <= 0.0 {
+        let w = d2 / (d2 - d6);
+        return (a + ac * w, Feature::Edge(2));
+    }
+    let va = d3 * d6 - d5 * d4;
+    if va <= 0.0 && (d4 - d3) >= 0.0 && (d5 - d6) >= 0.0 {
+        let w = (d4 - d3) / ((d4 - d3) + (d5 - d6));
+        return (b + (c - b) * w, Feature::Edge(1));
+    }
+    let denom = va + vb + vc;
+    if !(denom.abs() >= f64::MIN_POSITIVE && denom.is_finite()) {
+        // Collinear corners: the closest point of the three edges.
+        let mut best = (a, Feature::Vertex(0));
+        let mut bd = f64::INFINITY;
+        for k in 0..3u8 {
+            let (s, e) = (t[k as usize], t[(k as usize + 1) % 3]);
+            let q = closest_on_segment(p, s, e);
+            let d = (q - p).length_squared();
+            if d < bd {
+                bd = d;
+                best = (q, Feature::Edge(k));
+            }
+        }
+        return best;
+    }
+    let v = vb / denom;
+    let w = vc / denom;
+    (a + ab * v + ac * w, Feature::Face)
+}
+
+/// Closest point of segment `[s, e]` to `p`.
+#[inline]
+pub(crate) fn closest_on_segment(p: DVec3, s: DVec3, e: DVec3) -> DVec3 {
+    let d = e - s;
+    let l2 = d.length_squared();
+    if l2 > 0.0 {
+        s + d * ((p - s).dot(d) / l2).clamp(0.0, 1.0)
+    } else {
+        s
+    }
+}
+
+/// Closest points of segments `[p1, q1]` and `[p2, q2]` (Ericson 5.1.9).
+pub(crate) fn segment_segment(p1: DVec3, q1: DVec3, p2: DVec3, q2: DVec3) -> (DVec3, DVec3) {
+    let d1 = q1 - p1;
+    let d2 = q2 - p2;
+    let r = p1 - p2;
+    let a = d1.length_squared();
+    let e = d2.length_squared();
+    let f = d2.dot(r);
+    const EPS: f64 = 1e-300;
+    let (s, t);
+    if a <= EPS && e <= EPS {
+        return (p1, p2);
+    }
+    if a <= EPS {
+        s = 0.0;
+        t = (f / e).clamp(0.0, 1.0);
+    } else {
+        let c = d1.dot(r);
+        if e <= EPS {
+            t = 0.0;
+            s = (-c / a).clamp(0.0, 1.0);
+        } else {
+            let b = d1.dot(d2);
+            let denom = a * e - b * b;
+            let mut s0 = if denom > 0.0 {
+                ((b * f - c * e) / denom).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let mut t0 = (b * s0 + f) / e;
+            if t0 < 0.0 {
+                t0 = 0.0;
+                s0 = (-c / a).clamp(0.0, 1.0);
+            } else if t0 > 1.0 {
+                t0 = 1.0;
+                s0 = ((b - c) / a).clamp(0.0, 1.0);
+            }
+            s = s0;
+            t = t0;
+        }
+    }
+    (p1 + d1 * s, p2 + d2 * t)
+}
+
+/// Distance between two triangles that do not intersect, with the closest points: the
+/// minimum over the six corner–triangle and nine edge–edge pairs.
+pub(crate) fn triangle_distance(t: &Tri, u: &Tri) -> (f64, DVec3, DVec3) {
+    let mut best = (f64::INFINITY, t[0], u[0]);
+    let mut consider = |p: DVec3, q: DVec3| {
+        let d = (p - q).length_squared();
+        if d < best.0 {
+            best = (d, p, q);
+        }
+    };
+    for &p in t {
+        consider(p, closest_feature(p, u).0);
+    }
+    for &q in u {
+        consider(closest_feature(q, t).0, q);
+    }
+    for i in 0..3 {
+        for j in 0..3 {
+            let (p, q) = segment_segment(t[i], t[(i + 1) % 3], u[j], u[(j + 1) % 3]);
+            consider(p, q);
+        }
+    }
+    (best.0.sqrt(), best.1, best.2)
+}
+
+/// Unnormalised normal `(b − a) × (c − a)` (twice the area times the unit normal).
+#[inline]
+pub(crate) fn normal(t: &Tri) -> DVec3 {
+    (t[1] - t[0]).cross(t[2] - t[0])
+}
+
+/// How two triangles meet.
+pub(crate) enum Crossing {
+    /// They do not meet (or only touch in a point).
+    None,
+    /// Coplanar and possibly overlapping: left out of the boundary integrals.
+    Coplanar,
+    /// They cross along this segment, oriented along `n_t × n_u`.
+    Segment(DVec3, DVec3),
+}
+
+/// Interval of triangle `t` on the line of direction `dir`, where `t` crosses the plane
+/// whose signed distances at its corners are `d`: the end points, sorted by `dir`.
+fn plane_cut(t: &Tri, d: [f64; 3], dir: DVec3) -> Option<(f64, DVec3, f64, DVec3)> {
+    let mut pts: [DVec3; 3] = [DVec3::ZERO; 3];
+    let mut n = 0;
+    for k in 0..3 {
+        let (i, j) = (k, (k + 1) % 3);
+        if d[i] == 0.0 {
+            if n < 3 {
+                pts[n] = t[i];
+                n += 1;
+            }
+        } else if (d[i] < 0.0) != (d[j] < 0.0) && d[j] != 0.0 {
+            let s = d[i] / (d[i] - d[j]);
+            if n < 3 {
+                pts[n] = t[i] + (t[j] - t[i]) * s;
+                n += 1;
+            }
+        }
+    }
+    if n < 2 {
+        return None;
+    }
+    let mut lo = (f64::INFINITY, DVec3::ZERO);
+    let mut hi = (f64::NEG_INFINITY, DVec3::ZERO);
+    for &p in &pts[..n] {
+        let s = p.dot(dir);
+        if s < lo.0 {
+            lo = (s, p);
+        }
+        if s > hi.0 {
+            hi = (s, p);
+        }
+    }
+    Some((lo.0, lo.1, hi.0, hi.1))
+}
+
+/// The intersection of triangles `t` and `u` (non-degenerate), as a segment oriented along
+/// `n_t × n_u` (so that, in `t`'s plane, the inside of `u`'s solid lies to its left).
+pub(crate) fn triangle_crossing(t: &Tri, u: &Tri) -> Crossing {
+    let nt = normal(t);
+    let nu = normal(u);
+    let du = u.map(|p| nt.dot(p - t[0]));
+    if (du[0] > 0.0 && du[1] > 0.0 && du[2] > 0.0) || (du[0] < 0.0 && du[1] < 0.0 && du[2] < 0.0) {
+        return Crossing::None;
+    }
+    let dt = t.map(|p| nu.dot(p - u[0]));
+    if (dt[0] > 0.0 && dt[1] > 0.0 && dt[2] > 0.0) || (dt[0] < 0.0 && dt[1] < 0.0 && dt[2] < 0.0) {
+        return Crossing::None;
+    }
+    let dir = nt.cross(nu);
+    // Relative to the two normals' sizes: below ~1e-12 the planes are parallel to rounding.
+    if dir.length_squared() <= 1e-24 * nt.length_squared() * nu.length_squared() {
+        return if du == [0.0; 3] {
+            Crossing::Coplanar
+        } else {
+            Crossing::None
+        };
+    }
+    let (Some(a), Some(b)) = (plane_cut(t, dt, dir), plane_cut(u, du, dir)) else {
+        return Crossing::None;
+    };
+    let (lo, plo) = if a.0 >= b.0 { (a.0, a.1) } else { (b.0, b.1) };
+    let (hi, phi) = if a.2 <= b.2 { (a.2, a.3) } else { (b.2, b.3) };
+    if hi <= lo {
+        return Crossing::None;
+    }
+    Crossing::Segment(plo, phi)
+}
+
+/// Parameter `s ∈ [0, 1]` where segment `p + s (q − p)` crosses triangle `t`'s interior
+/// (Möller–Trumbore), if it does.
+pub(crate) fn segment_crosses(p: DVec3, q: DVec3, t: &Tri) -> Option<f64> {
+    let d = q - p;
+    let e1 = t[1] - t[0];
+    let e2 = t[2] - t[0];
+    let h = d.cross(e2);
+    let det = e1.dot(h);
+    if det == 0.0 || !det.is_finite() {
+        return None;
+    }
+    let inv = 1.0 / det;
+    let s0 = p - t[0];
+    let u = s0.dot(h) * inv;
+    if !(0.0..=1.0).contains(&u) {
+        return None;
+    }
+    let qv = s0.cross(e1);
+    let v = d.dot(qv) * inv;
+    if v < 0.0 || u + v > 1.0 {
+        return None;
+    }
+    let s = e2.dot(qv) * inv;
+    (0.0..=1.0).contains(&s).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(x: f64, y: f64, z: f64) -> DVec3 {
+        DVec3::new(x, y, z)
+    }
+
+    #[test]
+    fn crossing_segment_is_oriented() {
+        let t = [v(0., 0., 0.), v(4., 0., 0.), v(0., 4., 0.)];
+        // A vertical triangle through x = 1, normal +x.
+        let u = [v(1., -1., -1.), v(1., 3., -1.), v(1., 1., 3.)];
+        let Crossing::Segment(p, q) = triangle_crossing(&t, &u) else {
+            panic!("they cross")
+        };
+        assert!((p.x - 1.0).abs() < 1e-12 && (q.x - 1.0).abs() < 1e-12);
+        // n_t × n_u = z × x = +y.
+        assert!(q.y > p.y);
+        assert!(
+            (p.y - 0.0).abs() < 1e-12 && (q.y - 2.5).abs() < 1e-12,
+            "{p} {q}"
+        );
+    }
+
+    #[test]
+    fn distances() {
+        let t = [v(0., 0., 0.), v(1., 0., 0.), v(0., 1., 0.)];
+        let u = t.map(|p| p + v(0.2, 0.2, 2.0));
+        assert!((triangle_distance(&t, &u).0 - 2.0).abs() < 1e-12);
+        // Skew edges: edge–edge is the answer.
+        let a = [v(0., 0., 0.), v(2., 0., 0.), v(1., -3., 0.)];
+        let b = [v(1., -1., 1.5), v(1., 1., 1.5), v(1., 0., 5.0)];
+        assert!((triangle_distance(&a, &b).0 - 1.5).abs() < 1e-12);
+        assert_eq!(
+            segment_crosses(v(0.2, 0.2, -1.), v(0.2, 0.2, 1.), &t),
+            Some(0.5)
+        );
+    }
+}
