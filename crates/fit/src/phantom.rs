@@ -6,35 +6,7 @@ use osteon_mesh::{Mesh, Topology};
 use serde::Serialize;
 
 /// A closed, outward box from `min` to `max` (12 triangles).
-pub fn box_mesh(min: Vec3, max: Vec3) -> Mesh {
-    let p = (0..8)
-        .map(|i| {
-            Vec3::new(
-                if i & 1 == 0 { min.x } else { max.x },
-                if i & 2 == 0 { min.y } else { max.y },
-                if i & 4 == 0 { min.z } else { max.z },
-            )
-        })
-        .collect();
-    let t = vec![
-        [0, 2, 1],
-        [1, 2, 3], // z = min
-        [4, 5, 6],
-        [5, 7, 6], // z = max
-        [0, 1, 4],
-        [1, 5, 4], // y = min
-        [2, 6, 3],
-        [3, 6, 7], // y = max
-        [0, 4, 2],
-        [2, 4, 6], // x = min
-        [1, 3, 5],
-        [3, 7, 5], // x = max
-    ];
-    Mesh {
-        positions: p,
-        triangles: t,
-    }
-}
+pub use osteon_mesh::shapes::cuboid as box_mesh;
 
 /// The plate-on-block phantom: its geometry and exact answers.
 #[derive(Clone, Debug, PartialEq, Serialize)]

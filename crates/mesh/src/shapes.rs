@@ -5,6 +5,39 @@ use osteon_geom::Vec3;
 
 use crate::Mesh;
 
+/// A closed, outward, axis-aligned box from `min` to `max`: 8 vertices (vertex `i` takes
+/// `max` on x, y, z where bit 0, 1, 2 of `i` is set) and 12 triangles, two per face in the
+/// order z = min, z = max, y = min, y = max, x = min, x = max.
+pub fn cuboid(min: Vec3, max: Vec3) -> Mesh {
+    let positions = (0..8)
+        .map(|i| {
+            Vec3::new(
+                if i & 1 == 0 { min.x } else { max.x },
+                if i & 2 == 0 { min.y } else { max.y },
+                if i & 4 == 0 { min.z } else { max.z },
+            )
+        })
+        .collect();
+    let triangles = vec![
+        [0, 2, 1],
+        [1, 2, 3], // z = min
+        [4, 5, 6],
+        [5, 7, 6], // z = max
+        [0, 1, 4],
+        [1, 5, 4], // y = min
+        [2, 6, 3],
+        [3, 6, 7], // y = max
+        [0, 4, 2],
+        [2, 4, 6], // x = min
+        [1, 3, 5],
+        [3, 7, 5], // x = max
+    ];
+    Mesh {
+        positions,
+        triangles,
+    }
+}
+
 /// A subdivided icosahedron of radius `r` centred at the origin, outward: `20 · 4^levels`
 /// triangles, every vertex exactly on the sphere (up to f32 rounding).
 pub fn icosphere(levels: u32, r: f32) -> Mesh {

@@ -17,28 +17,7 @@ fn tet() -> Mesh {
 
 /// Axis-aligned cube `[lo, hi]³`, outward, 12 triangles.
 fn cube(lo: f32, hi: f32) -> Mesh {
-    let mut p = Vec::new();
-    for i in 0..8 {
-        p.push([
-            if i & 1 == 0 { lo } else { hi },
-            if i & 2 == 0 { lo } else { hi },
-            if i & 4 == 0 { lo } else { hi },
-        ]);
-    }
-    // Each face as a quad, counter-clockwise seen from outside.
-    let quads = [
-        [0, 2, 3, 1], // z = lo
-        [4, 5, 7, 6], // z = hi
-        [0, 1, 5, 4], // y = lo
-        [2, 6, 7, 3], // y = hi
-        [0, 4, 6, 2], // x = lo
-        [1, 3, 7, 5], // x = hi
-    ];
-    let t: Vec<[u32; 3]> = quads
-        .iter()
-        .flat_map(|q| [[q[0], q[1], q[2]], [q[0], q[2], q[3]]])
-        .collect();
-    mesh(&p, &t)
+    osteon_mesh::shapes::cuboid(Vec3::splat(lo), Vec3::splat(hi))
 }
 
 /// Concatenation of meshes (indices shifted).

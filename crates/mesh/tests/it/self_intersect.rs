@@ -101,22 +101,7 @@ fn degenerate_triangles_are_skipped() {
 
 /// Axis-aligned cube `[0, 1]³`, outward, 12 triangles.
 fn cube() -> Mesh {
-    let p: Vec<Vec3> = (0..8)
-        .map(|i| Vec3::new((i & 1) as f32, ((i >> 1) & 1) as f32, ((i >> 2) & 1) as f32))
-        .collect();
-    let quads = [
-        [0, 2, 3, 1],
-        [4, 5, 7, 6],
-        [0, 1, 5, 4],
-        [2, 6, 7, 3],
-        [0, 4, 6, 2],
-        [1, 3, 7, 5],
-    ];
-    let t = quads
-        .iter()
-        .flat_map(|q| [[q[0], q[1], q[2]], [q[0], q[2], q[3]]])
-        .collect();
-    Mesh::new(p, t).unwrap()
+    osteon_mesh::shapes::cuboid(Vec3::ZERO, Vec3::ONE)
 }
 
 /// Torus, `n` × `m` quads split in two.
