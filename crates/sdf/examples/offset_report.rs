@@ -21,6 +21,12 @@ fn main() {
     if let Ok(t) = std::env::var("SDF_TOL") {
         opts.refine_tolerance_voxel = t.parse().expect("tol");
     }
+    if let Ok(b) = std::env::var("SDF_BAND") {
+        opts.band_voxels = b.parse().expect("band");
+    }
+    if std::env::var("SDF_NOMEASURE").is_ok() {
+        opts = opts.with_measure(false);
+    }
     if std::env::var("SDF_NOPROJECT").is_ok() {
         opts = opts.with_project(false);
     }

@@ -349,6 +349,39 @@ impl Bvh {
         }
     }
 
+    /// The triangles within `sqrt(r2)` of `p` (exact triangle distance), appended to `out`
+    /// as `(squared distance, BVH-order triangle)`.
+    pub fn within(&self, p: Vec3, r2: f32, out: &mut Vec<(f32, u32)>) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        let mut stack = [0u32; 64];
+        let mut sp = 1usize;
+        stack[0] = 0;
+        while sp > 0 {
+            sp -= 1;
+            let idx = stack[sp];
+            let node = self.nodes[idx as usize];
+            if box_dist2(p, node.min, node.max) > r2 {
+                continue;
+            }
+            if node.count > 0 {
+                for t in node.first..node.first + node.count {
+                    let [a, b, c] = self.tris[t as usize];
+                    let (q, _) = closest_on_triangle(p, a, b, c);
+                    let d2 = p.distance_squared(q);
+                    if d2 <= r2 {
+                        out.push((d2, t));
+                    }
+                }
+            } else if sp + 2 <= 64 {
+                stack[sp] = idx + 1;
+                stack[sp + 1] = node.first;
+                sp += 2;
+            }
+        }
+    }
+
     /// Generalised winding number of the surface at `p`.
     pub fn winding(&self, p: Vec3) -> f32 {
         if self.nodes.is_empty() {

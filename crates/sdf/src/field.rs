@@ -15,7 +15,9 @@
 //! hierarchical form of sign propagation that needs no flood fill and works for the winding
 //! number too. When both signs give the same clamped answer (far from the surface relative to
 //! an offset), the sign is not computed at all. Each query starts from the closest triangle of
-//! its parent block (a tight initial bound for the BVH).
+//! its parent block (a tight initial bound for the BVH). Undecided 2³ blocks are evaluated
+//! against the few triangles within `u(c) + 2r` of their centre (which must hold every
+//! voxel's closest triangle), without a tree query per voxel, when there are few of them.
 //!
 //! **Parallelism**: z-slabs of 8 voxel layers (contiguous memory) in parallel with rayon;
 //! each value is a pure function of its position, so the field is identical for every
@@ -27,10 +29,18 @@ use osteon_mesh::Mesh;
 use osteon_volume::{Grid, Volume};
 use rayon::prelude::*;
 
+use crate::bvh::Hit;
 use crate::{SdfError, SdfOptions, SignedDistance};
 
 /// Top block edge in voxels (and slab thickness).
 const BLOCK: usize = 8;
+/// Most triangles a 2³ block is evaluated against directly (more: a tree query per voxel).
+const MAX_CANDIDATES: usize = 48;
+
+thread_local! {
+    /// Candidate buffer of `Ctx::block2`, reused across blocks.
+    static CANDS: std::cell::RefCell<Vec<(f32, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The function of the distance a field holds. Every variant is 1-Lipschitz in the distance.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -156,12 +166,76 @@ struct Ctx<'a> {
     h: f32,
     origin: Vec3,
     dims: [usize; 3],
+    /// Smallest magnitude a stored value may have (1e-3 voxel).
+    tiny: f32,
 }
 
 impl Ctx<'_> {
     #[inline]
     fn pos(&self, i: f32, j: f32, k: f32) -> Vec3 {
         self.origin + Vec3::new(i, j, k) * self.h
+    }
+
+    /// The stored value at voxel position `p` whose exact closest point is `hit`.
+    #[inline]
+    fn voxel_value(&self, p: Vec3, hit: &Hit) -> f32 {
+        let u = hit.dist2.sqrt();
+        let f = if self.shape.signed() {
+            let (fp, fm) = (self.shape.eval(u), self.shape.eval(-u));
+            if fp == fm || ((fp > 0.0) == (fm > 0.0) && fp.abs().min(fm.abs()) > self.w) {
+                fp
+            } else {
+                self.shape.eval(if self.sd.inside(p, hit) { -u } else { u })
+            }
+        } else {
+            self.shape.eval(u)
+        };
+        let v = f.clamp(-self.w, self.w);
+        if v.abs() < self.tiny {
+            self.tiny
+        } else {
+            v
+        }
+    }
+
+    /// Fills the 2³ block at `(i0, j0, k0)` (centre `c`, unsigned distance `uc`) from the
+    /// triangles near it, without a tree query per voxel. Returns false (nothing written)
+    /// when too many triangles are near for that to pay.
+    #[allow(clippy::too_many_arguments)]
+    fn block2(
+        &self,
+        out: &mut [f32],
+        kbase: usize,
+        kcount: usize,
+        i0: usize,
+        j0: usize,
+        k0: usize,
+        c: Vec3,
+        uc: f32,
+    ) -> bool {
+        let rb = 0.5 * 3f32.sqrt() * self.h * 1.0001;
+        let r = uc + 2.0 * rb;
+        CANDS.with(|cell| {
+            let mut cands = cell.borrow_mut();
+            self.sd.candidates(c, r * r, &mut cands);
+            if cands.is_empty() || cands.len() > MAX_CANDIDATES {
+                return false;
+            }
+            let [nx, ny, _] = self.dims;
+            for k in k0..(k0 + 2).min(kbase + kcount) {
+                for j in j0..(j0 + 2).min(ny) {
+                    for i in i0..(i0 + 2).min(nx) {
+                        let p = self.pos(i as f32, j as f32, k as f32);
+                        let v = match self.sd.hit_among(p, &cands, rb) {
+                            Some(hit) => self.voxel_value(p, &hit),
+                            None => return false,
+                        };
+                        out[((k - kbase) * ny + j) * nx + i] = v;
+                    }
+                }
+            }
+            true
+        })
     }
 
     /// Fills block `(i0, j0, k0)` (k0 global) of edge `n` into `out` (the slab starting at
@@ -216,6 +290,10 @@ impl Ctx<'_> {
             let v = f.clamp(-self.w, self.w);
             let v = if f.abs() > margin {
                 self.w.copysign(f)
+            } else if v.abs() < self.tiny {
+                // Keep corners off the level set: a zero corner would give several marching
+                // cubes vertices at one position (non-manifold once welded, e.g. in STL).
+                self.tiny
             } else {
                 v
             };
@@ -226,6 +304,9 @@ impl Ctx<'_> {
                     out[row + i0..row + end].fill(v);
                 }
             }
+            return Some(hit.tri);
+        }
+        if n == 2 && self.block2(out, kbase, kcount, i0, j0, k0, c, u) {
             return Some(hit.tri);
         }
         let m = n / 2;
@@ -269,6 +350,7 @@ pub(crate) fn band_field(
         h: grid.spacing[0] as f32,
         origin: Vec3::from_array(grid.origin.map(|v| v as f32)),
         dims,
+        tiny: 1e-3 * grid.spacing[0] as f32,
     };
     let mut data = vec![0f32; grid.len()];
     let slabs = dims[2].div_ceil(BLOCK);

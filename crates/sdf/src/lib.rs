@@ -7,7 +7,8 @@
 //!   band, clamped outside it ([`field`]).
 //! * [`offset`], [`shell`], [`thicken`], [`wrap`] — a field meshed with marching cubes
 //!   (`osteon-iso`), vertices projected onto the exact level set and creased triangles
-//!   split until the surface is within tolerance ([`project`]); each returns the mesh and an
+//!   split until the surface is within tolerance, folds those moves made undone ([`project`];
+//!   the output is free of self-intersections, checked exactly); each returns the mesh and an
 //!   [`OffsetReport`] with the voxel size, the measured error ([`measure`]) and timings.
 //!
 //! All lengths are millimetres; the output is closed, 2-manifold and outward-oriented
@@ -107,7 +108,7 @@ pub struct SdfOptions {
     /// from it (default true). Off: plain marching-cubes interpolation.
     pub project: bool,
     /// Rounds of splitting triangles whose edge midpoints or centroids are off the level set
-    /// by more than `refine_tolerance_voxel` (default 4; 0 = projection only).
+    /// by more than `refine_tolerance_voxel` (default 1; 0 = projection only).
     pub refine_passes: u32,
     /// Tolerance of that splitting as a fraction of the voxel (default 0.08).
     pub refine_tolerance_voxel: f64,
@@ -128,7 +129,7 @@ impl Default for SdfOptions {
             max_memory_bytes: 4 << 30,
             sign: SignMethod::Auto,
             project: true,
-            refine_passes: 4,
+            refine_passes: 1,
             refine_tolerance_voxel: 0.08,
             band_voxels: 1.5,
             wrap_radius_mm: None,
@@ -207,7 +208,8 @@ impl SdfOptions {
 }
 
 /// The measured distance error of an output surface: at sample points all over it (every
-/// vertex and six barycentric points per triangle, statistics weighted by area),
+/// vertex and three barycentric points per triangle, statistics weighted by area; a dense
+/// search of triangles with large errors for the maximum),
 /// `| exact distance to the input surface − |target| |`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OffsetError {
@@ -259,13 +261,22 @@ pub struct OffsetReport {
     pub vertices: usize,
     /// Output connected components (edge-connected).
     pub components: usize,
+    /// Vertices moved back toward their marching-cubes position (split vertices: onto their
+    /// marching-cubes edge) because projection folded their triangles into others; the
+    /// measured error includes them. 0 without projection.
+    #[serde(default)]
+    pub rolled_back_vertices: usize,
+    /// Triangles of the output that still intersect another after the roll-back (`None`
+    /// when nothing was searched: without projection, marching cubes cannot fold).
+    #[serde(default)]
+    pub self_intersecting_faces: Option<usize>,
     /// Measured distance error of the output.
     pub error: OffsetError,
     /// Sign method used (`pseudo_normal`, `winding_number`, or `unsigned`).
     pub sign_method: String,
     /// Things the caller should know (coarsened voxel, inner shells, …).
     pub warnings: Vec<String>,
-    /// Seconds per stage: `sdf`, `extract`, `project`, `measure`.
+    /// Seconds per stage: `sdf`, `extract`, `project`, `untangle`, `components`, `measure`.
     pub timings_s: BTreeMap<String, f64>,
 }
 

@@ -11,7 +11,7 @@ use osteon_volume::fill_cavities;
 
 use crate::field::{band_field, check_budget, grid_for, Shape};
 use crate::measure::measure;
-use crate::project::{project_vertices, refine, Projector};
+use crate::project::{project_vertices, refine, separate_coincident, untangle, Projector};
 use crate::{
     OffsetError, OffsetReport, SdfError, SdfOptions, ShellSide, SignMethod, SignedDistance,
     DEFAULT_VOXELS_PER_DIAGONAL,
@@ -59,11 +59,56 @@ fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-/// Components of `mesh` and how many of them bound a cavity (negative signed volume).
-fn components(mesh: &Mesh) -> Result<(usize, usize), SdfError> {
+/// Removes the closed components of `mesh` that enclose less than `min_volume` (cavities or
+/// specks below the grid's resolution: e.g. a pocket of the exact offset a hundredth of a voxel
+/// wide). Returns how many it removed, and the components and cavity-bounding (negative
+/// volume) components that remain.
+fn drop_specks(mesh: &mut Mesh, min_volume: f64) -> Result<(usize, usize, usize), SdfError> {
     let topo = Topology::new(mesh).map_err(SdfError::Mesh)?;
     let n = topo.component_count();
-    let comp = topo.triangle_components();
+    let comp = topo.triangle_components().to_vec();
+    drop(topo);
+    let vol = component_volumes(mesh, &comp, n);
+    let speck: Vec<bool> = vol.iter().map(|v| v.abs() < min_volume).collect();
+    let mut removed = speck.iter().filter(|&&s| s).count();
+    if removed == n {
+        removed = 0;
+    }
+    let inner = vol
+        .iter()
+        .zip(&speck)
+        .filter(|(&v, &s)| v < 0.0 && !(s && removed > 0))
+        .count();
+    if removed == 0 {
+        return Ok((0, n, inner));
+    }
+    let tris: Vec<[u32; 3]> = mesh
+        .triangles
+        .iter()
+        .zip(&comp)
+        .filter(|(_, &c)| !speck[c as usize])
+        .map(|(t, _)| *t)
+        .collect();
+    let mut map = vec![u32::MAX; mesh.positions.len()];
+    let mut pos = Vec::with_capacity(mesh.positions.len());
+    let tris = tris
+        .into_iter()
+        .map(|t| {
+            t.map(|v| {
+                if map[v as usize] == u32::MAX {
+                    map[v as usize] = pos.len() as u32;
+                    pos.push(mesh.positions[v as usize]);
+                }
+                map[v as usize]
+            })
+        })
+        .collect();
+    *mesh = Mesh::new(pos, tris).map_err(SdfError::Mesh)?;
+    Ok((removed, n - removed, inner))
+}
+
+/// Signed volume of each component (`comp`: component per triangle).
+fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize) -> Vec<f64> {
     let mut vol = vec![0.0f64; n];
     let c = mesh
         .bounds()
@@ -76,8 +121,7 @@ fn components(mesh: &Mesh) -> Result<(usize, usize), SdfError> {
             *v += a.dot(b.cross(d)) / 6.0;
         }
     }
-    let inner = vol.iter().filter(|&&v| v < 0.0).count();
-    Ok((n, inner))
+    vol
 }
 
 /// The shared pipeline after the input is prepared.
@@ -126,17 +170,49 @@ impl Job<'_> {
     ) -> Result<(Mesh, OffsetReport), SdfError> {
         let h = self.voxel;
         let t = Instant::now();
+        let mut rolled_back_vertices = 0;
+        let mut self_intersecting_faces = None;
         if opts.project {
             let pr = Projector {
                 sd: self.sd,
                 shape: self.shape,
-                eps: (1e-4 * h) as f32,
+                eps: (1e-3 * h) as f32,
             };
-            project_vertices(&mut mesh, &pr, cancel)?;
+            let mut origin = mesh.positions.clone();
+            let mut normals = project_vertices(&mut mesh, &pr, cancel)?;
             let tol = (opts.refine_tolerance_voxel * h) as f32;
-            refine(&mut mesh, &pr, tol, opts.refine_passes, cancel)?;
+            refine(
+                &mut mesh,
+                &mut normals,
+                &mut origin,
+                &pr,
+                tol,
+                opts.refine_passes,
+                cancel,
+            )?;
+            separate_coincident(&mut mesh, (1e-3 * h) as f32);
+            self.timings.insert("project".into(), secs(t));
+            let t = Instant::now();
+            let (moved, left) = untangle(&mut mesh, &origin, cancel)?;
+            self.timings.insert("untangle".into(), secs(t));
+            rolled_back_vertices = moved;
+            self_intersecting_faces = Some(left);
+            if left > 0 {
+                self.warnings.push(format!(
+                    "{left} triangles still intersect others after rolling {moved} vertices back toward the marching-cubes surface"
+                ));
+            }
+        } else {
+            self.timings.insert("project".into(), secs(t));
         }
-        self.timings.insert("project".into(), secs(t));
+        let t = Instant::now();
+        let (specks, components, inner) = drop_specks(&mut mesh, 0.5 * h * h * h)?;
+        self.timings.insert("components".into(), secs(t));
+        if specks > 0 {
+            self.warnings.push(format!(
+                "removed {specks} closed component(s) enclosing less than half a voxel (below the grid's resolution)"
+            ));
+        }
         let t = Instant::now();
         let error = if opts.measure {
             measure(&mesh, self.sd, self.shape, h)
@@ -144,7 +220,6 @@ impl Job<'_> {
             OffsetError::zero()
         };
         self.timings.insert("measure".into(), secs(t));
-        let (components, inner) = components(&mesh)?;
         if inner > 0 && !matches!(self.shape, Shape::ShellIn(_) | Shape::ShellOut(_)) {
             self.warnings.push(format!(
                 "{inner} of {components} components bound a cavity (inner shells)"
@@ -158,6 +233,8 @@ impl Job<'_> {
             triangles: mesh.triangles.len(),
             vertices: mesh.positions.len(),
             components,
+            rolled_back_vertices,
+            self_intersecting_faces,
             error,
             sign_method: self.sign_name,
             warnings: self.warnings,

@@ -189,6 +189,39 @@ impl SignedDistance {
         self.bvh.closest(p, hint)
     }
 
+    /// Triangles (BVH order) within `sqrt(r2)` of `p`, sorted by squared distance.
+    pub(crate) fn candidates(&self, p: Vec3, r2: f32, out: &mut Vec<(f32, u32)>) {
+        out.clear();
+        self.bvh.within(p, r2, out);
+        out.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    }
+
+    /// Exact closest point to `p` among `cands` (from [`Self::candidates`] around a centre
+    /// `c` with `|p − c| ≤ rb`, radius at least `u(c) + 2 rb`, which then holds the closest
+    /// triangle of `p`). Candidates farther from `c` than `rb` + the best distance are skipped.
+    pub(crate) fn hit_among(&self, p: Vec3, cands: &[(f32, u32)], rb: f32) -> Option<Hit> {
+        let mut best: Option<Hit> = None;
+        let mut best_d = f32::INFINITY;
+        for &(dc2, t) in cands {
+            if dc2.sqrt() - rb > best_d {
+                break;
+            }
+            let [a, b, c] = self.bvh.tris[t as usize];
+            let (q, f) = crate::bvh::closest_on_triangle(p, a, b, c);
+            let d2 = p.distance_squared(q);
+            if best.is_none_or(|h| d2 < h.dist2) {
+                best = Some(Hit {
+                    point: q,
+                    dist2: d2,
+                    tri: t,
+                    feature: f,
+                });
+                best_d = d2.sqrt();
+            }
+        }
+        best
+    }
+
     /// Pseudo-normal of the feature of `h` (not normalised).
     #[inline]
     pub(crate) fn pseudo_normal(&self, h: &Hit) -> Vec3 {
