@@ -1,0 +1,399 @@
+//! `osteon fit` (implant against bone: interference, clearance, contact, verdict) and
+//! `osteon compare` (surface deviation both ways), with signed-distance maps.
+//!
+//! Exit codes: 0 pass, 1 a threshold failed (fit), 2 bad input.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use osteon::fit::{CompareOptions, FitOptions, Legend};
+use osteon::geom::{Frame, NeverCancel};
+use osteon::io::MeshWriteOptions;
+use osteon::mesh::Mesh;
+use serde_json::{json, Value};
+
+use crate::{print_json, progress::Bars, Failure};
+
+pub const FIT_EXAMPLES: &str = "\
+Examples:
+  osteon fit plate.stl femur.stl                       # exit 1 if the plate enters the bone
+  osteon fit plate.stl femur.stl --max-penetration 0.2 --clearance 0.1:0.5 --min-contact 0.6
+  osteon fit plate.stl femur.stl --map plate_gap.ply --json
+
+Signed distance: negative inside the bone. Penetration depth is the deepest implant surface
+point below the bone surface; the volume is that of implant ∩ bone. The contact fraction is
+the share of the implant's bone-facing area whose gap lies in the --clearance band.
+Without --max-penetration no penetration at all is allowed.";
+
+pub const COMPARE_EXAMPLES: &str = "\
+Examples:
+  osteon compare printed_scan.stl plan.stl --map deviation.ply
+  osteon compare a.ply b.ply --json
+
+Statistics are area-weighted over both surfaces (sub-triangle centroid samples): mean, RMS,
+HD95 (the larger of the two directed 95th percentiles), Hausdorff (certified maximum over the
+whole surface, both ways), signed mean of A against B (positive: A outside B).";
+
+/// Arguments of `osteon fit`.
+#[derive(Args)]
+pub struct FitArgs {
+    /// Implant mesh (.stl, .ply, .obj, .3mf).
+    pub implant: PathBuf,
+    /// Bone mesh.
+    pub bone: PathBuf,
+    /// Largest allowed penetration depth, mm (default 0: none).
+    #[arg(long, value_name = "MM")]
+    pub max_penetration: Option<f64>,
+    /// Planned gap band MIN:MAX, mm: contact is measured in it and the clearance must be >= MIN.
+    #[arg(long, value_name = "MIN:MAX")]
+    pub clearance: Option<String>,
+    /// Smallest allowed fraction (0..1) of the bone-facing area within the band.
+    #[arg(long, value_name = "F")]
+    pub min_contact: Option<f64>,
+    /// Write the implant with its signed distance as colour and scalar (PLY).
+    #[arg(long, value_name = "OUT.ply")]
+    pub map: Option<PathBuf>,
+    /// Write the implant with its signed distance as a plain scalar property (PLY).
+    #[arg(long, value_name = "OUT.ply")]
+    pub scalar_map: Option<PathBuf>,
+    /// Half-range of the colour legend, mm (default: the largest |distance|).
+    #[arg(long, value_name = "MM")]
+    pub legend: Option<f64>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `osteon compare`.
+#[derive(Args)]
+pub struct CompareArgs {
+    /// First mesh (e.g. the printed part's scan).
+    pub a: PathBuf,
+    /// Second mesh (e.g. the plan).
+    pub b: PathBuf,
+    /// Write A with its signed distance to B as colour and scalar (PLY).
+    #[arg(long, value_name = "OUT.ply")]
+    pub map: Option<PathBuf>,
+    /// Half-range of the colour legend, mm (default: the largest |distance|).
+    #[arg(long, value_name = "MM")]
+    pub legend: Option<f64>,
+    /// Area samples per mesh.
+    #[arg(long, value_name = "N", default_value = "200000")]
+    pub samples: usize,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn read(path: &Path, what: &str) -> Result<Mesh, Failure> {
+    let m = osteon::io::read_mesh(path).with_context(|| format!("cannot read the {what}"))?;
+    if m.is_empty() {
+        return Err(Failure(anyhow!(
+            "{}: the {what} mesh has no triangles",
+            path.display()
+        )));
+    }
+    Ok(m)
+}
+
+fn parse_band(s: &str) -> Result<(f64, f64), Failure> {
+    let (lo, hi) = s
+        .split_once(':')
+        .ok_or_else(|| anyhow!("--clearance {s}: expected MIN:MAX in mm, e.g. 0.1:0.5"))?;
+    let lo: f64 = lo
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("--clearance {s}: '{lo}' is not a number"))?;
+    let hi: f64 = hi
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("--clearance {s}: '{hi}' is not a number"))?;
+    if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+        return Err(Failure(anyhow!("--clearance {s}: need 0 <= MIN <= MAX")));
+    }
+    Ok((lo, hi))
+}
+
+fn legend_for(values: &[f64], half: Option<f64>) -> Result<Legend, Failure> {
+    match half {
+        Some(h) if h.is_finite() && h > 0.0 => Ok(Legend::new(-h, h)),
+        Some(h) => Err(Failure(anyhow!(
+            "--legend {h}: need a positive half-range in mm"
+        ))),
+        None => Ok(Legend::symmetric(values, 1e-3)),
+    }
+}
+
+/// Writes the colour map and/or scalar map of `mesh`; returns the written paths.
+fn write_maps(
+    mesh: &Mesh,
+    values: &[f64],
+    legend: &Legend,
+    map: Option<&PathBuf>,
+    scalar: Option<&PathBuf>,
+    frame: Frame,
+) -> Result<Vec<PathBuf>, Failure> {
+    let mut out = Vec::new();
+    if let Some(p) = map {
+        osteon::io::write_atomic(p, |w| {
+            osteon::fit::write_colour_ply(mesh, values, "signed_distance", legend, w)
+                .map_err(|e| osteon::io::IoError::io(p, e))
+        })?;
+        out.push(p.clone());
+    }
+    if let Some(p) = scalar {
+        let v: Vec<f32> = values.iter().map(|&d| d as f32).collect();
+        osteon::io::write_ply_with_scalar(
+            p,
+            mesh,
+            "signed_distance",
+            &v,
+            &MeshWriteOptions::default().with_frame(frame),
+        )?;
+        out.push(p.clone());
+    }
+    Ok(out)
+}
+
+fn manifest(
+    options: Value,
+    inputs: &[PathBuf],
+    outputs: &[PathBuf],
+    report: Value,
+) -> Result<Vec<PathBuf>, Failure> {
+    let mut written = Vec::new();
+    if outputs.is_empty() {
+        return Ok(written);
+    }
+    let m =
+        osteon::io::Manifest::new(std::env::args().collect(), options, inputs, outputs, report)?;
+    let p = osteon::io::manifest_path_for(&outputs[0]);
+    m.write(&p)?;
+    written.push(p);
+    Ok(written)
+}
+
+/// `osteon fit`.
+pub fn fit_cmd(a: &FitArgs, quiet: bool) -> Result<ExitCode, Failure> {
+    let mut opts = FitOptions::default();
+    if let Some(m) = a.max_penetration {
+        if !(m.is_finite() && m >= 0.0) {
+            return Err(Failure(anyhow!(
+                "--max-penetration {m}: need a value >= 0 mm"
+            )));
+        }
+        opts = opts.with_max_penetration_mm(Some(m));
+    }
+    if let Some(s) = &a.clearance {
+        let (lo, hi) = parse_band(s)?;
+        opts = opts.with_clearance_mm(lo, hi).with_check_clearance(true);
+    }
+    if let Some(c) = a.min_contact {
+        if !(0.0..=1.0).contains(&c) {
+            return Err(Failure(anyhow!(
+                "--min-contact {c}: need a fraction in 0..1"
+            )));
+        }
+        opts = opts.with_min_contact(Some(c));
+    }
+    let mut timings: BTreeMap<&str, f64> = BTreeMap::new();
+    let t = Instant::now();
+    let (implant, bone) = rayon::join(|| read(&a.implant, "implant"), || read(&a.bone, "bone"));
+    let (implant, bone) = (implant?, bone?);
+    timings.insert("read", t.elapsed().as_secs_f64());
+    let bars = Bars::new(quiet);
+    let t = Instant::now();
+    let report = osteon::fit::fit_with(&implant, &bone, &opts, &bars, &NeverCancel)
+        .map_err(|e| anyhow!("{} against {}: {e}", a.implant.display(), a.bone.display()))?;
+    bars.clear();
+    timings.insert("fit", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let legend = legend_for(&report.signed_distance, a.legend)?;
+    let frame = osteon::io::frame_hint(&a.implant).unwrap_or(Frame::None);
+    let outputs = write_maps(
+        &implant,
+        &report.signed_distance,
+        &legend,
+        a.map.as_ref(),
+        a.scalar_map.as_ref(),
+        frame,
+    )?;
+    let inputs = [a.implant.clone(), a.bone.clone()];
+    let manifests = manifest(
+        json!({ "fit": &opts }),
+        &inputs,
+        &outputs,
+        json!({ "fit": &report, "legend": &legend }),
+    )?;
+    if !outputs.is_empty() {
+        timings.insert("write", t.elapsed().as_secs_f64());
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["implant_path"] = json!(a.implant);
+        v["bone_path"] = json!(a.bone);
+        v["outputs"] = json!(outputs);
+        v["manifest"] = json!(manifests.first());
+        v["legend"] = json!(legend);
+        v["timings_s"] = json!(timings);
+        print_json(&v);
+    } else {
+        let r = &report;
+        let mm = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.4} mm"));
+        println!(
+            "{} against {}: {}",
+            a.implant.display(),
+            a.bone.display(),
+            if r.pass { "PASS" } else { "FAIL" }
+        );
+        println!(
+            "  intersects        {}{}",
+            r.intersects,
+            if r.implant_inside_bone {
+                " (implant entirely inside the bone)"
+            } else if r.bone_inside_implant {
+                " (bone inside the implant)"
+            } else if r.surfaces_cross {
+                " (surfaces cross)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  max penetration   {}{}",
+            mm(r.max_penetration_mm),
+            r.max_penetration_at.map_or(String::new(), |p| format!(
+                " at [{:.3}, {:.3}, {:.3}]",
+                p[0], p[1], p[2]
+            ))
+        );
+        println!(
+            "  penetration vol.  {}",
+            r.penetration_volume_mm3
+                .map_or("n/a".into(), |v| format!("{v:.4} mm3"))
+        );
+        println!(
+            "  min clearance     {:.4} mm (implant [{:.3}, {:.3}, {:.3}], bone [{:.3}, {:.3}, {:.3}])",
+            r.min_clearance_mm,
+            r.clearance_implant_point[0],
+            r.clearance_implant_point[1],
+            r.clearance_implant_point[2],
+            r.clearance_bone_point[0],
+            r.clearance_bone_point[1],
+            r.clearance_bone_point[2]
+        );
+        println!(
+            "  contact           {} of {:.1} mm2 bone-facing area in {}..{} mm",
+            r.contact_fraction
+                .map_or("n/a".into(), |c| format!("{:.1} %", 100.0 * c)),
+            r.facing_area_mm2,
+            r.clearance_band_mm[0],
+            r.clearance_band_mm[1]
+        );
+        for c in &r.checks {
+            println!(
+                "  check {:<16} {} (value {}, limit {})",
+                c.name,
+                if c.pass { "pass" } else { "FAIL" },
+                c.value.map_or("n/a".into(), |v| format!("{v:.4}")),
+                c.limit
+            );
+        }
+        if !outputs.is_empty() {
+            println!(
+                "  map legend        {:.3} mm (blue) .. {:.3} mm (red)",
+                legend.min_mm, legend.max_mm
+            );
+        }
+    }
+    if !quiet {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(ExitCode::from(if report.pass { 0 } else { 1 }))
+}
+
+/// `osteon compare`.
+pub fn compare_cmd(a: &CompareArgs, quiet: bool) -> Result<ExitCode, Failure> {
+    if a.samples == 0 {
+        return Err(Failure(anyhow!("--samples must be at least 1")));
+    }
+    let opts = CompareOptions::default().with_target_samples(a.samples);
+    let mut timings: BTreeMap<&str, f64> = BTreeMap::new();
+    let t = Instant::now();
+    let (ma, mb) = rayon::join(|| read(&a.a, "first"), || read(&a.b, "second"));
+    let (ma, mb) = (ma?, mb?);
+    timings.insert("read", t.elapsed().as_secs_f64());
+    let bars = Bars::new(quiet);
+    let t = Instant::now();
+    let report = osteon::fit::compare_with(&ma, &mb, &opts, &bars, &NeverCancel)
+        .map_err(|e| anyhow!("{} against {}: {e}", a.a.display(), a.b.display()))?;
+    bars.clear();
+    timings.insert("compare", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let legend = legend_for(&report.a_vertex_distance, a.legend)?;
+    let frame = osteon::io::frame_hint(&a.a).unwrap_or(Frame::None);
+    let outputs = write_maps(
+        &ma,
+        &report.a_vertex_distance,
+        &legend,
+        a.map.as_ref(),
+        None,
+        frame,
+    )?;
+    let manifests = manifest(
+        json!({ "compare": &opts }),
+        &[a.a.clone(), a.b.clone()],
+        &outputs,
+        json!({ "compare": &report, "legend": &legend }),
+    )?;
+    if !outputs.is_empty() {
+        timings.insert("write", t.elapsed().as_secs_f64());
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["a_path"] = json!(a.a);
+        v["b_path"] = json!(a.b);
+        v["outputs"] = json!(outputs);
+        v["manifest"] = json!(manifests.first());
+        v["legend"] = json!(legend);
+        v["timings_s"] = json!(timings);
+        print_json(&v);
+    } else {
+        let r = &report;
+        println!("{} against {}:", a.a.display(), a.b.display());
+        println!(
+            "  hausdorff {:.4} mm, HD{} {:.4} mm, mean {:.4} mm, RMS {:.4} mm, signed mean {}",
+            r.hausdorff_mm,
+            r.percentile,
+            r.hd95_mm,
+            r.mean_mm,
+            r.rms_mm,
+            r.signed_mean_mm
+                .map_or("n/a".into(), |s| format!("{s:+.4} mm"))
+        );
+        for (name, d) in [("A->B", &r.a_to_b), ("B->A", &r.b_to_a)] {
+            println!(
+                "  {name}: max {:.4} mm, HD{} {:.4} mm, mean {:.4} mm, RMS {:.4} mm over {:.1} mm2 ({} samples)",
+                d.max_mm, r.percentile, d.hd95_mm, d.mean_mm, d.rms_mm, d.area_mm2, d.samples
+            );
+        }
+        if !outputs.is_empty() {
+            println!(
+                "  map legend {:.3} mm (blue) .. {:.3} mm (red)",
+                legend.min_mm, legend.max_mm
+            );
+        }
+    }
+    if !quiet {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
