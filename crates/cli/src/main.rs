@@ -2,8 +2,14 @@
 //!
 //! Exit codes: 0 success, 1 a check the user asked for failed, 2 bad input or usage.
 
+mod batch;
+mod fit;
 mod ops;
 mod progress;
+mod repair;
+mod run;
+mod slice;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,9 +82,32 @@ enum Command {
     /// Rebuild any mesh (open, self-intersecting) as a closed solid through a distance field.
     #[command(after_help = "Example:\n  osteon wrap broken.stl -o solid.stl --voxel 0.3")]
     Wrap(WrapArgs),
+    /// Repair a mesh into a closed, manifold, outward-oriented solid, logging every change.
+    #[command(
+        after_help = "Examples:\n  osteon repair broken.stl -o fixed.stl\n  osteon repair scan.ply -o fixed.stl --max-hole 10 --json\n  osteon repair overlapping.ply -o solid.stl --rebuild 0.3   # union of overlapping shells\nExit codes: 0 closed, 1 still not closed (reasons printed), 2 bad input."
+    )]
+    Repair(repair::RepairArgs),
     /// Write the deterministic fractured-long-bone CT phantom as a PNG slice stack.
     #[command(after_help = "Example:\n  osteon phantom -o sample-scans/long_bone_fracture")]
     Phantom(PhantomArgs),
+    /// Check an implant against a bone: interference depth and volume, clearance, contact, verdict.
+    #[command(after_help = fit::FIT_EXAMPLES)]
+    Fit(fit::FitArgs),
+    /// Surface deviation between two meshes both ways: Hausdorff, HD95, mean, RMS, signed mean.
+    #[command(after_help = fit::COMPARE_EXAMPLES)]
+    Compare(fit::CompareArgs),
+    /// Run a recipe: scan to checked package (meshes, reports, report.html, manifest.json).
+    #[command(after_help = run::EXAMPLES)]
+    Run(run::RunArgs),
+    /// Run a recipe over every scan of a folder, in parallel, with a summary per scan.
+    #[command(after_help = batch::EXAMPLES)]
+    Batch(batch::BatchArgs),
+    /// Re-hash a package against its manifest.json and say what changed.
+    #[command(after_help = verify::EXAMPLES)]
+    Verify(verify::VerifyArgs),
+    /// Slice a mesh into printer files: SVG, resin PNG stack, powder-bed CLI or FDM G-code.
+    #[command(after_help = slice::EXAMPLES)]
+    Slice(slice::SliceArgs),
 }
 
 #[derive(Args)]
@@ -179,6 +208,12 @@ fn main() -> ExitCode {
         Command::Info(a) => info(a, cli.quiet),
         Command::Mesh(a) => mesh(a, cli.quiet),
         Command::Phantom(a) => phantom(a),
+        Command::Fit(a) => fit::fit_cmd(a, cli.quiet),
+        Command::Compare(a) => fit::compare_cmd(a, cli.quiet),
+        Command::Run(a) => run::run(a, cli.quiet),
+        Command::Batch(a) => batch::batch(a, cli.quiet),
+        Command::Verify(a) => verify::verify(a, cli.quiet),
+        Command::Slice(a) => slice::run(a, cli.quiet),
         Command::Smooth(a) => smooth_cmd(a, cli.quiet),
         Command::Decimate(a) => decimate_cmd(a, cli.quiet),
         Command::Offset(a) => {
@@ -217,6 +252,7 @@ fn main() -> ExitCode {
                 osteon::sdf::wrap(m, &o, b, &NeverCancel)
             })
         }),
+        Command::Repair(a) => repair::run(a, cli.quiet),
     };
     match result {
         Ok(code) => code,
@@ -283,6 +319,9 @@ fn info(a: &InfoArgs, quiet: bool) -> Result<ExitCode, Failure> {
             println!("{report}");
             for p in &problems {
                 println!("  problem: {p}");
+            }
+            if !problems.is_empty() {
+                println!("  fix: osteon repair {} -o repaired.stl", a.path.display());
             }
         }
         if failed && !quiet {

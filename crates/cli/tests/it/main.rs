@@ -1,10 +1,14 @@
 //! End-to-end tests of the `osteon` binary: real scans in, checked meshes out, bad input refused.
 
 mod bad_input;
+mod fit;
 mod formats;
 mod offsets;
+mod pipeline;
 mod quality;
+mod repair;
 mod sample;
+mod slice;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
