@@ -7,89 +7,9 @@ use osteon_geom::DVec3;
 /// Three corners.
 pub(crate) type Tri = [DVec3; 3];
 
-/// The feature of a triangle a closest point lies on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Feature {
-    /// Corner `k`.
-    Vertex(u8),
-    /// Edge from corner `k` to corner `k + 1 (mod 3)`.
-    Edge(u8),
-    /// The interior.
-    Face,
-}
-
-/// The point of `t` closest to `p` and the feature it lies on (Ericson, *Real-Time
-/// Collision Detection*, 5.1.5).
-#[inline]
-pub(crate) fn closest_feature(p: DVec3, t: &Tri) -> (DVec3, Feature) {
-    let [a, b, c] = *t;
-    let ab = b - a;
-    let ac = c - a;
-    let ap = p - a;
-    let d1 = ab.dot(ap);
-    let d2 = ac.dot(ap);
-    if d1 <= 0.0 && d2 <= 0.0 {
-        return (a, Feature::Vertex(0));
-    }
-    let bp = p - b;
-    let d3 = ab.dot(bp);
-    let d4 = ac.dot(bp);
-    if d3 >= 0.0 && d4 <= d3 {
-        return (b, Feature::Vertex(1));
-    }
-    let vc = d1 * d4 - d3 * d2;
-    if vc <= 0.0 && d1 >= 0.0 && d3 <= 0.0 {
-        let v = d1 / (d1 - d3);
-        return (a + ab * v, Feature::Edge(0));
-    }
-    let cp = p - c;
-    let d5 = ab.dot(cp);
-    let d6 = ac.dot(cp);
-    if d6 >= 0.0 && d5 <= d6 {
-        return (c, Feature::Vertex(2));
-    }
-    let vb = d5 * d2 - d1 * d6;
-    if vb <= 0.0 && d2 >= 0.0 && d6 <= 0.0 {
-        let w = d2 / (d2 - d6);
-        return (a + ac * w, Feature::Edge(2));
-    }
-    let va = d3 * d6 - d5 * d4;
-    if va <= 0.0 && (d4 - d3) >= 0.0 && (d5 - d6) >= 0.0 {
-        let w = (d4 - d3) / ((d4 - d3) + (d5 - d6));
-        return (b + (c - b) * w, Feature::Edge(1));
-    }
-    let denom = va + vb + vc;
-    if !(denom.abs() >= f64::MIN_POSITIVE && denom.is_finite()) {
-        // Collinear corners: the closest point of the three edges.
-        let mut best = (a, Feature::Vertex(0));
-        let mut bd = f64::INFINITY;
-        for k in 0..3u8 {
-            let (s, e) = (t[k as usize], t[(k as usize + 1) % 3]);
-            let q = closest_on_segment(p, s, e);
-            let d = (q - p).length_squared();
-            if d < bd {
-                bd = d;
-                best = (q, Feature::Edge(k));
-            }
-        }
-        return best;
-    }
-    let v = vb / denom;
-    let w = vc / denom;
-    (a + ab * v + ac * w, Feature::Face)
-}
-
-/// Closest point of segment `[s, e]` to `p`.
-#[inline]
-pub(crate) fn closest_on_segment(p: DVec3, s: DVec3, e: DVec3) -> DVec3 {
-    let d = e - s;
-    let l2 = d.length_squared();
-    if l2 > 0.0 {
-        s + d * ((p - s).dot(d) / l2).clamp(0.0, 1.0)
-    } else {
-        s
-    }
-}
+pub(crate) use osteon_mesh::distance::{
+    closest_feature_on_triangle as closest_feature, TriangleFeature as Feature,
+};
 
 /// Closest points of segments `[p1, q1]` and `[p2, q2]` (Ericson 5.1.9).
 pub(crate) fn segment_segment(p1: DVec3, q1: DVec3, p2: DVec3, q2: DVec3) -> (DVec3, DVec3) {

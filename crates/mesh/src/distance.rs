@@ -316,10 +316,28 @@ fn box_dist2(node: &Node, p: DVec3) -> f64 {
     d.length_squared()
 }
 
+/// The part of a triangle a closest point lies on (for pseudo-normal signs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriangleFeature {
+    /// Corner `k`.
+    Vertex(u8),
+    /// Edge from corner `k` to corner `(k + 1) % 3`.
+    Edge(u8),
+    /// The interior.
+    Face,
+}
+
 /// The point of triangle `t` closest to `p` (Ericson, *Real-Time Collision Detection*,
 /// 5.1.5), in f64. Degenerate triangles give a point of their hull.
 #[inline]
 pub fn closest_on_triangle(p: DVec3, t: &[DVec3; 3]) -> DVec3 {
+    closest_feature_on_triangle(p, t).0
+}
+
+/// [`closest_on_triangle`] with the feature (corner, edge or interior) the point lies on.
+#[inline]
+pub fn closest_feature_on_triangle(p: DVec3, t: &[DVec3; 3]) -> (DVec3, TriangleFeature) {
+    use TriangleFeature::{Edge, Face, Vertex};
     let [a, b, c] = *t;
     let ab = b - a;
     let ac = c - a;
@@ -327,42 +345,42 @@ pub fn closest_on_triangle(p: DVec3, t: &[DVec3; 3]) -> DVec3 {
     let d1 = ab.dot(ap);
     let d2 = ac.dot(ap);
     if d1 <= 0.0 && d2 <= 0.0 {
-        return a;
+        return (a, Vertex(0));
     }
     let bp = p - b;
     let d3 = ab.dot(bp);
     let d4 = ac.dot(bp);
     if d3 >= 0.0 && d4 <= d3 {
-        return b;
+        return (b, Vertex(1));
     }
     let vc = d1 * d4 - d3 * d2;
     if vc <= 0.0 && d1 >= 0.0 && d3 <= 0.0 {
         let v = d1 / (d1 - d3);
-        return a + ab * v;
+        return (a + ab * v, Edge(0));
     }
     let cp = p - c;
     let d5 = ab.dot(cp);
     let d6 = ac.dot(cp);
     if d6 >= 0.0 && d5 <= d6 {
-        return c;
+        return (c, Vertex(2));
     }
     let vb = d5 * d2 - d1 * d6;
     if vb <= 0.0 && d2 >= 0.0 && d6 <= 0.0 {
         let w = d2 / (d2 - d6);
-        return a + ac * w;
+        return (a + ac * w, Edge(2));
     }
     let va = d3 * d6 - d5 * d4;
     if va <= 0.0 && (d4 - d3) >= 0.0 && (d5 - d6) >= 0.0 {
         let w = (d4 - d3) / ((d4 - d3) + (d5 - d6));
-        return b + (c - b) * w;
+        return (b + (c - b) * w, Edge(1));
     }
     let denom = va + vb + vc;
     if denom.abs() < f64::MIN_POSITIVE || !denom.is_finite() {
         // Collinear corners that fell through: the closest of the three edges.
-        let segs = [(a, b), (b, c), (c, a)];
-        let mut best = a;
+        let mut best = (a, Vertex(0));
         let mut bd = f64::INFINITY;
-        for (s, e) in segs {
+        for k in 0..3u8 {
+            let (s, e) = (t[k as usize], t[(k as usize + 1) % 3]);
             let d = e - s;
             let l2 = d.length_squared();
             let q = if l2 > 0.0 {
@@ -373,14 +391,14 @@ pub fn closest_on_triangle(p: DVec3, t: &[DVec3; 3]) -> DVec3 {
             let dq = (q - p).length_squared();
             if dq < bd {
                 bd = dq;
-                best = q;
+                best = (q, Edge(k));
             }
         }
         return best;
     }
     let v = vb / denom;
     let w = vc / denom;
-    a + ab * v + ac * w
+    (a + ab * v + ac * w, Face)
 }
 
 /// Squared distance from `p` to triangle `t` (exact up to f64 rounding).

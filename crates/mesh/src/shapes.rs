@@ -5,6 +5,33 @@ use osteon_geom::Vec3;
 
 use crate::Mesh;
 
+/// A torus about the z axis, major radius `r0`, minor radius `r1`, `n` × `m` quads each split
+/// in two: closed, outward, genus 1, `2·n·m` triangles.
+pub fn torus(r0: f32, r1: f32, n: u32, m: u32) -> Mesh {
+    let mut positions = Vec::with_capacity((n * m) as usize);
+    for i in 0..n {
+        let u = i as f32 / n as f32 * std::f32::consts::TAU;
+        for j in 0..m {
+            let v = j as f32 / m as f32 * std::f32::consts::TAU;
+            let r = r0 + r1 * v.cos();
+            positions.push(Vec3::new(r * u.cos(), r * u.sin(), r1 * v.sin()));
+        }
+    }
+    let id = |i: u32, j: u32| (i % n) * m + (j % m);
+    let mut triangles = Vec::with_capacity((2 * n * m) as usize);
+    for i in 0..n {
+        for j in 0..m {
+            let (a, b, c, d) = (id(i, j), id(i + 1, j), id(i + 1, j + 1), id(i, j + 1));
+            triangles.push([a, b, c]);
+            triangles.push([a, c, d]);
+        }
+    }
+    Mesh {
+        positions,
+        triangles,
+    }
+}
+
 /// A closed, outward, axis-aligned box from `min` to `max`: 8 vertices (vertex `i` takes
 /// `max` on x, y, z where bit 0, 1, 2 of `i` is set) and 12 triangles, two per face in the
 /// order z = min, z = max, y = min, y = max, x = min, x = max.

@@ -30,28 +30,7 @@ fn grid(n: u32, s: f32, h: impl Fn(f32, f32) -> f32) -> Mesh {
 
 use osteon_mesh::shapes::icosphere;
 
-/// Torus, major radius `r0`, minor `r1`, `n × m` quads, outward.
-fn torus(r0: f32, r1: f32, n: u32, m: u32) -> Mesh {
-    let mut p = Vec::new();
-    for i in 0..n {
-        let u = i as f32 / n as f32 * std::f32::consts::TAU;
-        for j in 0..m {
-            let v = j as f32 / m as f32 * std::f32::consts::TAU;
-            let r = r0 + r1 * v.cos();
-            p.push(Vec3::new(r * u.cos(), r * u.sin(), r1 * v.sin()));
-        }
-    }
-    let id = |i: u32, j: u32| (i % n) * m + (j % m);
-    let mut t = Vec::new();
-    for i in 0..n {
-        for j in 0..m {
-            let (a, b, c, d) = (id(i, j), id(i + 1, j), id(i + 1, j + 1), id(i, j + 1));
-            t.push([a, b, c]);
-            t.push([a, c, d]);
-        }
-    }
-    Mesh::new(p, t).unwrap()
-}
+use osteon_mesh::shapes::torus;
 
 /// Finely tessellated closed cube `[0, s]³` (`n × n` quads per face, welded).
 fn fine_cube(n: u32, s: f32) -> Mesh {

@@ -32,28 +32,7 @@ fn join(meshes: &[Mesh]) -> Mesh {
     out
 }
 
-/// Torus with major radius `r0`, minor `r1`, `n` × `m` quads, outward.
-fn torus(r0: f32, r1: f32, n: u32, m: u32) -> Mesh {
-    let mut p = Vec::new();
-    for i in 0..n {
-        let u = i as f32 / n as f32 * std::f32::consts::TAU;
-        for j in 0..m {
-            let v = j as f32 / m as f32 * std::f32::consts::TAU;
-            let r = r0 + r1 * v.cos();
-            p.push([r * u.cos(), r * u.sin(), r1 * v.sin()]);
-        }
-    }
-    let id = |i: u32, j: u32| (i % n) * m + (j % m);
-    let mut t = Vec::new();
-    for i in 0..n {
-        for j in 0..m {
-            let (a, b, c, d) = (id(i, j), id(i + 1, j), id(i + 1, j + 1), id(i, j + 1));
-            t.push([a, b, c]);
-            t.push([a, c, d]);
-        }
-    }
-    mesh(&p, &t)
-}
+use osteon_mesh::shapes::torus;
 
 fn rep(m: &Mesh) -> MeshReport {
     report(m).unwrap()

@@ -104,28 +104,7 @@ fn cube() -> Mesh {
     osteon_mesh::shapes::cuboid(Vec3::ZERO, Vec3::ONE)
 }
 
-/// Torus, `n` × `m` quads split in two.
-fn torus(r0: f32, r1: f32, n: u32, m: u32) -> Mesh {
-    let mut p = Vec::new();
-    for i in 0..n {
-        let u = i as f32 / n as f32 * std::f32::consts::TAU;
-        for j in 0..m {
-            let v = j as f32 / m as f32 * std::f32::consts::TAU;
-            let r = r0 + r1 * v.cos();
-            p.push(Vec3::new(r * u.cos(), r * u.sin(), r1 * v.sin()));
-        }
-    }
-    let id = |i: u32, j: u32| (i % n) * m + (j % m);
-    let mut t = Vec::new();
-    for i in 0..n {
-        for j in 0..m {
-            let (a, b, c, d) = (id(i, j), id(i + 1, j), id(i + 1, j + 1), id(i, j + 1));
-            t.push([a, b, c]);
-            t.push([a, c, d]);
-        }
-    }
-    Mesh::new(p, t).unwrap()
-}
+use osteon_mesh::shapes::torus;
 
 #[test]
 fn clean_closed_meshes_have_none() {
