@@ -132,7 +132,10 @@ fn write_file(
     f: impl FnOnce(&mut dyn std::io::Write) -> Result<(), osteon::slice::SliceError>,
 ) -> Result<(), Failure> {
     osteon::io::write_atomic(path, |w| {
-        f(w).map_err(|e| osteon::io::IoError::malformed(path, e.to_string()))
+        f(w).map_err(|e| match e {
+            osteon::slice::SliceError::Write(e) => osteon::io::IoError::io(path, e),
+            e => osteon::io::IoError::malformed(path, e.to_string()),
+        })
     })?;
     Ok(())
 }

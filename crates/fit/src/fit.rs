@@ -461,7 +461,7 @@ pub fn fit_with(
             ii.check().volume_mm3
         } else {
             intersection_volume(
-                implant, bone, &ii, &bi, &ibvh, &bbvh, &sd, &segments, &pairs, &ibox,
+                implant, &ii, &bi, &ibvh, &bbvh, &sd, &segments, &pairs, &ibox,
             )
         });
         if coplanar_pairs > 0 {
@@ -659,7 +659,6 @@ fn frac_below_strict(s: [f64; 3], h: f64) -> f64 {
 #[allow(clippy::too_many_arguments)]
 fn intersection_volume(
     implant: &Mesh,
-    bone: &Mesh,
     ii: &SignedIndex,
     bi: &SignedIndex,
     ibvh: &TriBvh,
@@ -683,7 +682,6 @@ fn intersection_volume(
         nb_i[s as usize].push(t);
         nb_b[t as usize].push(s);
     }
-    let _ = (implant, bone);
     // Implant triangles inside the bone.
     let vol_i: f64 = (0..ibvh.len())
         .into_par_iter()

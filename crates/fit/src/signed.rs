@@ -220,8 +220,7 @@ impl SignedIndex {
 
     /// Distance from `x` to triangle `t` of the mesh.
     pub(crate) fn triangle_distance(&self, t: u32, x: DVec3) -> f64 {
-        let c = self.corners(t);
-        (closest_feature(x, &c).0 - x).length()
+        osteon_mesh::distance::point_triangle_distance2(x, &self.corners(t)).sqrt()
     }
 
     /// Corners of triangle `t` (f64).

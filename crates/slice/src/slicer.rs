@@ -379,7 +379,7 @@ impl Ctx<'_> {
                     None => break,
                 }
             }
-            dedup(&mut pts);
+            pts.dedup();
             open.push(pts);
         }
         // Then closed loops.
@@ -403,7 +403,7 @@ impl Ctx<'_> {
                     None => break,
                 }
             }
-            dedup(&mut pts);
+            pts.dedup();
             if closed {
                 if pts.len() > 1 && pts[0] == pts[pts.len() - 1] {
                     pts.pop();
@@ -424,10 +424,6 @@ impl Ctx<'_> {
             reoriented,
         }
     }
-}
-
-fn dedup(pts: &mut Vec<[f64; 2]>) {
-    pts.dedup();
 }
 
 /// Signed area (shoelace, counter-clockwise positive), mm².

@@ -95,7 +95,14 @@ fn run_makes_a_checked_package_byte_identical_at_1_and_2_threads() {
     // The manifest: inputs (120 slices + volume.json), outputs, options, reports, checks.
     let m: serde_json::Value = serde_json::from_slice(&fa["manifest.json"]).unwrap();
     assert_eq!(m["inputs"].as_array().unwrap().len(), 121);
-    assert!(m["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
+    // Each input's hash is the file's own (the first is a slice of the sample scan).
+    let first = m["inputs"][0]["path"].as_str().unwrap();
+    assert_eq!(
+        m["inputs"][0]["sha256"].as_str().unwrap(),
+        osteon::io::hash_file(std::path::Path::new(first))
+            .unwrap()
+            .sha256
+    );
     let outs: Vec<&str> = m["outputs"]
         .as_array()
         .unwrap()
@@ -117,7 +124,17 @@ fn run_makes_a_checked_package_byte_identical_at_1_and_2_threads() {
     assert_eq!(m["options"]["offset"]["distance_mm"], 0.5);
     assert_eq!(m["options"]["smooth"]["iterations"], 40);
     assert_eq!(m["options"]["select"]["criterion"]["preset"], "bone");
-    assert!(!m["git_revision"].as_str().unwrap().is_empty());
+    // The revision this build came from, when git can tell (CI builds from a clone).
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert_eq!(m["git_revision"].as_str().unwrap(), head);
+    }
     assert_eq!(m["recipe_file"]["path"], p(&recipe()));
     assert!(
         m["reports"]["smooth"]["max_displacement_mm"]
@@ -185,29 +202,13 @@ fn verify_passes_then_names_the_file_with_a_changed_byte() {
     let o = osteon(&["verify", p(&copy)]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     // One byte of the offset mesh changes.
-    let f = copy.join("offset.stl");
-    let mut bytes = std::fs::read(&f).unwrap();
-    let k = bytes.len() / 2;
-    bytes[k] ^= 0x01;
-    std::fs::write(&f, bytes).unwrap();
-    let o = osteon(&["verify", p(&copy), "--json"]);
-    assert_eq!(o.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let problems = v["problems"].as_array().unwrap();
+    let problems = flip_a_byte_and_verify(&copy, "offset.stl");
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].as_str().unwrap().contains("offset.stl"));
+    assert!(problems[0].contains("offset.stl"));
     // So does one byte of a slice file, in its sub-folder.
-    let f = copy.join("slices/bone.cli");
-    let mut bytes = std::fs::read(&f).unwrap();
-    let k = bytes.len() / 2;
-    bytes[k] ^= 0x01;
-    std::fs::write(&f, bytes).unwrap();
-    let o = osteon(&["verify", p(&copy), "--json"]);
-    assert_eq!(o.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let problems = v["problems"].as_array().unwrap();
+    let problems = flip_a_byte_and_verify(&copy, "slices/bone.cli");
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems[1].as_str().unwrap().contains("slices/bone.cli"));
+    assert!(problems[1].contains("slices/bone.cli"));
     // A deleted output is named as missing.
     std::fs::remove_file(copy.join("report.html")).unwrap();
     let o = osteon(&["verify", p(&copy)]);
@@ -427,7 +428,7 @@ fn batch_turns_a_corrupt_scan_into_one_failed_row() {
         std::fs::copy(e.path(), phantom.join(e.file_name())).unwrap();
     }
     // A NIfTI whose gzip stream is cut short.
-    let nii = std::fs::read(scans_dir().join("head_ct_dicom2stl/ct_example.nii.gz")).unwrap();
+    let nii = std::fs::read(crate::scans().join("head_ct_dicom2stl/ct_example.nii.gz")).unwrap();
     std::fs::write(scans.join("corrupt.nii.gz"), &nii[..nii.len() / 3]).unwrap();
     std::fs::write(scans.join("notes.txt"), b"not a scan").unwrap();
     let r = d.path().join("b.toml");
@@ -478,10 +479,6 @@ fn batch_turns_a_corrupt_scan_into_one_failed_row() {
     assert!(html.contains("phantom/report.html") && html.contains("class=\"sortable\""));
 }
 
-fn scans_dir() -> PathBuf {
-    scans()
-}
-
 #[test]
 fn batch_over_real_scans_gives_the_same_head_from_every_format() {
     // The head CT as NIfTI, two DICOM series and a PNG stack, and the VTK head as MetaImage
@@ -490,7 +487,7 @@ fn batch_over_real_scans_gives_the_same_head_from_every_format() {
     let scans = d.path().join("scans");
     std::fs::create_dir(&scans).unwrap();
     for name in ["head_ct_dicom2stl", "vtk_headsq_quarter"] {
-        std::os::unix::fs::symlink(scans_dir().join(name), scans.join(name)).unwrap();
+        std::os::unix::fs::symlink(crate::scans().join(name), scans.join(name)).unwrap();
     }
     let r = d.path().join("b.toml");
     std::fs::write(
@@ -668,4 +665,23 @@ fn decode_base64(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Flips the middle byte of `dir/name`, runs `osteon verify dir --json`, expects exit 1 and
+/// returns the problems it lists.
+fn flip_a_byte_and_verify(dir: &Path, name: &str) -> Vec<String> {
+    let f = dir.join(name);
+    let mut bytes = std::fs::read(&f).unwrap();
+    let k = bytes.len() / 2;
+    bytes[k] ^= 0x01;
+    std::fs::write(&f, bytes).unwrap();
+    let o = osteon(&["verify", p(dir), "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }

@@ -222,8 +222,12 @@ fn results_do_not_depend_on_the_thread_count() {
         .num_threads(1)
         .build()
         .unwrap();
+    let four = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
     let a = one.install(|| fit(&plate, &bone, &FitOptions::default()).unwrap());
-    let b = fit(&plate, &bone, &FitOptions::default()).unwrap();
+    let b = four.install(|| fit(&plate, &bone, &FitOptions::default()).unwrap());
     assert_eq!(
         serde_json::to_string(&a).unwrap(),
         serde_json::to_string(&b).unwrap()

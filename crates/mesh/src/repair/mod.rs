@@ -284,12 +284,12 @@ pub fn repair_with(
         },
         ..RepairLog::default()
     };
-    let step = |name: &str| -> Result<(), MeshError> {
+    // The argument names the step at its call site.
+    let step = |_step: &str| -> Result<(), MeshError> {
         if cancel.is_cancelled() {
             return Err(MeshError::Cancelled);
         }
         progress.advance(1);
-        let _ = name;
         Ok(())
     };
     progress.begin("repair", 8);
@@ -404,7 +404,7 @@ fn close_up(
     max_move: f64,
 ) -> Result<bool, MeshError> {
     let mut touched = false;
-    for round in 0..3 {
+    for _ in 0..3 {
         let topo = w.with_mesh(Topology::new)?;
         // Boundary edges of holes left open on purpose (too large).
         let open_edges: usize = log
@@ -421,7 +421,6 @@ fn close_up(
         {
             break;
         }
-        let _ = round;
         touched = true;
         if topo.nonmanifold_edges() > 0 || topo.inconsistent_edges() > 0 {
             let opp = topo.opposites();

@@ -76,7 +76,12 @@ pub(crate) fn resolve_work(
             Ok(within_shells(w)?.1)
         }
     };
-    let mut faces = target(w)?;
+    // The first target comes from the search above when every intersection counts.
+    let mut faces = if between_shells {
+        si.faces.clone()
+    } else {
+        target(w)?
+    };
     let backup = w.clone();
     let mut round = 0;
     while !faces.is_empty() && round < max_rounds {

@@ -3,7 +3,7 @@
 use osteon_geom::Vec3;
 use osteon_mesh::repair::{fill_holes, orient_outward, repair, split_nonmanifold, RepairOptions};
 use osteon_mesh::shapes::icosphere;
-use osteon_mesh::{report, self_intersections, Mesh, MeshError, RepairLog};
+use osteon_mesh::{report, Mesh, MeshError, RepairLog};
 
 fn meshes_dir() -> std::path::PathBuf {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/scans/meshes").into()
@@ -344,8 +344,12 @@ fn deterministic_across_thread_counts() {
         .num_threads(1)
         .build()
         .unwrap();
+    let four = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
     let (a, la) = one.install(|| fix(&bunny));
-    let (b, lb) = fix(&bunny);
+    let (b, lb) = four.install(|| fix(&bunny));
     assert_eq!(a, b);
     assert_eq!(la, lb);
 }
@@ -387,7 +391,6 @@ fn bad_input_is_an_error() {
     let o = RepairOptions::default().with_max_hole_mm(Some(3.0));
     let back: RepairOptions = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
     assert_eq!(back, o);
-    assert!(self_intersections(&ok).is_empty());
 }
 
 fn fix_err(m: &Mesh) -> MeshError {

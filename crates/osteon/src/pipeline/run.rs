@@ -438,6 +438,18 @@ pub fn run_observed(
     // Self-intersections can only come from smoothing, decimation or projection onto an
     // offset surface; extraction cannot create them (see `mesh_volume`).
     let search = recipe.repair.is_some() || recipe.smooth.is_some() || recipe.decimate.is_some();
+    // The meshes move into the outputs; their reports stay for `Reports`.
+    let (solid_mesh, offset_report) = match solid {
+        Some((name, m, r)) => (Some((name, m)), Some(r)),
+        None => (None, None),
+    };
+    let (implant_mesh, fit_report) = match fit {
+        Some((m, r)) => {
+            let d: Vec<f32> = r.signed_distance.iter().map(|&d| d as f32).collect();
+            (Some((m, d)), Some(r))
+        }
+        None => (None, None),
+    };
     let meshes = steps.step("report", || {
         let bone_report = report_with(&bone, &ReportOptions::default().self_intersections(search))?;
         let mut meshes = vec![OutputMesh {
@@ -446,22 +458,22 @@ pub fn run_observed(
             report: bone_report,
             signed_distance_mm: None,
         }];
-        if let Some((name, m, _)) = &solid {
-            let rep = report_with(m, &ReportOptions::default().self_intersections(true))?;
+        if let Some((name, m)) = solid_mesh {
+            let rep = report_with(&m, &ReportOptions::default())?;
             meshes.push(OutputMesh {
-                name: (*name).into(),
-                mesh: m.clone(),
+                name: name.into(),
+                mesh: m,
                 report: rep,
                 signed_distance_mm: None,
             });
         }
-        if let Some((m, r)) = &fit {
-            let rep = report_with(m, &ReportOptions::default())?;
+        if let Some((m, d)) = implant_mesh {
+            let rep = report_with(&m, &ReportOptions::default())?;
             meshes.push(OutputMesh {
                 name: "implant".into(),
-                mesh: m.clone(),
+                mesh: m,
                 report: rep,
-                signed_distance_mm: Some(r.signed_distance.iter().map(|&d| d as f32).collect()),
+                signed_distance_mm: Some(d),
             });
         }
         Ok(meshes)
@@ -517,8 +529,8 @@ pub fn run_observed(
         repair: repair_report,
         smooth: smooth_report,
         decimate: decimate_report,
-        offset: solid.map(|(_, _, r)| r),
-        fit: fit.map(|(_, r)| r),
+        offset: offset_report,
+        fit: fit_report,
         compare,
         slice: slice_report,
         volume_vs_voxels_rel: rel,
