@@ -138,15 +138,25 @@ fn write_maps(
     frame: Frame,
 ) -> Result<Vec<PathBuf>, Failure> {
     let mut out = Vec::new();
+    let v: Vec<f32> = values.iter().map(|&d| d as f32).collect();
     if let Some(p) = map {
-        osteon::io::write_atomic(p, |w| {
-            osteon::fit::write_colour_ply(mesh, values, "signed_distance", legend, w)
-                .map_err(|e| osteon::io::IoError::io(p, e))
-        })?;
+        let colours: Vec<[u8; 3]> = values.iter().map(|&d| legend.colour(d)).collect();
+        let comment = format!(
+            "osteon distance map: signed_distance in mm, colour legend {} (blue) .. {} (red)",
+            legend.min_mm, legend.max_mm
+        );
+        osteon::io::write_ply_colour_map(
+            p,
+            mesh,
+            "signed_distance",
+            &v,
+            &colours,
+            &comment,
+            &MeshWriteOptions::default().with_frame(frame),
+        )?;
         out.push(p.clone());
     }
     if let Some(p) = scalar {
-        let v: Vec<f32> = values.iter().map(|&d| d as f32).collect();
         osteon::io::write_ply_with_scalar(
             p,
             mesh,

@@ -100,6 +100,7 @@ pub fn run(a: &RepairArgs, quiet: bool) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure(anyhow!("{}: {e}", a.input.display())))?;
     timings.insert("repair", t.elapsed().as_secs_f64());
     let mut rebuild = None;
+    let mut rebuild_log: Option<RepairLog> = None;
     if let Some(voxel) = a.rebuild {
         let t = Instant::now();
         let sdf = osteon::sdf::SdfOptions::default().with_voxel_mm(voxel);
@@ -110,12 +111,21 @@ pub fn run(a: &RepairArgs, quiet: bool) -> Result<ExitCode, Failure> {
         let (fixed, fix_log) = osteon::mesh::repair_with(&wrapped, &opts, &bars, &NeverCancel)
             .map_err(|e| Failure(anyhow!("{}: rebuild: {e}", a.input.display())))?;
         mesh = fixed;
-        rebuild = Some(json!({ "wrap": report, "repair": fix_log }));
+        rebuild = Some(json!({ "wrap": report, "repair": &fix_log }));
+        rebuild_log = Some(fix_log);
         timings.insert("offset", t.elapsed().as_secs_f64());
     }
     bars.clear();
     let t = Instant::now();
-    let report = osteon::mesh::report(&mesh)?;
+    // Repair's own final report describes `mesh` (after --rebuild, the second repair's).
+    let final_report = match &rebuild_log {
+        Some(l) => l.report.clone(),
+        None => log.report.clone(),
+    };
+    let report = match final_report {
+        Some(r) => r,
+        None => osteon::mesh::report(&mesh)?,
+    };
     timings.insert("report", t.elapsed().as_secs_f64());
     let closed = report.watertight
         && report.manifold

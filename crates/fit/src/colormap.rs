@@ -1,5 +1,5 @@
-//! Signed-distance maps as colour: a diverging blue–white–red map and a PLY writer with
-//! per-vertex colour and the scalar beside it.
+//! Signed-distance maps as colour: a diverging blue–white–red map (the PLY with per-vertex
+//! colour and the scalar beside it is written by `osteon_io::write_ply_colour_map`).
 //!
 //! The map is Moreland's "cool to warm" diverging map (Moreland, "Diverging Color Maps for
 //! Scientific Visualization", 2009), sampled at its two ends and centre and interpolated
@@ -8,9 +8,6 @@
 //! colours. The legend ([`Legend`]) goes into the report so that a reader can map colours
 //! back to millimetres.
 
-use std::io::Write;
-
-use osteon_mesh::Mesh;
 use serde::{Deserialize, Serialize};
 
 /// The colour legend of a map.
@@ -69,69 +66,4 @@ impl Legend {
         };
         [0, 1, 2].map(|k| (a[k] + (b[k] - a[k]) * s).round().clamp(0.0, 255.0) as u8)
     }
-}
-
-/// Writes `mesh` as binary little-endian PLY with per-vertex `red green blue` (uchar) from
-/// `legend` and the value itself as a float property `name`.
-///
-/// Errors with [`std::io::ErrorKind::InvalidInput`] when `values` does not have one entry
-/// per vertex, `name` is not a plain identifier, or there are more than `i32::MAX` vertices.
-pub fn write_colour_ply<W: Write + ?Sized>(
-    mesh: &Mesh,
-    values: &[f64],
-    name: &str,
-    legend: &Legend,
-    w: &mut W,
-) -> std::io::Result<()> {
-    let invalid = |s: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, s);
-    if values.len() != mesh.positions.len() {
-        return Err(invalid(format!(
-            "{} values for {} vertices",
-            values.len(),
-            mesh.positions.len()
-        )));
-    }
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(invalid(format!(
-            "'{name}' is not a plain PLY property name"
-        )));
-    }
-    if mesh.positions.len() > i32::MAX as usize {
-        return Err(invalid("more than i32::MAX vertices".into()));
-    }
-    let mut h = String::from("ply\nformat binary_little_endian 1.0\n");
-    h.push_str(&format!(
-        "comment osteon distance map: {name} in mm, colour legend {} (blue) .. {} (red)\n",
-        legend.min_mm, legend.max_mm
-    ));
-    h.push_str(&format!("element vertex {}\n", mesh.positions.len()));
-    h.push_str("property float x\nproperty float y\nproperty float z\n");
-    h.push_str("property uchar red\nproperty uchar green\nproperty uchar blue\n");
-    h.push_str(&format!("property float {name}\n"));
-    h.push_str(&format!("element face {}\n", mesh.triangles.len()));
-    h.push_str("property list uchar int vertex_indices\nend_header\n");
-    w.write_all(h.as_bytes())?;
-    let mut buf = Vec::with_capacity(1 << 16);
-    for (p, &v) in mesh.positions.iter().zip(values) {
-        for c in p.to_array() {
-            buf.extend_from_slice(&c.to_le_bytes());
-        }
-        buf.extend_from_slice(&legend.colour(v));
-        buf.extend_from_slice(&(v as f32).to_le_bytes());
-        if buf.len() >= 1 << 16 {
-            w.write_all(&buf)?;
-            buf.clear();
-        }
-    }
-    for t in &mesh.triangles {
-        buf.push(3);
-        for &i in t {
-            buf.extend_from_slice(&(i as i32).to_le_bytes());
-        }
-        if buf.len() >= 1 << 16 {
-            w.write_all(&buf)?;
-            buf.clear();
-        }
-    }
-    w.write_all(&buf)
 }

@@ -8,7 +8,7 @@
 //! * [`compare()`] → [`CompareReport`]: area-weighted surface deviation both ways
 //!   (Hausdorff, HD95, mean, RMS, signed mean), for "printed part vs plan" checks.
 //! * [`SignedIndex`]: exact signed distance to a closed mesh (BVH + pseudo-normals);
-//!   [`colormap`]: a diverging colour map and a coloured PLY writer over `std::io::Write`;
+//!   [`colormap`]: a diverging colour map with its legend;
 //!   [`phantom`]: shapes with known answers (plate on a block, boxes).
 //!
 //! Every query is exact up to f64 rounding on the meshes' f32 corners; reductions run in a
@@ -36,7 +36,7 @@ mod maximize;
 pub mod phantom;
 mod signed;
 
-pub use colormap::{write_colour_ply, Legend};
+pub use colormap::Legend;
 pub use compare::{compare, compare_with, CompareOptions, CompareReport, DirectedStats};
 pub use fit::{fit, fit_with, FitCheck, FitOptions, FitReport};
 pub use signed::{SignedIndex, SignedPoint, SolidCheck};

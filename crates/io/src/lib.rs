@@ -18,8 +18,8 @@ pub use atomic::write_atomic;
 pub use error::IoError;
 pub use mesh::{
     frame_hint, parse_mesh, read_mesh, write_3mf, write_mesh, write_obj, write_ply,
-    write_ply_scalar, write_ply_with_scalar, write_stl, write_stl_ascii, MeshFormat,
-    MeshWriteOptions,
+    write_ply_colour_map, write_ply_scalar, write_ply_scalar_colours, write_ply_with_scalar,
+    write_stl, write_stl_ascii, MeshFormat, MeshWriteOptions,
 };
 pub use provenance::{hash_file, hash_files, manifest_path_for, FileHash, Manifest};
 pub use scan::{detect_file, read_scan, QcWarning, ReadOptions, Scan, ScanFormat};

@@ -55,6 +55,13 @@ fn fit_verdict_json_and_map() {
     let head = std::fs::read(&map).unwrap();
     let text = String::from_utf8_lossy(&head[..head.len().min(1000)]);
     assert!(text.contains("property uchar red") && text.contains("property float signed_distance"));
+    // The map carries osteon's units/frame line and the legend, and reads back as the mesh.
+    assert!(text.contains("UNITS=mm") && text.contains("colour legend"));
+    let back = osteon::io::read_mesh(&map).unwrap();
+    assert_eq!(
+        back.triangles.len(),
+        osteon::io::read_mesh(&pp).unwrap().triangles.len()
+    );
     assert!(osteon::io::manifest_path_for(&map).is_file());
     // Clearance MIN above 0 fails on an intersecting pair.
     let o = osteon(&[

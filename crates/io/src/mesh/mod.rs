@@ -28,7 +28,7 @@ mod stl;
 mod threemf;
 
 pub use obj::write_obj;
-pub use ply::{write_ply, write_ply_scalar};
+pub use ply::{write_ply, write_ply_scalar, write_ply_scalar_colours};
 pub use stl::{write_stl, write_stl_ascii};
 pub use threemf::write_3mf;
 
@@ -148,6 +148,28 @@ pub fn write_ply_with_scalar(
     })?;
     write_atomic(path, |w| {
         write_ply_scalar(mesh, name, values, w, opts).map_err(|e| write_error(path, e))
+    })
+}
+
+/// [`write_ply_with_scalar`] with a colour per vertex and a header comment (see
+/// [`write_ply_scalar_colours`]), atomically: a colour-mapped distance map.
+pub fn write_ply_colour_map(
+    path: &Path,
+    mesh: &Mesh,
+    name: &str,
+    values: &[f32],
+    colours: &[[u8; 3]],
+    comment: &str,
+    opts: &MeshWriteOptions,
+) -> Result<(), IoError> {
+    check_mesh(path, mesh)?;
+    ply::check_scalar(mesh, name, values).map_err(|e| IoError::InvalidMesh {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    write_atomic(path, |w| {
+        write_ply_scalar_colours(mesh, name, values, colours, comment, w, opts)
+            .map_err(|e| write_error(path, e))
     })
 }
 

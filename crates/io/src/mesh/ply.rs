@@ -537,7 +537,7 @@ pub fn write_ply<W: Write + ?Sized>(
     w: &mut W,
     opts: &MeshWriteOptions,
 ) -> std::io::Result<()> {
-    write_ply_impl(mesh, None, w, opts)
+    write_ply_impl(mesh, None, None, w, opts)
 }
 
 /// Writes `mesh` as binary little-endian PLY with one extra `float` vertex property `name`
@@ -551,12 +551,40 @@ pub fn write_ply_scalar<W: Write + ?Sized>(
     opts: &MeshWriteOptions,
 ) -> std::io::Result<()> {
     check_scalar(mesh, name, values).map_err(|e| invalid_input(e.to_string()))?;
-    write_ply_impl(mesh, Some((name, values)), w, opts)
+    write_ply_impl(mesh, Some((name, values)), None, w, opts)
+}
+
+/// [`write_ply_scalar`] with a colour per vertex (`uchar red, green, blue`, before the
+/// scalar) and one more header comment (e.g. the colour legend): a distance map that
+/// viewers show in colour and tools read as numbers.
+pub fn write_ply_scalar_colours<W: Write + ?Sized>(
+    mesh: &Mesh,
+    name: &str,
+    values: &[f32],
+    colours: &[[u8; 3]],
+    comment: &str,
+    w: &mut W,
+    opts: &MeshWriteOptions,
+) -> std::io::Result<()> {
+    check_scalar(mesh, name, values).map_err(|e| invalid_input(e.to_string()))?;
+    if colours.len() != mesh.positions.len() || comment.contains('\n') {
+        return Err(invalid_input(
+            "one colour per vertex and a one-line comment are needed",
+        ));
+    }
+    write_ply_impl(
+        mesh,
+        Some((name, values)),
+        Some((colours, comment)),
+        w,
+        opts,
+    )
 }
 
 fn write_ply_impl<W: Write + ?Sized>(
     mesh: &Mesh,
     scalar: Option<(&str, &[f32])>,
+    colours: Option<(&[[u8; 3]], &str)>,
     w: &mut W,
     opts: &MeshWriteOptions,
 ) -> std::io::Result<()> {
@@ -568,8 +596,14 @@ fn write_ply_impl<W: Write + ?Sized>(
     let mut h = String::new();
     h.push_str("ply\nformat binary_little_endian 1.0\n");
     h.push_str(&format!("comment {}\n", header_line(opts)));
+    if let Some((_, comment)) = colours {
+        h.push_str(&format!("comment {comment}\n"));
+    }
     h.push_str(&format!("element vertex {}\n", mesh.positions.len()));
     h.push_str("property float x\nproperty float y\nproperty float z\n");
+    if colours.is_some() {
+        h.push_str("property uchar red\nproperty uchar green\nproperty uchar blue\n");
+    }
     if let Some((name, _)) = scalar {
         h.push_str(&format!("property float {name}\n"));
     }
@@ -586,10 +620,13 @@ fn write_ply_impl<W: Write + ?Sized>(
             .into_par_iter()
             .map(|s| {
                 let e = (s + CHUNK).min(end);
-                let mut buf = Vec::with_capacity(16 * (e - s));
+                let mut buf = Vec::with_capacity(19 * (e - s));
                 for i in s..e {
                     for v in positions[i].to_array() {
                         buf.extend_from_slice(&v.to_le_bytes());
+                    }
+                    if let Some((c, _)) = colours {
+                        buf.extend_from_slice(&c[i]);
                     }
                     if let Some((_, values)) = scalar {
                         buf.extend_from_slice(&values[i].to_le_bytes());

@@ -203,4 +203,8 @@ pub struct RepairLog {
     pub closed: bool,
     /// Why the output is not closed (empty when it is), one phrase per remaining problem.
     pub problems: Vec<String>,
+    /// The full report of the output (with its self-intersection count), so callers need
+    /// not search it again. Not serialised: callers print it beside the log.
+    #[serde(skip)]
+    pub report: Option<crate::MeshReport>,
 }

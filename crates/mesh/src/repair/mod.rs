@@ -379,6 +379,7 @@ pub fn repair_with(
         && rep.duplicate_triangles == 0
         && si_faces == 0;
     log.problems = problems;
+    log.report = Some(rep);
     log.output = Counts {
         vertices: w.p.len(),
         triangles: w.t.len(),

@@ -14,7 +14,10 @@ fn read(name: &str) -> Mesh {
 }
 
 fn fix(m: &Mesh) -> (Mesh, RepairLog) {
-    repair(m, &RepairOptions::default()).expect("repair runs")
+    let (out, log) = repair(m, &RepairOptions::default()).expect("repair runs");
+    // The log's final report is the output's, as a fresh report finds it.
+    assert_eq!(log.report.as_ref(), Some(&report(&out).unwrap()));
+    (out, log)
 }
 
 /// Closed by osteon's report and by an independent directed-edge count: every directed
