@@ -209,6 +209,96 @@ pub fn mesh_scan(
     Ok((mesh, report))
 }
 
+/// One named, timed stage of a job. The pipeline's steps (with their observer) and
+/// [`mesh_volume`]'s timings both implement it, so the scan → surface path exists once.
+pub(crate) trait Stages {
+    /// Runs `f` as the stage `name`.
+    fn stage<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error>;
+}
+
+/// Stages timed into a map, nothing else.
+struct Timed(BTreeMap<String, f64>);
+
+impl Stages for Timed {
+    fn stage<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        timed(&mut self.0, name, f)
+    }
+}
+
+/// The surface of the selected voxels, in the output frame, with what was done to get it.
+pub(crate) struct Extracted {
+    pub mesh: Mesh,
+    pub summary: ScanSummary,
+    pub select: SelectReport,
+    pub extract: ExtractReport,
+    /// Frame of the mesh coordinates (`NONE` when the scan has none).
+    pub frame: Frame,
+}
+
+/// Selects bone and extracts its surface in `frame` (the `select` and `extract` stages). The
+/// scan is taken by value so that its voxels are freed as soon as the mask exists.
+/// What [`select_extract`] does: the selection (`None`: by the scan's kind), the extraction
+/// and the output frame.
+pub(crate) struct ExtractSpec<'a> {
+    pub select: Option<&'a SelectOptions>,
+    pub extract: &'a ExtractOptions,
+    pub frame: Frame,
+}
+
+pub(crate) fn select_extract(
+    scan: Scan,
+    path: &Path,
+    spec: ExtractSpec<'_>,
+    stages: &mut impl Stages,
+    progress: &dyn Progress,
+    cancel: &dyn Cancel,
+) -> Result<Extracted, Error> {
+    let ExtractSpec {
+        select: select_opts,
+        extract,
+        frame,
+    } = spec;
+    let select_opts = match select_opts {
+        Some(s) => s.clone(),
+        None => SelectOptions::default().criterion(auto_criterion(&scan, path)?),
+    };
+    let summary = scan_summary(&scan);
+    let (mask, select_report) = stages.stage("select", || {
+        select(&scan.volume, &select_opts, progress, cancel).map_err(|e| volume_err(e, path))
+    })?;
+    let from = scan.volume.grid().frame;
+    drop(scan);
+    let (mut mesh, extract_report) = stages.stage("extract", || {
+        extract_mask(&mask, extract, progress, cancel).map_err(|e| iso_err(e, path))
+    })?;
+    drop(mask);
+    let frame = if from == Frame::None {
+        Frame::None
+    } else {
+        frame
+    };
+    // A flip of x and y is an exact rotation: the steps after it give the same surface
+    // (negated) whether they run before or after it.
+    if from.flips_xy(frame) {
+        mesh = mesh.map_positions(|p| Vec3::new(-p.x, -p.y, p.z));
+    }
+    Ok(Extracted {
+        mesh,
+        summary,
+        select: select_report,
+        extract: extract_report,
+        frame,
+    })
+}
+
 /// Selects bone in a scan already read (or built in memory) and extracts its surface: the
 /// in-memory half of [`mesh_scan`]; `path` only names the scan in errors. The scan is taken
 /// by value so that its voxels are freed as soon as the bone mask exists: peak memory is the
@@ -220,70 +310,51 @@ pub fn mesh_volume(
     progress: &dyn Progress,
     cancel: &dyn Cancel,
 ) -> Result<(Mesh, MeshJobReport), Error> {
-    let mut timings = BTreeMap::new();
-    let select_opts = match &opts.select {
-        Some(s) => s.clone(),
-        None => SelectOptions::default().criterion(auto_criterion(&scan, path)?),
-    };
-    let summary = scan_summary(&scan);
-    let (mask, select_report) = timed(&mut timings, "select", || {
-        select(&scan.volume, &select_opts, progress, cancel)
-    })
-    .map_err(|source| match source {
-        VolumeError::Cancelled => Error::Cancelled,
-        source => Error::Volume {
-            path: path.to_path_buf(),
-            source,
+    let mut stages = Timed(BTreeMap::new());
+    let Extracted {
+        mut mesh,
+        summary,
+        select: select_report,
+        extract: extract_report,
+        frame,
+    } = select_extract(
+        scan,
+        path,
+        ExtractSpec {
+            select: opts.select.as_ref(),
+            extract: &opts.extract,
+            frame: opts.frame,
         },
-    })?;
-    let from = scan.volume.grid().frame;
-    drop(scan);
-    let (mut mesh, extract_report) = timed(&mut timings, "extract", || {
-        extract_mask(&mask, &opts.extract, progress, cancel)
-    })
-    .map_err(|source| match source {
-        IsoError::Cancelled => Error::Cancelled,
-        source => Error::Iso {
-            path: path.to_path_buf(),
-            source,
-        },
-    })?;
-    drop(mask);
+        &mut stages,
+        progress,
+        cancel,
+    )?;
     let mut smooth_report = None;
     if let Some(o) = &opts.smooth {
-        let (m, r) = timed(&mut timings, "smooth", || {
-            smooth(&mesh, o, progress, cancel)
-        })
-        .map_err(mesh_err)?;
+        let (m, r) = stages.stage("smooth", || {
+            smooth(&mesh, o, progress, cancel).map_err(mesh_err)
+        })?;
         mesh = m;
         smooth_report = Some(r);
     }
     let mut decimate_report = None;
     if let Some(o) = &opts.decimate {
-        let (m, r) = timed(&mut timings, "decimate", || {
-            decimate(&mesh, o, progress, cancel)
-        })
-        .map_err(mesh_err)?;
+        let (m, r) = stages.stage("decimate", || {
+            decimate(&mesh, o, progress, cancel).map_err(mesh_err)
+        })?;
         mesh = m;
         decimate_report = Some(r);
-    }
-    let frame = if from == Frame::None {
-        Frame::None
-    } else {
-        opts.frame
-    };
-    if from.flips_xy(frame) {
-        mesh = mesh.map_positions(|p| Vec3::new(-p.x, -p.y, p.z));
     }
     // The self-intersection search costs seconds on multi-million-triangle meshes; extraction
     // cannot create intersections (tested on every scan), smoothing and decimation could, so
     // it runs when either did (`self_intersecting_faces` is null otherwise).
     let check_intersections = opts.smooth.is_some() || opts.decimate.is_some();
-    let mesh_report = timed(&mut timings, "report", || {
+    let mesh_report = stages.stage("report", || {
         report_with(
             &mesh,
             &ReportOptions::default().self_intersections(check_intersections),
         )
+        .map_err(Error::from)
     })?;
     let voxels = extract_report.inside_volume_mm3;
     let rel = if voxels > 0.0 {
@@ -302,12 +373,32 @@ pub fn mesh_volume(
             mesh: mesh_report,
             frame: frame.name().into(),
             volume_vs_voxels_rel: rel,
-            timings_s: timings,
+            timings_s: stages.0,
         },
     ))
 }
 
-fn mesh_err(e: MeshError) -> Error {
+fn volume_err(e: VolumeError, path: &Path) -> Error {
+    match e {
+        VolumeError::Cancelled => Error::Cancelled,
+        source => Error::Volume {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+fn iso_err(e: IsoError, path: &Path) -> Error {
+    match e {
+        IsoError::Cancelled => Error::Cancelled,
+        source => Error::Iso {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+pub(crate) fn mesh_err(e: MeshError) -> Error {
     match e {
         MeshError::Cancelled => Error::Cancelled,
         e => Error::Mesh(e),

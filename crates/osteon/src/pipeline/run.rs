@@ -7,13 +7,13 @@ use std::time::Instant;
 use osteon_fit::{FitError, FitReport};
 use osteon_geom::{Cancel, Frame, Progress, Vec3};
 use osteon_io::{read_scan, Scan};
-use osteon_iso::{extract_mask, ExtractReport, IsoError};
+use osteon_iso::ExtractReport;
 use osteon_mesh::{
-    decimate, repair_with, report_with, smooth, DecimateReport, Mesh, MeshError, MeshReport,
-    RepairLog, ReportOptions, SmoothReport,
+    decimate, repair_with, report_with, smooth, DecimateReport, Mesh, MeshReport, RepairLog,
+    ReportOptions, SmoothReport,
 };
 use osteon_sdf::{OffsetReport, SdfError};
-use osteon_volume::{select, SelectOptions, SelectReport, VolumeError};
+use osteon_volume::SelectReport;
 use serde::{Deserialize, Serialize};
 
 use osteon_fit::CompareReport;
@@ -24,7 +24,8 @@ use osteon_slice::{svg, Layer, LayerSummary, SliceError, SliceReport};
 use rayon::prelude::*;
 
 use super::recipe::{Recipe, SliceFormat, SliceStep, SolidOperation};
-use crate::{auto_criterion, scan_summary, Error, ScanSummary};
+use crate::job::{mesh_err, select_extract, ExtractSpec, Extracted, Stages};
+use crate::{Error, ScanSummary};
 
 /// Where the scan of a run comes from.
 #[derive(Debug)]
@@ -245,6 +246,16 @@ struct Steps<'a> {
     cancel: &'a dyn Cancel,
 }
 
+impl Stages for Steps<'_> {
+    fn stage<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.step(name, f)
+    }
+}
+
 impl Steps<'_> {
     fn step<T>(
         &mut self,
@@ -328,28 +339,24 @@ pub fn run_observed(
         }
     };
     let mut input_files = scan.files.clone();
-    let summary = scan_summary(&scan);
-    let select_opts = match &recipe.select {
-        Some(s) => s.clone(),
-        None => SelectOptions::default().criterion(auto_criterion(&scan, &path)?),
-    };
-    let (mask, select_report) = steps.step("select", || {
-        select(&scan.volume, &select_opts, progress, cancel).map_err(|e| volume_err(e, &path))
-    })?;
-    let from = scan.volume.grid().frame;
-    drop(scan);
-    let (mut bone, extract_report) = steps.step("extract", || {
-        extract_mask(&mask, &recipe.extract, progress, cancel).map_err(|e| iso_err(e, &path))
-    })?;
-    drop(mask);
-    let frame = if from == Frame::None {
-        Frame::None
-    } else {
-        recipe.frame
-    };
-    if from.flips_xy(frame) {
-        bone = bone.map_positions(|p| Vec3::new(-p.x, -p.y, p.z));
-    }
+    let Extracted {
+        mesh: mut bone,
+        summary,
+        select: select_report,
+        extract: extract_report,
+        frame,
+    } = select_extract(
+        scan,
+        &path,
+        ExtractSpec {
+            select: recipe.select.as_ref(),
+            extract: &recipe.extract,
+            frame: recipe.frame,
+        },
+        &mut steps,
+        progress,
+        cancel,
+    )?;
     let mut repair_report = None;
     if let Some(o) = &recipe.repair {
         let (m, r) = steps.step("repair", || {
@@ -872,26 +879,6 @@ fn evaluate_checks(recipe: &Recipe, meshes: &[OutputMesh], reports: &Reports) ->
     out
 }
 
-fn volume_err(e: VolumeError, path: &Path) -> Error {
-    match e {
-        VolumeError::Cancelled => Error::Cancelled,
-        source => Error::Volume {
-            path: path.to_path_buf(),
-            source,
-        },
-    }
-}
-
-fn iso_err(e: IsoError, path: &Path) -> Error {
-    match e {
-        IsoError::Cancelled => Error::Cancelled,
-        source => Error::Iso {
-            path: path.to_path_buf(),
-            source,
-        },
-    }
-}
-
 fn sdf_err(e: SdfError, path: &Path) -> Error {
     match e {
         SdfError::Cancelled => Error::Cancelled,
@@ -909,12 +896,5 @@ fn fit_err(e: FitError, path: &Path) -> Error {
             path: path.to_path_buf(),
             source: Box::new(source),
         },
-    }
-}
-
-fn mesh_err(e: MeshError) -> Error {
-    match e {
-        MeshError::Cancelled => Error::Cancelled,
-        e => Error::Mesh(e),
     }
 }
