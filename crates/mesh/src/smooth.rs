@@ -20,11 +20,13 @@
 //!
 //! **Volume**: the filter alone loses volume on thin bone (0.1–6 % on the public scans
 //! with the defaults). With [`SmoothOptions::preserve_volume`] (default) a closed mesh
-//! then gets one uniform offset δ along the area-weighted vertex normals, two Newton steps
-//! of `δ = (V₀ − V)/A` (0.002–0.18 mm on those scans), so the enclosed volume is kept to
-//! better than 0.1 %. **Self-intersections**: strong smoothing can pull the two sides of a
+//! then gets one uniform offset δ along the area-weighted vertex normals (0.002–0.18 mm
+//! on those scans): with the normals fixed the volume is a cubic in δ, solved exactly, so
+//! the enclosed volume is kept up to the rounding of the output to `f32` (and the
+//! roll-back below). **Self-intersections**: strong smoothing can pull the two sides of a
 //! thin plate through each other; with [`SmoothOptions::prevent_self_intersections`]
-//! (default) the result is searched ([`crate::self_intersections`]) and the vertices of
+//! (default) the result is searched ([`crate::self_intersections`], whose fan certificates
+//! make this cheap on a smooth mesh) and the vertices of
 //! intersecting triangles are moved back toward their input positions until none is left
 //! (664–808 vertices of the 40–190 k-vertex head and chest meshes, 7 144 of the frog's
 //! 374 k, none on the skull and the phantom).
@@ -34,7 +36,8 @@
 //! `x += μ·(avg − x)` with `μ < −λ < 0` from `1/λ + 1/μ = k_PB`.
 //!
 //! The Laplacian is the uniform (umbrella) one over the mesh's edge neighbours, kept as a
-//! CSR adjacency built by a parallel sort of edge keys. Updates are Jacobi (every vertex
+//! CSR adjacency built in parallel from each vertex's own corners (a counting sort of
+//! corners by vertex, then the edges at each vertex grouped by their other end). Updates are Jacobi (every vertex
 //! reads the previous iterate), in parallel over vertices in `f64` with neighbours summed
 //! in index order, so the output is bit-identical on any number of threads.
 //!
@@ -57,8 +60,7 @@ use osteon_geom::{Cancel, DVec3, Progress, Vec3};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::self_intersect::{self_intersections, self_intersections_among};
-use crate::topology::{BOUNDARY, DEGENERATE, NONMANIFOLD};
+use crate::self_intersect::{search, search_among, Incidence};
 use crate::{Mesh, MeshError};
 
 /// The smoothing filter.
@@ -119,7 +121,7 @@ pub struct SmoothOptions {
     /// none is left; on by default. Strong smoothing
     /// can fold thin bone (a plate two voxels thick) through itself; this keeps the output
     /// as free of self-intersections as the input. Costs one search of the whole mesh
-    /// (0.2–0.6 s for the 80–380 k-triangle public CT meshes on this machine's two loaded
+    /// (0.08–0.37 s for the 80–385 k-triangle public CT meshes on this machine's two loaded
     /// cores) and, per round, a search of the pairs of the triangles moved back only.
     pub prevent_self_intersections: bool,
 }
@@ -347,9 +349,9 @@ pub fn smooth(
         // Corner ids are u32.
         return Err(MeshError::TooManyVertices(3 * mesh.triangles.len()));
     }
-    let corners = Corners::new(mesh);
+    let inc = Incidence::new(&mesh.triangles, mesh.positions.len());
     let normals_before = face_normals(mesh);
-    let adj = Adjacency::new(mesh, &corners, &normals_before, opts);
+    let adj = Adjacency::new(mesh, &inc, &normals_before, opts);
     if cancel.is_cancelled() {
         return Err(MeshError::Cancelled);
     }
@@ -374,24 +376,21 @@ pub fn smooth(
     };
     progress.finish();
 
-    // Back to millimetres in f64.
-    let mut mm: Vec<DVec3> = out
+    // Back to millimetres, relative to the centre, in f64.
+    let mut rel: Vec<DVec3> = out
         .par_iter()
         .with_min_len(CHUNK)
-        .map(|q| centre + *q / scale)
+        .map(|q| *q / scale)
         .collect();
     drop(out);
     let volume_before_mm3 = mesh.signed_volume();
-    let closed = !corners
-        .opp
-        .par_iter()
-        .any(|&o| o == BOUNDARY || o == NONMANIFOLD);
-    let filter_volume = signed_volume(&mesh.triangles, &mm, centre);
-    let mut volume_offset_mm = 0.0;
-    if opts.preserve_volume && closed && volume_before_mm3 != 0.0 {
-        volume_offset_mm = restore_volume(mesh, &adj, &corners, &mut mm, centre, volume_before_mm3);
-    }
-    let positions: Vec<Vec3> = mm
+    let (filter_volume, volume_offset_mm) =
+        if opts.preserve_volume && adj.closed && volume_before_mm3 != 0.0 {
+            restore_volume(mesh, &adj, &inc, &mut rel, volume_before_mm3)
+        } else {
+            (signed_volume(&mesh.triangles, &rel), 0.0)
+        };
+    let positions: Vec<Vec3> = rel
         .par_iter()
         .with_min_len(CHUNK)
         .enumerate()
@@ -400,23 +399,23 @@ pub fn smooth(
                 // Bit-exact: fixed means fixed.
                 mesh.positions[v]
             } else {
-                q.as_vec3()
+                (centre + *q).as_vec3()
             }
         })
         .collect();
-    drop(mm);
+    drop(rel);
     let mut smoothed = Mesh {
         positions,
         triangles: mesh.triangles.clone(),
     };
     let (self_intersecting_faces_after, rolled_back_vertices) = if opts.prevent_self_intersections {
-        let (left, n) = roll_back(mesh, &corners, &mut smoothed, progress, cancel)?;
+        let (left, n) = roll_back(mesh, &inc, &mut smoothed, progress, cancel)?;
         (Some(left), n)
     } else {
         (None, 0)
     };
 
-    let (max_d, sum_d) = mesh
+    let (max_d, sum_d, referenced) = mesh
         .positions
         .par_chunks(CHUNK)
         .zip(smoothed.positions.par_chunks(CHUNK))
@@ -424,21 +423,22 @@ pub fn smooth(
         .map(|(k, (a, b))| {
             let mut m = 0.0f64;
             let mut s = 0.0f64;
+            let mut n = 0usize;
             for (i, (p, q)) in a.iter().zip(b).enumerate() {
-                if corners.vc_off[k * CHUNK + i] < corners.vc_off[k * CHUNK + i + 1] {
+                if !inc.around(k * CHUNK + i).is_empty() {
                     let d = (q.as_dvec3() - p.as_dvec3()).length();
                     m = m.max(d);
                     s += d;
+                    n += 1;
                 }
             }
-            (m, s)
+            (m, s, n)
         })
         .collect::<Vec<_>>()
         .into_iter()
-        .fold((0.0f64, 0.0f64), |(m, s), (a, b)| (m.max(a), s + b));
-    let referenced = (0..mesh.positions.len())
-        .filter(|&v| corners.vc_off[v] < corners.vc_off[v + 1])
-        .count();
+        .fold((0.0f64, 0.0f64, 0usize), |(m, s, n), (a, b, c)| {
+            (m.max(a), s + b, n + c)
+        });
     let volume_after_mm3 = smoothed.signed_volume();
     let normals_after = face_normals(&smoothed);
     let report = SmoothReport {
@@ -465,8 +465,8 @@ pub fn smooth(
         },
         self_intersecting_faces_after,
         rolled_back_vertices,
-        mean_normal_angle_before_deg: mean_normal_angle(&corners.opp, &normals_before),
-        mean_normal_angle_after_deg: mean_normal_angle(&corners.opp, &normals_after),
+        mean_normal_angle_before_deg: mean_normal_angle(&adj.edges, &normals_before),
+        mean_normal_angle_after_deg: mean_normal_angle(&adj.edges, &normals_after),
     };
     Ok((smoothed, report))
 }
@@ -482,7 +482,7 @@ const ROLLBACK_HALVINGS: usize = 3;
 /// stay) and the number of vertices moved back.
 fn roll_back(
     input: &Mesh,
-    corners: &Corners,
+    inc: &Incidence,
     smoothed: &mut Mesh,
     progress: &dyn Progress,
     cancel: &dyn Cancel,
@@ -493,7 +493,7 @@ fn roll_back(
     // One search of the whole mesh; later rounds search only the pairs of the triangles
     // whose corners moved back (every intersecting pair has one: all their vertices
     // move, and pairs of unmoved triangles keep their status).
-    let mut si = self_intersections(smoothed);
+    let mut si = search(smoothed, inc);
     for round in 0..=ROLLBACK_ROUNDS {
         if cancel.is_cancelled() {
             return Err(MeshError::Cancelled);
@@ -514,7 +514,7 @@ fn roll_back(
             // growing one ring per search would cost a search each.
             let ring: Vec<u32> = verts
                 .iter()
-                .flat_map(|&v| corners.around(v as usize))
+                .flat_map(|&v| inc.around(v as usize))
                 .flat_map(|&c| input.triangles[c as usize / 3])
                 .collect();
             verts.extend(ring);
@@ -529,12 +529,12 @@ fn roll_back(
         }
         let mut tris: Vec<u32> = verts
             .iter()
-            .flat_map(|&v| corners.around(v as usize))
+            .flat_map(|&v| inc.around(v as usize))
             .map(|&c| c / 3)
             .collect();
         tris.sort_unstable();
         tris.dedup();
-        si = self_intersections_among(smoothed, &tris);
+        si = search_among(smoothed, inc, &tris);
     }
     progress.finish();
     Ok((left, moved.iter().filter(|&&m| m).count()))
@@ -548,16 +548,16 @@ fn pct(after: f64, before: f64) -> f64 {
     }
 }
 
-/// Signed volume of `triangles` over `pos` (mm³), relative to `c` for precision, reduced
-/// in a fixed order.
-fn signed_volume(triangles: &[[u32; 3]], pos: &[DVec3], c: DVec3) -> f64 {
+/// Signed volume of `triangles` over `rel` (positions relative to the centre of the
+/// box, mm), in mm³, reduced in a fixed order.
+fn signed_volume(triangles: &[[u32; 3]], rel: &[DVec3]) -> f64 {
     triangles
         .par_chunks(CHUNK)
         .map(|chunk| {
             chunk
                 .iter()
                 .map(|t| {
-                    let [a, b, d] = t.map(|i| pos[i as usize] - c);
+                    let [a, b, d] = t.map(|i| rel[i as usize]);
                     a.dot(b.cross(d))
                 })
                 .sum::<f64>()
@@ -568,65 +568,80 @@ fn signed_volume(triangles: &[[u32; 3]], pos: &[DVec3], c: DVec3) -> f64 {
         / 6.0
 }
 
-/// Moves every smoothed vertex by one common distance δ along its area-weighted normal so
-/// that the enclosed volume is `target` again (two Newton steps with dV/dδ ≈ area: the
-/// residual is second order in δ, far below 0.01 % for the δ of a few hundredths of a
-/// millimetre seen on CT meshes). Returns δ in mm (positive outward).
+/// Moves every smoothed vertex by one common distance δ along its area-weighted unit
+/// normal so that the enclosed volume is `target` again. With the normals fixed, the
+/// volume is a cubic in δ (each triangle's determinant is trilinear in its corners); its
+/// four coefficients come from one pass over the triangles, and Newton's method solves it
+/// to rounding. `rel` holds positions relative to the centre of the box. Returns the volume the
+/// filter left (mm³) and δ in mm (positive outward).
 fn restore_volume(
     mesh: &Mesh,
     adj: &Adjacency,
-    corners: &Corners,
-    pos: &mut [DVec3],
-    c: DVec3,
+    inc: &Incidence,
+    rel: &mut [DVec3],
     target: f64,
-) -> f64 {
+) -> (f64, f64) {
     let tris = &mesh.triangles;
-    let mut total = 0.0;
-    for _ in 0..2 {
-        let volume = signed_volume(tris, pos, c);
-        let area: f64 = tris
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|t| {
-                        let [a, b, d] = t.map(|i| pos[i as usize]);
-                        0.5 * (b - a).cross(d - a).length()
-                    })
-                    .sum::<f64>()
-            })
-            .collect::<Vec<f64>>()
-            .iter()
-            .sum();
-        if area <= 0.0 || !area.is_finite() {
+    // Vertex normals: sums of the face cross products around each vertex (area
+    // weights), in corner order, so the result does not depend on threads.
+    let normals: Vec<DVec3> = (0..rel.len())
+        .into_par_iter()
+        .with_min_len(CHUNK)
+        .map(|v| {
+            if adj.degree(v) == 0 {
+                return DVec3::ZERO;
+            }
+            let mut n = DVec3::ZERO;
+            for &corner in inc.around(v) {
+                let t = tris[corner as usize / 3];
+                let [a, b, d] = t.map(|i| rel[i as usize]);
+                n += (b - a).cross(d - a);
+            }
+            n.normalize_or_zero()
+        })
+        .collect();
+    // 6·V(δ) = k0 + k1 δ + k2 δ² + k3 δ³.
+    let k = tris
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut k = [0.0f64; 4];
+            for t in chunk {
+                let [a, b, d] = t.map(|i| rel[i as usize]);
+                let [na, nb, nd] = t.map(|i| normals[i as usize]);
+                let det = |x: DVec3, y: DVec3, z: DVec3| x.dot(y.cross(z));
+                k[0] += det(a, b, d);
+                k[1] += det(na, b, d) + det(a, nb, d) + det(a, b, nd);
+                k[2] += det(na, nb, d) + det(na, b, nd) + det(a, nb, nd);
+                k[3] += det(na, nb, nd);
+            }
+            k
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold([0.0f64; 4], |s, k| std::array::from_fn(|i| s[i] + k[i]));
+    let filtered = k[0] / 6.0;
+    let f = |d: f64| (k[0] + d * (k[1] + d * (k[2] + d * k[3]))) / 6.0 - target;
+    let df = |d: f64| (k[1] + d * (2.0 * k[2] + d * 3.0 * k[3])) / 6.0;
+    let mut delta = 0.0f64;
+    for _ in 0..20 {
+        let (y, dy) = (f(delta), df(delta));
+        if dy == 0.0 || !dy.is_finite() || !y.is_finite() {
             break;
         }
-        let delta = (target - volume) / area;
-        // Vertex normals: sums of the face cross products around each vertex (area
-        // weights), in corner order, so the result does not depend on threads.
-        let normals: Vec<DVec3> = (0..pos.len())
-            .into_par_iter()
-            .with_min_len(CHUNK)
-            .map(|v| {
-                if adj.degree(v) == 0 {
-                    return DVec3::ZERO;
-                }
-                let mut n = DVec3::ZERO;
-                for &corner in corners.around(v) {
-                    let t = tris[corner as usize / 3];
-                    let [a, b, d] = t.map(|i| pos[i as usize]);
-                    n += (b - a).cross(d - a);
-                }
-                n.normalize_or_zero()
-            })
-            .collect();
-        pos.par_iter_mut()
-            .with_min_len(CHUNK)
-            .zip(normals.par_iter())
-            .for_each(|(p, n)| *p += delta * *n);
-        total += delta;
+        let step = y / dy;
+        delta -= step;
+        if step.abs() <= 1e-15 * (1.0 + delta.abs()) {
+            break;
+        }
     }
-    total
+    if !delta.is_finite() {
+        return (filtered, 0.0);
+    }
+    rel.par_iter_mut()
+        .with_min_len(CHUNK)
+        .zip(normals.par_iter())
+        .for_each(|(p, n)| *p += delta * *n);
+    (filtered, delta)
 }
 
 /// The mean angle in degrees between the normals of edge-adjacent triangles of `mesh`, over
@@ -636,10 +651,10 @@ pub fn mean_normal_angle_deg(mesh: &Mesh) -> Result<f64, MeshError> {
     if mesh.triangles.len() > (u32::MAX as usize - 3) / 3 {
         return Err(MeshError::TooManyVertices(3 * mesh.triangles.len()));
     }
-    Ok(mean_normal_angle(
-        &Corners::new(mesh).opp,
-        &face_normals(mesh),
-    ))
+    let inc = Incidence::new(&mesh.triangles, mesh.positions.len());
+    let normals = face_normals(mesh);
+    let adj = Adjacency::new(mesh, &inc, &normals, &SmoothOptions::default());
+    Ok(mean_normal_angle(&adj.edges, &normals))
 }
 
 /// Unit normal of every triangle in `f64` (zero for a degenerate one).
@@ -663,21 +678,19 @@ fn angle_deg(a: DVec3, b: DVec3) -> f64 {
     a.dot(b).clamp(-1.0, 1.0).acos().to_degrees()
 }
 
-fn mean_normal_angle(opp: &[u32], normals: &[DVec3]) -> f64 {
-    let (sum, n) = opp
-        .par_chunks(3 * CHUNK)
-        .enumerate()
-        .map(|(k, chunk)| {
+/// Mean angle over the manifold edges (pairs of triangles) `edges`, skipping triangles of
+/// zero area; summed per chunk, then in chunk order.
+fn mean_normal_angle(edges: &[[u32; 2]], normals: &[DVec3]) -> f64 {
+    let (sum, n) = edges
+        .par_chunks(CHUNK)
+        .map(|chunk| {
             let mut s = 0.0f64;
             let mut n = 0usize;
-            for (i, &o) in chunk.iter().enumerate() {
-                let c = k * 3 * CHUNK + i;
-                if o < DEGENERATE && (c as u32) < o {
-                    let (a, b) = (normals[c / 3], normals[o as usize / 3]);
-                    if a != DVec3::ZERO && b != DVec3::ZERO {
-                        s += angle_deg(a, b);
-                        n += 1;
-                    }
+            for e in chunk {
+                let (a, b) = (normals[e[0] as usize], normals[e[1] as usize]);
+                if a != DVec3::ZERO && b != DVec3::ZERO {
+                    s += angle_deg(a, b);
+                    n += 1;
                 }
             }
             (s, n)
@@ -692,184 +705,127 @@ fn mean_normal_angle(opp: &[u32], normals: &[DVec3]) -> f64 {
     }
 }
 
-/// Corners around vertices and across edges, derived without a global sort: a counting
-/// sort of corners by vertex (in corner order, so deterministic), then, for every corner,
-/// a scan of its two end vertices' corners for the other triangle(s) on its edge. The
-/// markers are [`Topology`](crate::Topology)'s: [`BOUNDARY`], [`NONMANIFOLD`],
-/// [`DEGENERATE`].
-struct Corners {
-    /// Corners starting at each vertex, ascending: `vc[vc_off[v]..vc_off[v + 1]]`.
-    vc: Vec<u32>,
-    vc_off: Vec<usize>,
-    opp: Vec<u32>,
-}
-
-impl Corners {
-    fn new(mesh: &Mesh) -> Corners {
-        let tris = &mesh.triangles;
-        let nv = mesh.positions.len();
-        let from = |c: usize| tris[c / 3][c % 3];
-        let to = |c: usize| tris[c / 3][(c + 1) % 3];
-        let mut vc_off = vec![0usize; nv + 1];
-        for t in tris {
-            for &v in t {
-                vc_off[v as usize + 1] += 1;
-            }
-        }
-        for v in 0..nv {
-            vc_off[v + 1] += vc_off[v];
-        }
-        let mut fill = vc_off.clone();
-        let mut vc = vec![0u32; 3 * tris.len()];
-        for (c, slot) in (0..3 * tris.len()).map(|c| (c, from(c) as usize)) {
-            vc[fill[slot]] = c as u32;
-            fill[slot] += 1;
-        }
-        drop(fill);
-        let opp = (0..3 * tris.len())
-            .into_par_iter()
-            .with_min_len(CHUNK)
-            .map(|c| {
-                let (a, b) = (from(c), to(c));
-                if a == b {
-                    return DEGENERATE;
-                }
-                let (mut n, mut found) = (0, BOUNDARY);
-                let around = |v: u32| &vc[vc_off[v as usize]..vc_off[v as usize + 1]];
-                for &c2 in around(a) {
-                    if c2 as usize != c && to(c2 as usize) == b {
-                        n += 1;
-                        found = c2;
-                    }
-                }
-                for &c2 in around(b) {
-                    if to(c2 as usize) == a {
-                        n += 1;
-                        found = c2;
-                    }
-                }
-                match n {
-                    0 => BOUNDARY,
-                    1 => found,
-                    _ => NONMANIFOLD,
-                }
-            })
-            .collect();
-        Corners { vc, vc_off, opp }
-    }
-
-    fn around(&self, v: usize) -> &[u32] {
-        &self.vc[self.vc_off[v]..self.vc_off[v + 1]]
-    }
-}
-
-/// The smoothing stencil: for every vertex its kind and the neighbours it averages (CSR).
+/// The smoothing stencil: for every vertex its kind and the neighbours it averages (CSR),
+/// plus the mesh's manifold edges (for the face-angle measure) and whether it is closed.
+///
+/// Everything is decided from each vertex's own corners: every triangle on an edge `uv`
+/// has a corner at `v`, so the edges at `v` are its corners' two other vertices, grouped
+/// by vertex. One triangle on an edge makes a boundary edge, two a manifold edge (joining
+/// those triangles in `v`'s fan), more a non-manifold one.
 struct Adjacency {
     /// `nbrs[offsets[v]..offsets[v + 1]]` are the neighbours `v` averages, ascending.
     offsets: Vec<usize>,
     nbrs: Vec<u32>,
     kind: Vec<u8>,
-    /// `1 / degree` (0 without neighbours).
-    inv: Vec<f64>,
+    /// The two triangles of every manifold edge, once per edge, in order of its lower
+    /// vertex.
+    edges: Vec<[u32; 2]>,
+    /// No boundary and no non-manifold edge.
+    closed: bool,
 }
 
+/// Per block of vertices: kinds, neighbour counts, neighbour lists, manifold edges, and
+/// whether an open or non-manifold edge was seen.
+type Block = (Vec<u8>, Vec<u32>, Vec<u32>, Vec<[u32; 2]>, bool);
+
 impl Adjacency {
-    fn new(mesh: &Mesh, corners: &Corners, normals: &[DVec3], opts: &SmoothOptions) -> Adjacency {
+    fn new(mesh: &Mesh, inc: &Incidence, normals: &[DVec3], opts: &SmoothOptions) -> Adjacency {
         let tris = &mesh.triangles;
         let nv = mesh.positions.len();
-        let opp = &corners.opp;
-        let from = |c: usize| tris[c / 3][c % 3];
-        let to = |c: usize| tris[c / 3][(c + 1) % 3];
-        // angle_deg is symmetric in its arguments, so both corners of an edge agree on
+        // angle_deg is symmetric in its arguments, so both ends of an edge agree on
         // whether it is a feature.
-        let feature = |c: usize, o: u32| match opts.feature_angle_deg {
+        let feature = |t1: u32, t2: u32| match opts.feature_angle_deg {
             Some(limit) => {
-                let (a, b) = (normals[c / 3], normals[o as usize / 3]);
+                let (a, b) = (normals[t1 as usize], normals[t2 as usize]);
                 a == DVec3::ZERO || b == DVec3::ZERO || angle_deg(a, b) > limit
             }
             None => false,
         };
-        let edge_flag = |c: usize| -> u8 {
-            let o = opp[c];
-            if o == BOUNDARY {
-                EDGE_BOUNDARY
-            } else if o < DEGENERATE && feature(c, o) {
-                EDGE_FEATURE
-            } else {
-                0
-            }
-        };
-
-        // The kind of a vertex: fans by a local union-find over its corners.
-        let classify = |v: usize, uf: &mut Vec<u32>| -> u8 {
-            let around = corners.around(v);
-            if around.is_empty() {
-                return FIXED;
-            }
-            uf.clear();
-            uf.extend(0..around.len() as u32);
-            let (mut nb, mut nf) = (0usize, 0usize);
-            for (i, &c) in around.iter().enumerate() {
-                let c = c as usize;
-                let prev = c - c % 3 + (c + 2) % 3;
-                // The two edges of this triangle at v: v → next (corner c), prev → v.
-                for e in [c, prev] {
-                    let o = opp[e];
-                    if o == BOUNDARY {
-                        nb += 1;
-                        continue;
-                    }
-                    if o >= DEGENERATE {
-                        // Non-manifold, or from a repeated index.
-                        return FIXED;
-                    }
-                    nf += usize::from(edge_flag(e) == EDGE_FEATURE);
-                    // The neighbour triangle's corner at v.
-                    let t2 = o as usize / 3;
-                    let Some(k) = (0..3).find(|&k| tris[t2][k] == v as u32) else {
-                        return FIXED;
-                    };
-                    if let Ok(j) = around.binary_search(&((3 * t2 + k) as u32)) {
-                        union(uf, i as u32, j as u32);
-                    }
-                }
-            }
-            let fans = (0..uf.len() as u32).filter(|&i| find(uf, i) == i).count();
-            if fans != 1 {
-                return FIXED;
-            }
-            // Each feature edge was seen from both of its triangles.
-            match (nb, nf / 2) {
-                (2, _) if opts.smooth_boundary => ALONG_BOUNDARY,
-                (0, 0) => FREE,
-                (0, 2) => ALONG_FEATURE,
-                _ => FIXED,
-            }
-        };
-
-        // Per block of vertices: kinds, neighbour counts and neighbour lists, concatenated
-        // in block order afterwards.
-        let blocks: Vec<(Vec<u8>, Vec<u32>, Vec<u32>)> = (0..nv.div_ceil(CHUNK))
+        let blocks: Vec<Block> = (0..nv.div_ceil(CHUNK))
             .into_par_iter()
-            .map(|b| {
-                let range = b * CHUNK..((b + 1) * CHUNK).min(nv);
+            .map(|blk| {
+                let range = blk * CHUNK..((blk + 1) * CHUNK).min(nv);
                 let mut kinds = Vec::with_capacity(range.len());
                 let mut counts = Vec::with_capacity(range.len());
                 let mut list = Vec::with_capacity(6 * range.len());
-                let (mut uf, mut near) = (Vec::new(), Vec::<(u32, u8)>::new());
+                let mut edges = Vec::with_capacity(3 * range.len());
+                let mut open = false;
+                // (neighbour, local triangle) per corner side; (neighbour, edge flag).
+                let mut ends: Vec<(u32, u32)> = Vec::new();
+                let mut near: Vec<(u32, u8)> = Vec::new();
+                let mut uf: Vec<u32> = Vec::new();
                 for v in range {
-                    let mut kind = classify(v, &mut uf);
+                    let around = inc.around(v);
+                    ends.clear();
+                    near.clear();
+                    let mut fixed = around.is_empty();
+                    for (j, &c) in around.iter().enumerate() {
+                        let (t, k) = (c as usize / 3, c as usize % 3);
+                        let (a, b) = (tris[t][(k + 1) % 3], tris[t][(k + 2) % 3]);
+                        if a == b || a as usize == v || b as usize == v {
+                            // A triangle with a repeated vertex.
+                            fixed = true;
+                            continue;
+                        }
+                        ends.push((a, j as u32));
+                        ends.push((b, j as u32));
+                    }
+                    ends.sort_unstable();
+                    uf.clear();
+                    uf.extend(0..around.len() as u32);
+                    let (mut nb, mut nf) = (0usize, 0usize);
+                    let mut i = 0;
+                    while i < ends.len() {
+                        let u = ends[i].0;
+                        let mut e = i + 1;
+                        while e < ends.len() && ends[e].0 == u {
+                            e += 1;
+                        }
+                        let flag = match e - i {
+                            1 => {
+                                nb += 1;
+                                open = true;
+                                EDGE_BOUNDARY
+                            }
+                            2 => {
+                                let (j1, j2) = (ends[i].1, ends[i + 1].1);
+                                union(&mut uf, j1, j2);
+                                let (t1, t2) = (around[j1 as usize] / 3, around[j2 as usize] / 3);
+                                if (v as u32) < u {
+                                    edges.push([t1, t2]);
+                                }
+                                if feature(t1, t2) {
+                                    nf += 1;
+                                    EDGE_FEATURE
+                                } else {
+                                    0
+                                }
+                            }
+                            _ => {
+                                // Non-manifold edge.
+                                open = true;
+                                fixed = true;
+                                0
+                            }
+                        };
+                        near.push((u, flag));
+                        i = e;
+                    }
+                    let mut kind = if fixed {
+                        FIXED
+                    } else {
+                        let fans = (0..uf.len() as u32)
+                            .filter(|&i| find(&mut uf, i) == i)
+                            .count();
+                        match (fans, nb, nf) {
+                            (1, 2, _) if opts.smooth_boundary => ALONG_BOUNDARY,
+                            (1, 0, 0) => FREE,
+                            (1, 0, 2) => ALONG_FEATURE,
+                            _ => FIXED,
+                        }
+                    };
                     let start = list.len();
                     if kind != FIXED {
-                        near.clear();
-                        for &c in corners.around(v) {
-                            let c = c as usize;
-                            let prev = c - c % 3 + (c + 2) % 3;
-                            near.push((to(c), edge_flag(c)));
-                            near.push((from(prev), edge_flag(prev)));
-                        }
-                        near.sort_unstable();
-                        near.dedup_by_key(|n| n.0);
                         list.extend(
                             near.iter()
                                 .filter(|&&(_, f)| kind == FREE || f & kind != 0)
@@ -884,36 +840,30 @@ impl Adjacency {
                     kinds.push(kind);
                     counts.push((list.len() - start) as u32);
                 }
-                (kinds, counts, list)
+                (kinds, counts, list, edges, open)
             })
             .collect();
         let mut kind = Vec::with_capacity(nv);
         let mut offsets = Vec::with_capacity(nv + 1);
         let mut nbrs = Vec::with_capacity(blocks.iter().map(|b| b.2.len()).sum());
+        let mut edges = Vec::with_capacity(blocks.iter().map(|b| b.3.len()).sum());
+        let mut closed = true;
         offsets.push(0);
-        for (k, counts, list) in blocks {
+        for (k, counts, list, e, open) in blocks {
             kind.extend_from_slice(&k);
             for n in counts {
                 offsets.push(offsets.last().copied().unwrap_or(0) + n as usize);
             }
             nbrs.extend_from_slice(&list);
+            edges.extend_from_slice(&e);
+            closed &= !open;
         }
-        let inv = offsets
-            .windows(2)
-            .map(|w| {
-                let d = w[1] - w[0];
-                if d > 0 {
-                    1.0 / d as f64
-                } else {
-                    0.0
-                }
-            })
-            .collect();
         Adjacency {
             offsets,
             nbrs,
             kind,
-            inv,
+            edges,
+            closed,
         }
     }
 
@@ -930,7 +880,7 @@ impl Adjacency {
         for &u in n {
             s += x[u as usize];
         }
-        s * self.inv[v]
+        s / n.len() as f64
     }
 }
 
@@ -1027,17 +977,21 @@ fn windowed_sinc(
     // the output is Σ cₙ xₙ. A fixed vertex has y = I, so every xₙ equals x₀ there.
     let mut x1 = vec![DVec3::ZERO; nv];
     let mut acc = vec![DVec3::ZERO; nv];
-    x1.par_iter_mut()
-        .zip(acc.par_iter_mut())
-        .with_min_len(CHUNK)
+    x1.par_chunks_mut(CHUNK)
+        .zip(acc.par_chunks_mut(CHUNK))
         .enumerate()
-        .for_each(|(v, (y, a))| {
-            *y = if adj.degree(v) == 0 {
-                x0[v]
-            } else {
-                0.5 * (x0[v] + adj.average(v, &x0))
-            };
-            *a = c[0] * x0[v] + c[1] * *y;
+        .for_each(|(k, (y, a))| {
+            let base = k * CHUNK;
+            for i in 0..y.len() {
+                let v = base + i;
+                let (s, e) = (adj.offsets[v], adj.offsets[v + 1]);
+                y[i] = if s == e {
+                    x0[v]
+                } else {
+                    0.5 * (x0[v] + sum(&adj.nbrs[s..e], &x0) / (e - s) as f64)
+                };
+                a[i] = c[0] * x0[v] + c[1] * y[i];
+            }
         });
     progress.advance(1);
     let mut prev = x0;
@@ -1047,23 +1001,39 @@ fn windowed_sinc(
             return Err(MeshError::Cancelled);
         }
         // `prev` becomes x_{n+1} in place: each vertex reads its own x_{n−1} only.
-        prev.par_iter_mut()
-            .zip(acc.par_iter_mut())
-            .with_min_len(CHUNK)
+        let cur_ref = &cur;
+        prev.par_chunks_mut(CHUNK)
+            .zip(acc.par_chunks_mut(CHUNK))
             .enumerate()
-            .for_each(|(v, (p, a))| {
-                let next = if adj.degree(v) == 0 {
-                    cur[v]
-                } else {
-                    cur[v] + adj.average(v, &cur) - *p
-                };
-                *p = next;
-                *a += ci * next;
+            .for_each(|(k, (p, a))| {
+                let base = k * CHUNK;
+                let off = &adj.offsets[base..base + p.len() + 1];
+                for i in 0..p.len() {
+                    let (s, e) = (off[i], off[i + 1]);
+                    let x = cur_ref[base + i];
+                    let next = if s == e {
+                        x
+                    } else {
+                        x + sum(&adj.nbrs[s..e], cur_ref) / (e - s) as f64 - p[i]
+                    };
+                    p[i] = next;
+                    a[i] += ci * next;
+                }
             });
         std::mem::swap(&mut prev, &mut cur);
         progress.advance(1);
     }
     Ok(acc)
+}
+
+/// Sum of `x` over the indices `n`, in order.
+#[inline]
+fn sum(n: &[u32], x: &[DVec3]) -> DVec3 {
+    let mut s = DVec3::ZERO;
+    for &u in n {
+        s += x[u as usize];
+    }
+    s
 }
 
 fn taubin(

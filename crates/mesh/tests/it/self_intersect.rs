@@ -352,3 +352,83 @@ fn search_among_a_subset_matches_brute_force() {
     let every: Vec<u32> = (0..n).collect();
     assert_eq!(self_intersections_among(&m, &every), full);
 }
+
+/// A torus whose vertices are moved by a deterministic pseudo-random jitter of up to
+/// `amp` (in units of the tube radius 1): small amplitudes keep it clean, large ones fold
+/// vertex fans over (fans that wind twice, wedges that flip) and push sheets through each
+/// other, the cases the fan certificates must refuse.
+fn jittered_torus(seed: u64, amp: f32, n: u32, m: u32) -> Mesh {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    };
+    let mut t = torus(3.0, 1.0, n, m);
+    for p in &mut t.positions {
+        *p += amp * Vec3::new(next(), next(), next());
+    }
+    t
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Closed manifold meshes, where most vertices get a fan certificate and the pairs
+    /// around them are not tested: the search still finds exactly what brute force finds,
+    /// over the whole mesh and among a subset.
+    #[test]
+    fn certified_fans_miss_nothing(seed in any::<u64>(), amp in 0.0f32..0.6) {
+        let m = jittered_torus(seed, amp, 20, 10);
+        let all = brute_force_pairs(&m);
+        let full = self_intersections(&m);
+        prop_assert_eq!(&full, &brute_force_among(&all, &(0..m.triangles.len() as u32).collect::<Vec<_>>()));
+        let subset: Vec<u32> = (0..m.triangles.len() as u32).filter(|t| (t ^ seed as u32).is_multiple_of(5)).collect();
+        prop_assert_eq!(
+            osteon_mesh::self_intersect::self_intersections_among(&m, &subset),
+            brute_force_among(&all, &subset)
+        );
+    }
+}
+
+#[test]
+fn jittered_tori_span_clean_and_folded() {
+    // The property above sees both kinds: clean at small amplitude, folded at large.
+    assert!(self_intersections(&jittered_torus(1, 0.01, 20, 10)).is_empty());
+    let folded = jittered_torus(1, 0.5, 20, 10);
+    let s = self_intersections(&folded);
+    assert!(s.pairs > 10, "{s:?}");
+    assert_eq!(s, brute_force(&folded));
+}
+
+/// A closed fan of `k` triangles around the origin whose spokes turn by `turn` radians
+/// each, rising by `rise` per spoke (the last triangle closes the fan back to the first
+/// spoke).
+fn fan(k: u32, turn: f32, rise: f32) -> Mesh {
+    let mut positions = vec![Vec3::ZERO];
+    for i in 0..k {
+        let a = turn * i as f32;
+        positions.push(Vec3::new(a.cos(), a.sin(), rise * i as f32));
+    }
+    let triangles = (0..k).map(|i| [0, 1 + i, 1 + (i + 1) % k]).collect();
+    Mesh::new(positions, triangles).unwrap()
+}
+
+#[test]
+fn fans_that_wind_twice_are_tested() {
+    use std::f32::consts::TAU;
+    // Seven spokes going twice around: every wedge is positive (4π/7 < π) but the fan
+    // overlaps itself. Flat, the triangles overlap; rising like a spiral staircase, pairs
+    // may clear each other in space: brute force decides.
+    assert!(!self_intersections(&fan(7, 2.0 * TAU / 7.0, 0.0)).is_empty());
+    for rise in [0.0, 0.05, 0.3, 1.0] {
+        let m = fan(7, 2.0 * TAU / 7.0, rise);
+        assert_eq!(self_intersections(&m), brute_force(&m), "rise {rise}");
+    }
+    // Once around, flat or bent: a clean fan.
+    for rise in [0.0, 0.05] {
+        let m = fan(7, TAU / 7.0, rise);
+        assert_eq!(self_intersections(&m), brute_force(&m));
+    }
+    assert!(self_intersections(&fan(7, TAU / 7.0, 0.0)).is_empty());
+}
