@@ -34,7 +34,8 @@ Examples:
   osteon compare printed_scan.stl plan.stl --map deviation.ply
   osteon compare a.ply b.ply --json
 
-Statistics are area-weighted over both surfaces (sub-triangle centroid samples): mean, RMS,
+Statistics are area-weighted over both surfaces (per sub-triangle: 3/4 of its area at its
+centroid, 1/12 at each corner, exact for quadratics; vertices are shared): mean, RMS,
 HD95 (the larger of the two directed 95th percentiles), Hausdorff (certified maximum over the
 whole surface, both ways), signed mean of A against B (positive: A outside B).";
 
@@ -81,7 +82,7 @@ pub struct CompareArgs {
     /// Half-range of the colour legend, mm (default: the largest |distance|).
     #[arg(long, value_name = "MM")]
     pub legend: Option<f64>,
-    /// Area samples per mesh.
+    /// About how many sub-triangles (centroid samples) per mesh; at least one per triangle.
     #[arg(long, value_name = "N", default_value = "200000")]
     pub samples: usize,
     /// Print the report as one JSON object.

@@ -4,12 +4,16 @@
 //! In: meshes `a` and `b` (millimetres) and [`CompareOptions`]. Out: a [`CompareReport`].
 //!
 //! Definitions (each direction X → Y, then combined):
-//! * **Samples**: every triangle of X is split into `k²` congruent sub-triangles (`k` from
-//!   its longest edge and a spacing chosen so that X gets about
-//!   [`CompareOptions::target_samples`] of them); each sub-triangle's centroid is a sample
-//!   weighted by its area. The statistics below are therefore area-weighted integrals over
-//!   the surface of X (midpoint rule), not vertex averages, and do not depend on how
-//!   unevenly X is meshed.
+//! * **Samples**: every triangle of X is split into `k²` congruent sub-triangles, `k` the
+//!   rounded square root of its area over `A / n` (`A` the area of X, `n` =
+//!   [`CompareOptions::target_samples`]; at least 1, and at least its longest edge over
+//!   three sample spacings, so slivers are cut along their length). Each sub-triangle is
+//!   integrated with the degree-2 rule "3/4 of its area at its centroid, 1/12 at each
+//!   corner" (exact for quadratic functions); corners shared by sub-triangles (the mesh's
+//!   vertices, the grid points of split triangles) are one sample with the summed weight.
+//!   X gets about `max(n, triangles)` centroids plus its vertices and grid points. The
+//!   statistics below are therefore area-weighted integrals over the surface of X, not
+//!   vertex averages, and do not depend on how unevenly X is meshed.
 //! * `d(x)`: the exact distance from a sample to the surface of Y; the signed version is
 //!   negative inside Y (only when Y is a closed solid).
 //! * **mean** `∫|d| dA / A`, **rms** `sqrt(∫d² dA / A)`, **signed mean** `∫d dA / A`, **HD95**
@@ -40,7 +44,8 @@ use crate::FitError;
 #[non_exhaustive]
 #[serde(default)]
 pub struct CompareOptions {
-    /// About how many area samples per mesh (at least one per triangle).
+    /// About how many sub-triangles (centroid samples) per mesh; at least one per
+    /// triangle, plus the vertices and grid corners (see the module docs).
     pub target_samples: usize,
     /// Percentile of the "HD" statistic, 0..100.
     pub percentile: f64,
@@ -224,47 +229,117 @@ pub fn compare_with(
     })
 }
 
-/// The area samples of `m`: (point, weight), triangle by triangle (see the module docs).
-pub fn area_samples(m: &Mesh, target: usize) -> Vec<(DVec3, f64)> {
+/// The quadrature of a mesh's surface (see the module docs): its used vertices in the
+/// order the triangles first use them, with weights, then the extra grid points of the
+/// triangles split finer, with weights.
+struct Quadrature {
+    /// Used vertices, in first-use order (neighbours in the list lie near each other).
+    vertices: Vec<u32>,
+    /// Weight of each of `vertices`, mm².
+    vertex_w: Vec<f64>,
+    /// Extra points and weights.
+    grid: Vec<(DVec3, f64)>,
+}
+
+fn quadrature(m: &Mesh, target: usize) -> Quadrature {
     let total = m.area();
     let target = target.max(1) as f64;
     // Edge of an equilateral triangle of area total / target.
     let spacing = (4.0 * total / (3f64.sqrt() * target)).sqrt();
-    m.triangles
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(t, _)| {
+    let per_sample = total / target;
+    // (area, k) per triangle.
+    let split: Vec<(f64, usize)> = (0..m.triangles.len())
+        .into_par_iter()
+        .map(|t| {
             let c: Tri = m.corners(t).map(|p| p.as_dvec3());
             let area = 0.5 * normal(&c).length();
             let longest = (0..3)
                 .map(|i| (c[(i + 1) % 3] - c[i]).length())
                 .fold(0.0, f64::max);
             let k = if spacing > 0.0 {
-                ((longest / spacing).ceil() as usize).clamp(1, 256)
+                let by_area = (area / per_sample).sqrt().round();
+                let by_edge = (longest / (3.0 * spacing)).ceil();
+                (by_area.max(by_edge) as usize).clamp(1, 256)
             } else {
                 1
             };
+            (area, k)
+        })
+        .collect();
+    let mut slot = vec![u32::MAX; m.positions.len()];
+    let mut vertices = Vec::new();
+    let mut vertex_w: Vec<f64> = Vec::new();
+    for (t, &(area, k)) in m.triangles.iter().zip(&split) {
+        // A corner touches one of the k² sub-triangles.
+        let w = area / (12.0 * (k * k) as f64);
+        for &v in t {
+            let s = &mut slot[v as usize];
+            if *s == u32::MAX {
+                *s = vertices.len() as u32;
+                vertices.push(v);
+                vertex_w.push(0.0);
+            }
+            vertex_w[*s as usize] += w;
+        }
+    }
+    let grid = split
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(t, &(area, k))| {
+            let c: Tri = m.corners(t).map(|p| p.as_dvec3());
             let kf = k as f64;
-            let w = area / (kf * kf);
+            let sub = area / (kf * kf);
+            // Each sub-triangle gives 1/12 of its area to each corner (6 of them meet at an
+            // inner grid point, 3 at an edge point) and 3/4 to its centroid.
             let (e1, e2) = (c[1] - c[0], c[2] - c[0]);
             let at = move |u: f64, v: f64| c[0] + e1 * (u / kf) + e2 * (v / kf);
-            (0..k).flat_map(move |i| {
+            let corners = (0..=k).flat_map(move |i| {
+                (0..=k - i).filter_map(move |j| {
+                    let l = k - i - j;
+                    if i == k || j == k || l == k {
+                        return None;
+                    }
+                    let on_edge = i == 0 || j == 0 || l == 0;
+                    let n = if on_edge { 3.0 } else { 6.0 };
+                    Some((at(i as f64, j as f64), n * sub / 12.0))
+                })
+            });
+            let centroids = (0..k).flat_map(move |i| {
                 (0..k - i).flat_map(move |j| {
-                    let up = Some((at(i as f64 + 1.0 / 3.0, j as f64 + 1.0 / 3.0), w));
+                    let up = Some((at(i as f64 + 1.0 / 3.0, j as f64 + 1.0 / 3.0), 0.75 * sub));
                     let down = (i + j + 2 <= k)
-                        .then(|| (at(i as f64 + 2.0 / 3.0, j as f64 + 2.0 / 3.0), w));
+                        .then(|| (at(i as f64 + 2.0 / 3.0, j as f64 + 2.0 / 3.0), 0.75 * sub));
                     up.into_iter().chain(down)
                 })
-            })
+            });
+            corners.chain(centroids)
         })
+        .collect();
+    Quadrature {
+        vertices,
+        vertex_w,
+        grid,
+    }
+}
+
+/// The area quadrature of `m`: (point, weight) pairs whose weights sum to the area and
+/// integrate linear functions exactly (see the module docs): the used vertices first, then
+/// the grid points of the triangles split finer.
+pub fn area_samples(m: &Mesh, target: usize) -> Vec<(DVec3, f64)> {
+    let q = quadrature(m, target);
+    q.vertices
+        .iter()
+        .zip(&q.vertex_w)
+        .map(|(&v, &w)| (m.positions[v as usize].as_dvec3(), w))
+        .chain(q.grid)
         .collect()
 }
 
 struct Unsigned<'a>(&'a SignedIndex);
 
 impl Field for Unsigned<'_> {
-    fn eval(&self, x: DVec3) -> (f64, u32) {
-        let q = self.0.query(x);
+    fn eval(&self, x: DVec3, hint: u32) -> (f64, u32) {
+        let q = self.0.query_near(x, hint);
         (q.distance.abs(), q.triangle)
     }
     fn dist_to(&self, b: u32, x: DVec3) -> f64 {
@@ -274,12 +349,41 @@ impl Field for Unsigned<'_> {
 
 /// Statistics of `x` against `y`, and the per-vertex signed distances of `x`.
 fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats, Vec<f64>) {
-    let samples = area_samples(x, opts.target_samples);
-    let pts: Vec<DVec3> = samples.iter().map(|s| s.0).collect();
-    let sd: Vec<f64> = y.query_many(&pts).iter().map(|q| q.distance).collect();
+    let quad = quadrature(x, opts.target_samples);
     let vpos: Vec<DVec3> = x.positions.iter().map(|p| p.as_dvec3()).collect();
-    let vq = y.query_many(&vpos);
     let used = used_vertices(x);
+    // One list: used vertices in first-use order, then unused ones (weight 0, for the
+    // map), then the grid points; neighbours warm-start each other.
+    let mut pts: Vec<DVec3> = quad.vertices.iter().map(|&v| vpos[v as usize]).collect();
+    let mut order: Vec<u32> = quad.vertices.clone();
+    for (v, &u) in used.iter().enumerate() {
+        if !u {
+            pts.push(vpos[v]);
+            order.push(v as u32);
+        }
+    }
+    let nv = order.len();
+    pts.extend(quad.grid.iter().map(|g| g.0));
+    let answers = y.query_many(&pts);
+    let mut vq = vec![answers[0]; vpos.len()];
+    for (i, &v) in order.iter().enumerate() {
+        vq[v as usize] = answers[i];
+    }
+    let samples: Vec<(DVec3, f64)> = quad
+        .vertices
+        .iter()
+        .zip(&quad.vertex_w)
+        .map(|(&v, &w)| (vpos[v as usize], w))
+        .chain(
+            order[quad.vertices.len()..]
+                .iter()
+                .map(|&v| (vpos[v as usize], 0.0)),
+        )
+        .chain(quad.grid.iter().copied())
+        .collect();
+    let sd: Vec<f64> = answers.iter().map(|q| q.distance).collect();
+    debug_assert_eq!(samples.len(), sd.len());
+    let nu = quad.vertices.len();
     // Ordered sums over fixed chunks: the same at any thread count.
     let sums: Vec<(f64, f64, f64, f64)> = samples
         .par_chunks(4096)
@@ -314,15 +418,12 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
             break;
         }
     }
-    // Directed Hausdorff: vertices, samples, then certified branch and bound.
+    // Directed Hausdorff: vertices and grid points, then certified branch and bound.
     let (mut start, mut start_p) = (0.0f64, vpos.first().copied().unwrap_or(DVec3::ZERO));
-    for (i, q) in vq.iter().enumerate() {
-        if used[i] && q.distance.abs() > start {
-            start = q.distance.abs();
-            start_p = vpos[i];
+    for (i, (s, d)) in pts.iter().zip(&sd).enumerate() {
+        if (nu..nv).contains(&i) {
+            continue;
         }
-    }
-    for (s, d) in pts.iter().zip(&sd) {
         if d.abs() > start {
             start = d.abs();
             start_p = *s;
@@ -348,7 +449,7 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
         opts.max_hausdorff_evaluations,
     );
     let stats = DirectedStats {
-        samples: samples.len(),
+        samples: samples.len() - (nv - nu),
         area_mm2: w,
         max_mm: m.value,
         max_at: m.point.to_array(),

@@ -242,20 +242,14 @@ pub fn fit(implant: &Mesh, bone: &Mesh, opts: &FitOptions) -> Result<FitReport, 
     fit_with(implant, bone, opts, &NoProgress, &NeverCancel)
 }
 
-/// A solid index of `mesh`, with its winding reversed when it is an inside-out solid.
+/// A solid index of `mesh` (an inside-out solid gets its normals negated).
 pub(crate) fn solid_index(mesh: &Mesh, which: &'static str) -> Result<SignedIndex, FitError> {
     if mesh.triangles.is_empty() {
         return Err(FitError::Empty { which });
     }
     mesh.validate()
         .map_err(|source| FitError::Mesh { which, source })?;
-    let idx = SignedIndex::new(mesh).map_err(|e| e.with_which(which))?;
-    if idx.check().flipped {
-        let mut again = SignedIndex::new(&mesh.flipped()).map_err(|e| e.with_which(which))?;
-        again.mark_flipped();
-        return Ok(again);
-    }
-    Ok(idx)
+    SignedIndex::new(mesh).map_err(|e| e.with_which(which))
 }
 
 /// Checks the fit of `implant` against `bone` (see the [module documentation](self)).
@@ -320,6 +314,7 @@ pub fn fit_with(
     let vpos: Vec<DVec3> = implant.positions.iter().map(|p| p.as_dvec3()).collect();
     let vq: Vec<SignedPoint> = bi.query_many(&vpos);
     let sd: Vec<f64> = vq.iter().map(|q| q.distance).collect();
+    let near: Vec<u32> = vq.iter().map(|q| q.triangle).collect();
     let used = used_vertices(implant);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut nearest_v: Option<usize> = None;
@@ -461,7 +456,7 @@ pub fn fit_with(
             ii.check().volume_mm3
         } else {
             intersection_volume(
-                implant, &ii, &bi, &ibvh, &bbvh, &sd, &segments, &pairs, &ibox,
+                implant, &ii, &bi, &ibvh, &bbvh, &sd, &near, &segments, &pairs, &ibox,
             )
         });
         if coplanar_pairs > 0 {
@@ -585,8 +580,8 @@ pub fn fit_with(
 struct Depth<'a>(&'a SignedIndex);
 
 impl Field for Depth<'_> {
-    fn eval(&self, x: DVec3) -> (f64, u32) {
-        let q = self.0.query(x);
+    fn eval(&self, x: DVec3, hint: u32) -> (f64, u32) {
+        let q = self.0.query_near(x, hint);
         (-q.distance, q.triangle)
     }
     fn dist_to(&self, b: u32, x: DVec3) -> f64 {
@@ -664,6 +659,7 @@ fn intersection_volume(
     ibvh: &TriBvh,
     bbvh: &TriBvh,
     sd: &[f64],
+    near: &[u32],
     segments: &[(u32, u32, DVec3, DVec3)],
     pairs: &[(u32, u32)],
     ibox: &[DVec3; 2],
@@ -688,13 +684,18 @@ fn intersection_volume(
         .map(|s| {
             let t = &ibvh.corners[s];
             let tid = ibvh.ids[s] as usize;
+            let hint = nb_i[s]
+                .first()
+                .map_or(near[implant.triangles[tid][0] as usize], |&b| {
+                    bbvh.ids[b as usize]
+                });
             let area_in = if seg_i[s].is_empty() {
                 let [a, b, c] = implant.triangles[tid].map(|i| sd[i as usize]);
                 if a < 0.0 && b < 0.0 && c < 0.0 {
                     1.0
                 } else if a > 0.0 && b > 0.0 && c > 0.0 {
                     0.0
-                } else if bi.inside((t[0] + t[1] + t[2]) / 3.0) {
+                } else if bi.inside_near((t[0] + t[1] + t[2]) / 3.0, hint) {
                     1.0
                 } else {
                     0.0
@@ -702,7 +703,16 @@ fn intersection_volume(
             } else {
                 -1.0
             };
-            piece_volume(t, area_in, &seg_i[s], &nb_i[s], &bbvh.corners, bi, origin)
+            piece_volume(
+                t,
+                area_in,
+                &seg_i[s],
+                &nb_i[s],
+                &bbvh.corners,
+                bi,
+                origin,
+                hint,
+            )
         })
         .collect::<Vec<f64>>()
         .iter()
@@ -712,8 +722,10 @@ fn intersection_volume(
         .into_par_iter()
         .map(|s| {
             let t = &bbvh.corners[s];
+            let hint = nb_b[s].first().map_or(0, |&i| ibvh.ids[i as usize]);
             let area_in = if seg_b[s].is_empty() {
-                if tri_box_overlap(t, ibox, 0.0) && ii.inside((t[0] + t[1] + t[2]) / 3.0) {
+                if tri_box_overlap(t, ibox, 0.0) && ii.inside_near((t[0] + t[1] + t[2]) / 3.0, hint)
+                {
                     1.0
                 } else {
                     0.0
@@ -721,7 +733,16 @@ fn intersection_volume(
             } else {
                 -1.0
             };
-            piece_volume(t, area_in, &seg_b[s], &nb_b[s], &ibvh.corners, ii, origin)
+            piece_volume(
+                t,
+                area_in,
+                &seg_b[s],
+                &nb_b[s],
+                &ibvh.corners,
+                ii,
+                origin,
+                hint,
+            )
         })
         .collect::<Vec<f64>>()
         .iter()
@@ -730,7 +751,9 @@ fn intersection_volume(
 }
 
 /// `⅓ (n·(a − o)) A_in` for triangle `t`: `whole` is 1 (all inside), 0 (all outside) or
-/// negative (cut: integrate the segments and the inside pieces of its edges).
+/// negative (cut: integrate the segments and the inside pieces of its edges). `hint`: a
+/// triangle of `other` near `t`.
+#[allow(clippy::too_many_arguments)]
 fn piece_volume(
     t: &Tri,
     whole: f64,
@@ -739,6 +762,7 @@ fn piece_volume(
     partner_corners: &[Tri],
     other: &SignedIndex,
     origin: DVec3,
+    hint: u32,
 ) -> f64 {
     let n = normal(t);
     let len = n.length();
@@ -771,7 +795,7 @@ fn piece_volume(
             for w in params.windows(2) {
                 let (s0, s1) = (w[0], w[1]);
                 let mid = u + (v - u) * (0.5 * (s0 + s1));
-                if other.inside(mid) {
+                if other.inside_near(mid, hint) {
                     va += (u + (v - u) * s0 - o).cross(u + (v - u) * s1 - o);
                 }
             }

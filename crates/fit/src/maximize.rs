@@ -4,11 +4,12 @@
 //! The functions maximised here (the depth of a point inside the other solid, or its
 //! distance to the other surface) are bounded above, on any triangle `S`, by
 //! `dist(x, B)` for every triangle `B` of the other mesh — a convex function of `x`, so its
-//! maximum over `S` is reached at a corner — and by `f(c) + r` (1-Lipschitz, `c` the
-//! centroid, `r` its largest distance to a corner). A sub-triangle whose bound does not
-//! exceed the best value found by more than the tolerance is dropped; the others are split
-//! into four. The answer is the best value found, and the largest remaining bound tells how
-//! far the true maximum can lie above it (zero remaining items: within the tolerance).
+//! maximum over `S` is reached at a corner — and by `f(v) + r` (1-Lipschitz, `v` a corner,
+//! `r` the longer of its two edges). A sub-triangle whose bound does not exceed the best
+//! value found by more than the tolerance is dropped; the others are split into four at
+//! their edge midpoints (three evaluations, with warm-started queries). The answer is the
+//! best value found, and the largest remaining bound tells how far the true maximum can lie
+//! above it (zero remaining items: within the tolerance).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -21,8 +22,8 @@ use crate::geometry::Tri;
 /// The other mesh, as the maximiser sees it.
 pub(crate) trait Field: Sync {
     /// `f(x)` and a triangle `B` of the other mesh with `f(x) ≤ dist(x, B)` everywhere (the
-    /// closest one to `x`).
-    fn eval(&self, x: DVec3) -> (f64, u32);
+    /// closest one to `x`); `hint` is an other-mesh triangle near `x` (a warm start).
+    fn eval(&self, x: DVec3, hint: u32) -> (f64, u32);
     /// Distance from `x` to triangle `b` of the other mesh.
     fn dist_to(&self, b: u32, x: DVec3) -> f64;
 }
@@ -40,6 +41,8 @@ struct Item {
     ub: f64,
     seq: u64,
     tri: Tri,
+    /// `f` at the corners.
+    vals: [f64; 3],
     /// Other-mesh triangles closest to the corners (for the convex bound of children).
     near: [u32; 3],
 }
@@ -61,42 +64,48 @@ impl Ord for Item {
     }
 }
 
-/// Evaluates a (sub-)triangle: returns (best value at centroid/corners with its point,
-/// upper bound, near triangles of the corners).
-fn evaluate<F: Field>(
+/// Upper bound of `f` over a (sub-)triangle from its corner values and the other-mesh
+/// triangles near its corners and its parent's corners: no query. `f ≤ f(v) + |x − v|`
+/// (1-Lipschitz) and `f ≤ dist(x, B)` (convex: largest at a corner).
+/// Stops early (returning the Lipschitz bound) once the bound is at most `enough`.
+fn bound<F: Field>(
     f: &F,
     tri: &Tri,
-    corner_vals: Option<([f64; 3], [u32; 3])>,
-    parent: [u32; 3],
-) -> (f64, DVec3, f64, [u32; 3]) {
-    let (vals, near) = match corner_vals {
-        Some(v) => v,
-        None => {
-            let e = tri.map(|p| f.eval(p));
-            (e.map(|x| x.0), e.map(|x| x.1))
-        }
-    };
-    let c = (tri[0] + tri[1] + tri[2]) / 3.0;
-    let (fc, bc) = f.eval(c);
-    let mut best = (fc, c);
+    vals: &[f64; 3],
+    near: &[u32; 3],
+    parent: &[u32; 3],
+    enough: f64,
+) -> f64 {
+    let mut ub = f64::INFINITY;
     for k in 0..3 {
-        if vals[k] > best.0 {
-            best = (vals[k], tri[k]);
-        }
+        let reach = (tri[(k + 1) % 3] - tri[k])
+            .length()
+            .max((tri[(k + 2) % 3] - tri[k]).length());
+        ub = ub.min(vals[k] + reach);
     }
-    let r = tri.iter().map(|p| (*p - c).length()).fold(0.0, f64::max);
-    let mut ub = fc + r;
-    for b in [
-        bc, near[0], near[1], near[2], parent[0], parent[1], parent[2],
-    ] {
+    if ub <= enough {
+        return ub;
+    }
+    let mut ids = [near[0], near[1], near[2], parent[0], parent[1], parent[2]];
+    ids.sort_unstable();
+    for (i, &b) in ids.iter().enumerate() {
+        if i > 0 && ids[i - 1] == b {
+            continue;
+        }
         let m = tri.iter().map(|&p| f.dist_to(b, p)).fold(0.0, f64::max);
         ub = ub.min(m);
+        if ub <= enough {
+            break;
+        }
     }
-    (best.0, best.1, ub, near)
+    ub
 }
 
 /// Maximum of `f` over the triangles `tris` (each with its corners' values and nearest
 /// other-mesh triangles), starting from a known value `start` at `start_point`.
+///
+/// A split costs three evaluations (the edge midpoints); the four children reuse the
+/// parent's corners.
 pub(crate) fn maximize<F: Field>(
     f: &F,
     tris: &[(Tri, [f64; 3], [u32; 3])],
@@ -113,51 +122,30 @@ pub(crate) fn maximize<F: Field>(
             }
         }
     }
-    // Cheap corner bound first: no query.
-    let cands: Vec<&(Tri, [f64; 3], [u32; 3])> = tris
-        .iter()
-        .filter(|(t, v, near)| {
-            // Lipschitz from each corner: f ≤ f(v) + (longest edge from v).
-            let mut ub = f64::INFINITY;
-            for k in 0..3 {
-                let reach = (t[(k + 1) % 3] - t[k])
-                    .length()
-                    .max((t[(k + 2) % 3] - t[k]).length());
-                ub = ub.min(v[k] + reach);
-            }
-            if ub <= best.0 + tol {
-                return false;
-            }
-            for &b in near {
-                ub = ub.min(t.iter().map(|&p| f.dist_to(b, p)).fold(0.0, f64::max));
-            }
-            ub > best.0 + tol
-        })
-        .collect();
-    let first: Vec<(f64, DVec3, f64, Tri, [u32; 3])> = cands
+    let enough = best.0 + tol;
+    let bounds: Vec<f64> = tris
         .par_iter()
-        .map(|(t, v, near)| {
-            let (bv, bp, ub, near) = evaluate(f, t, Some((*v, *near)), *near);
-            (bv, bp, ub, *t, near)
-        })
+        .map(|(t, v, near)| bound(f, t, v, near, near, enough))
         .collect();
-    let mut evaluations = first.len();
-    for &(bv, bp, ..) in &first {
-        if bv > best.0 {
-            best = (bv, bp);
-        }
-    }
     let mut heap = BinaryHeap::new();
     let mut seq = 0u64;
-    for (_, _, ub, tri, near) in first {
+    for ((tri, vals, near), ub) in tris.iter().zip(bounds) {
         if ub > best.0 + tol {
-            heap.push(Item { ub, seq, tri, near });
+            heap.push(Item {
+                ub,
+                seq,
+                tri: *tri,
+                vals: *vals,
+                near: *near,
+            });
             seq += 1;
         }
     }
+    let mut evaluations = 0usize;
     // Batches of the most promising items, split in parallel; the batch is fixed by the
     // heap order alone, so the result does not depend on the thread count.
     const BATCH: usize = 64;
+    type Kid = (f64, Tri, [f64; 3], [u32; 3]);
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {
@@ -170,29 +158,45 @@ pub(crate) fn maximize<F: Field>(
             heap.extend(batch);
             break;
         }
-        let kids: Vec<(f64, DVec3, f64, Tri, [u32; 3])> = batch
+        let enough = best.0 + tol;
+        let kids: Vec<Kid> = batch
             .par_iter()
-            .flat_map_iter(|it| {
+            .flat_map_iter(|it: &Item| {
                 let [a, b, c] = it.tri;
+                let [va, vb, vc] = it.vals;
+                let [na, nb, nc] = it.near;
                 let (ab, bc, ca) = ((a + b) * 0.5, (b + c) * 0.5, (c + a) * 0.5);
-                [[a, ab, ca], [ab, b, bc], [ca, bc, c], [ab, bc, ca]]
-                    .into_iter()
-                    .map(|k| {
-                        let (bv, bp, ub, near) = evaluate(f, &k, None, it.near);
-                        (bv, bp, ub, k, near)
-                    })
-                    .collect::<Vec<_>>()
+                let (vab, nab) = f.eval(ab, na);
+                let (vbc, nbc) = f.eval(bc, nb);
+                let (vca, nca) = f.eval(ca, nc);
+                [
+                    ([a, ab, ca], [va, vab, vca], [na, nab, nca]),
+                    ([ab, b, bc], [vab, vb, vbc], [nab, nb, nbc]),
+                    ([ca, bc, c], [vca, vbc, vc], [nca, nbc, nc]),
+                    ([ab, bc, ca], [vab, vbc, vca], [nab, nbc, nca]),
+                ]
+                .into_iter()
+                .map(|(t, v, n)| (bound(f, &t, &v, &n, &it.near, enough), t, v, n))
+                .collect::<Vec<Kid>>()
             })
             .collect();
-        evaluations += kids.len();
-        for &(bv, bp, ..) in &kids {
-            if bv > best.0 {
-                best = (bv, bp);
+        evaluations += 3 * batch.len();
+        for (_, t, v, _) in &kids {
+            for k in 0..3 {
+                if v[k] > best.0 {
+                    best = (v[k], t[k]);
+                }
             }
         }
-        for (_, _, ub, tri, near) in kids {
+        for (ub, tri, vals, near) in kids {
             if ub > best.0 + tol {
-                heap.push(Item { ub, seq, tri, near });
+                heap.push(Item {
+                    ub,
+                    seq,
+                    tri,
+                    vals,
+                    near,
+                });
                 seq += 1;
             }
         }

@@ -12,7 +12,7 @@
 //! unreliable and callers use the unsigned distance only.
 
 use osteon_geom::DVec3;
-use osteon_mesh::distance::DistanceIndex;
+use osteon_mesh::distance::{ClosestPoint, DistanceIndex};
 use osteon_mesh::{Mesh, Topology};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -72,17 +72,22 @@ impl SolidCheck {
 }
 
 /// Exact signed distance to a mesh. See the [module documentation](self).
+///
+/// Pseudo-normals are computed on demand from a table of directed edges grouped by their
+/// start vertex (a counting sort, linear time), so the index costs little more than its
+/// bounding-volume hierarchy. An inside-out solid is kept as it is and its normals negated.
 #[derive(Clone, Debug)]
 pub struct SignedIndex {
     index: DistanceIndex,
-    /// Unit normal per triangle (zero for degenerate ones), sign-corrected when flipped.
-    face_n: Vec<DVec3>,
-    /// Pseudo-normal per corner's edge (`3·t + k`: edge from corner k to k + 1).
-    edge_n: Vec<DVec3>,
-    /// Angle-weighted pseudo-normal per vertex.
-    vertex_n: Vec<DVec3>,
     triangles: Vec<[u32; 3]>,
     positions: Vec<DVec3>,
+    /// Start of every vertex's outgoing directed edges in `out` (`len = vertices + 1`).
+    first: Vec<u32>,
+    /// Directed edges `v → to` as `[to, third vertex of the triangle]`, grouped by `v` and
+    /// sorted within each group.
+    out: Vec<[u32; 2]>,
+    /// −1 for an inside-out solid taken reversed, else 1.
+    sign: f64,
     check: SolidCheck,
 }
 
@@ -104,61 +109,42 @@ impl SignedIndex {
     ///
     /// Errors: [`FitError::Mesh`] for an empty or invalid mesh.
     pub fn new(mesh: &Mesh) -> Result<SignedIndex, FitError> {
-        let (index, topo) = rayon::join(|| DistanceIndex::new(mesh), || Topology::new(mesh));
-        let (index, topo) = (index?, topo?);
+        let (index, (first, out, lean)) =
+            rayon::join(|| DistanceIndex::new(mesh), || edge_table(mesh));
+        let index = index?;
         let volume = mesh.signed_volume();
-        let consistent = topo.boundary_edges() == 0
-            && topo.nonmanifold_edges() == 0
-            && topo.nonmanifold_vertices() == 0
-            && topo.inconsistent_edges() == 0;
+        let (boundary, nm_edges, nm_vertices, inconsistent) = match lean {
+            Some(pinched) => (0, 0, pinched, 0),
+            // Some edge is open, shared thrice or wound twice the same way: full topology
+            // for the exact counts (defective meshes only).
+            None => {
+                let topo = Topology::new(mesh)?;
+                (
+                    topo.boundary_edges(),
+                    topo.nonmanifold_edges(),
+                    topo.nonmanifold_vertices(),
+                    topo.inconsistent_edges(),
+                )
+            }
+        };
+        let consistent = boundary == 0 && nm_edges == 0 && nm_vertices == 0 && inconsistent == 0;
         let flipped = consistent && volume < 0.0;
         let check = SolidCheck {
             solid: consistent && volume != 0.0,
-            boundary_edges: topo.boundary_edges(),
-            nonmanifold_edges: topo.nonmanifold_edges(),
-            nonmanifold_vertices: topo.nonmanifold_vertices(),
-            inconsistent_edges: topo.inconsistent_edges(),
+            boundary_edges: boundary,
+            nonmanifold_edges: nm_edges,
+            nonmanifold_vertices: nm_vertices,
+            inconsistent_edges: inconsistent,
             flipped,
             volume_mm3: volume.abs(),
         };
-        let sign = if flipped { -1.0 } else { 1.0 };
-        let face_n: Vec<DVec3> = (0..mesh.triangles.len())
-            .into_par_iter()
-            .map(|t| {
-                let c = mesh.corners(t).map(|p| p.as_dvec3());
-                normal(&c).normalize_or_zero() * sign
-            })
-            .collect();
-        let edge_n: Vec<DVec3> = (0..mesh.triangles.len() * 3)
-            .into_par_iter()
-            .map(|c| {
-                let t = c / 3;
-                match topo.opposite(c) {
-                    Some(o) => face_n[t] + face_n[o as usize / 3],
-                    None => face_n[t],
-                }
-            })
-            .collect();
-        // Angle-weighted vertex normals, accumulated per triangle in a fixed order.
-        let mut vertex_n = vec![DVec3::ZERO; mesh.positions.len()];
-        for (t, tri) in mesh.triangles.iter().enumerate() {
-            let c = mesh.corners(t).map(|p| p.as_dvec3());
-            for k in 0..3 {
-                let e1 = c[(k + 1) % 3] - c[k];
-                let e2 = c[(k + 2) % 3] - c[k];
-                let angle = e1.angle_between(e2);
-                if angle.is_finite() {
-                    vertex_n[tri[k] as usize] += face_n[t] * angle;
-                }
-            }
-        }
         Ok(SignedIndex {
             index,
-            face_n,
-            edge_n,
-            vertex_n,
             triangles: mesh.triangles.clone(),
             positions: mesh.positions.iter().map(|p| p.as_dvec3()).collect(),
+            first,
+            out,
+            sign: if flipped { -1.0 } else { 1.0 },
             check,
         })
     }
@@ -173,20 +159,63 @@ impl SignedIndex {
         self.check.solid
     }
 
-    /// Signed distance from `p`, looking only closer than `bound` (pass infinity for no
-    /// bound); `None` when nothing is that close.
-    pub fn query_within(&self, p: DVec3, bound: f64) -> Option<SignedPoint> {
-        let c = self.index.closest_point_f64(p, bound)?;
+    fn face_normal(&self, c: &[DVec3; 3]) -> DVec3 {
+        normal(c).normalize_or_zero() * self.sign
+    }
+
+    /// Sum of the unit normals of the two triangles of edge `a → b` of triangle `t`.
+    fn edge_normal(&self, t: usize, a: u32, b: u32) -> DVec3 {
+        let n = self.face_normal(&self.corners(t as u32));
+        let (s, e) = (
+            self.first[b as usize] as usize,
+            self.first[b as usize + 1] as usize,
+        );
+        match self.out[s..e].iter().find(|o| o[0] == a) {
+            Some(o) => {
+                let c = [b, a, o[1]].map(|i| self.positions[i as usize]);
+                n + self.face_normal(&c)
+            }
+            None => n,
+        }
+    }
+
+    /// Angle-weighted sum of the unit normals of the triangles around vertex `v`.
+    fn vertex_normal(&self, v: u32) -> DVec3 {
+        let (s, e) = (
+            self.first[v as usize] as usize,
+            self.first[v as usize + 1] as usize,
+        );
+        let p = self.positions[v as usize];
+        let mut n = DVec3::ZERO;
+        for o in &self.out[s..e] {
+            let c = [
+                p,
+                self.positions[o[0] as usize],
+                self.positions[o[1] as usize],
+            ];
+            let angle = (c[1] - p).angle_between(c[2] - p);
+            if angle.is_finite() {
+                n += self.face_normal(&c) * angle;
+            }
+        }
+        n
+    }
+
+    /// The signed answer for `p` whose closest point is `c`.
+    fn signed(&self, p: DVec3, c: ClosestPoint) -> SignedPoint {
         let t = c.triangle as usize;
         let tri = self.triangles[t];
         // The feature of the closest point, found again on the same triangle (same f64
         // arithmetic as the index).
-        let corners = tri.map(|i| self.positions[i as usize]);
-        let (q, feature) = closest_feature(p, &corners);
+        let corners = self.index.triangle_corners(c.triangle);
+        let (q, feature) = closest_feature(p, corners);
         let n = match feature {
-            Feature::Face => self.face_n[t],
-            Feature::Edge(k) => self.edge_n[3 * t + k as usize],
-            Feature::Vertex(k) => self.vertex_n[tri[k as usize] as usize],
+            Feature::Face => self.face_normal(corners),
+            Feature::Edge(k) => {
+                let k = k as usize;
+                self.edge_normal(t, tri[k], tri[(k + 1) % 3])
+            }
+            Feature::Vertex(k) => self.vertex_normal(tri[k as usize]),
         };
         let d = (p - q).length();
         let signed = if self.check.solid && (p - q).dot(n) < 0.0 {
@@ -194,12 +223,19 @@ impl SignedIndex {
         } else {
             d
         };
-        Some(SignedPoint {
+        SignedPoint {
             distance: signed,
             closest: q,
             normal: n,
             triangle: c.triangle,
-        })
+        }
+    }
+
+    /// Signed distance from `p`, looking only closer than `bound` (pass infinity for no
+    /// bound); `None` when nothing is that close.
+    pub fn query_within(&self, p: DVec3, bound: f64) -> Option<SignedPoint> {
+        let c = self.index.closest_point_f64(p, bound)?;
+        Some(self.signed(p, c))
     }
 
     /// Signed distance from `p` (see [`SignedIndex::query_within`]).
@@ -208,47 +244,121 @@ impl SignedIndex {
             .expect("an index has at least one triangle")
     }
 
+    /// Signed distance from `p`, warm-started from triangle `hint` (a triangle near `p`,
+    /// e.g. the answer of a nearby point; any value is valid). Same distance as
+    /// [`SignedIndex::query`].
+    pub fn query_near(&self, p: DVec3, hint: u32) -> SignedPoint {
+        self.signed(p, self.index.closest_point_near(p, hint))
+    }
+
     /// True when `p` lies inside the solid (false for no solid).
     pub fn inside(&self, p: DVec3) -> bool {
         self.check.solid && self.query(p).distance < 0.0
     }
 
-    /// Records that the mesh was an inside-out solid, taken reversed.
-    pub(crate) fn mark_flipped(&mut self) {
-        self.check.flipped = true;
+    /// [`SignedIndex::inside`], warm-started from triangle `hint`.
+    pub(crate) fn inside_near(&self, p: DVec3, hint: u32) -> bool {
+        self.check.solid && self.query_near(p, hint).distance < 0.0
     }
 
     /// Distance from `x` to triangle `t` of the mesh.
     pub(crate) fn triangle_distance(&self, t: u32, x: DVec3) -> f64 {
-        osteon_mesh::distance::point_triangle_distance2(x, &self.corners(t)).sqrt()
+        osteon_mesh::distance::point_triangle_distance2(x, self.index.triangle_corners(t)).sqrt()
     }
 
     /// Corners of triangle `t` (f64).
     pub(crate) fn corners(&self, t: u32) -> [DVec3; 3] {
-        self.triangles[t as usize].map(|i| self.positions[i as usize])
+        *self.index.triangle_corners(t)
     }
 
     /// Signed distances of many points, in parallel and in order. Neighbouring points in
-    /// the list warm-start each other (a closer bound prunes the tree walk).
+    /// the list warm-start each other (see [`DistanceIndex::closest_points`]).
     pub fn query_many(&self, points: &[DVec3]) -> Vec<SignedPoint> {
+        let c = self.index.closest_points(points);
         points
-            .par_chunks(512)
-            .flat_map_iter(|chunk| {
-                let mut prev: Option<(DVec3, f64)> = None;
-                chunk
-                    .iter()
-                    .map(|&p| {
-                        let hit = prev.and_then(|(q, d)| {
-                            // Relative slack against rounding of the bound itself.
-                            let bound = (d.abs() + (p - q).length()) * (1.0 + 1e-12) + 1e-12;
-                            self.query_within(p, bound)
-                        });
-                        let r = hit.unwrap_or_else(|| self.query(p));
-                        prev = Some((p, r.distance));
-                        r
-                    })
-                    .collect::<Vec<_>>()
-            })
+            .par_iter()
+            .zip(c.par_iter())
+            .map(|(&p, &c)| self.signed(p, c))
             .collect()
     }
+}
+
+/// Directed edges grouped by start vertex (`first`, `out`, see [`SignedIndex`]), and, when
+/// every directed edge is used once and its reverse once (closed, edge-manifold,
+/// consistently wound, no triangle with a repeated index), the number of vertices whose
+/// triangles form more than one fan; `None` otherwise.
+#[allow(clippy::type_complexity)]
+fn edge_table(mesh: &Mesh) -> (Vec<u32>, Vec<[u32; 2]>, Option<usize>) {
+    let nv = mesh.positions.len();
+    let mut first = vec![0u32; nv + 1];
+    let mut degenerate = false;
+    for t in &mesh.triangles {
+        if t[0] == t[1] || t[1] == t[2] || t[2] == t[0] {
+            degenerate = true;
+        }
+        for k in 0..3 {
+            if t[k] != t[(k + 1) % 3] {
+                first[t[k] as usize + 1] += 1;
+            }
+        }
+    }
+    for v in 0..nv {
+        first[v + 1] += first[v];
+    }
+    let mut fill = first.clone();
+    let mut out = vec![[0u32; 2]; first[nv] as usize];
+    for t in &mesh.triangles {
+        for k in 0..3 {
+            let (a, b, c) = (t[k], t[(k + 1) % 3], t[(k + 2) % 3]);
+            if a != b {
+                out[fill[a as usize] as usize] = [b, c];
+                fill[a as usize] += 1;
+            }
+        }
+    }
+    drop(fill);
+    // Sort every group (small) so the table does not depend on the triangle order.
+    {
+        let mut rest: &mut [[u32; 2]] = &mut out;
+        for v in 0..nv {
+            let len = (first[v + 1] - first[v]) as usize;
+            let (g, r) = rest.split_at_mut(len);
+            g.sort_unstable();
+            rest = r;
+        }
+    }
+    if degenerate {
+        return (first, out, None);
+    }
+    let group = |v: u32| &out[first[v as usize] as usize..first[v as usize + 1] as usize];
+    // Per vertex: (edges fine, pinched).
+    let (ok, pinched) = (0..nv as u32)
+        .into_par_iter()
+        .map(|v| {
+            let g = group(v);
+            for (i, o) in g.iter().enumerate() {
+                if i > 0 && g[i - 1][0] == o[0] {
+                    return (false, 0usize);
+                }
+                if group(o[0]).iter().filter(|r| r[0] == v).count() != 1 {
+                    return (false, 0);
+                }
+            }
+            if g.is_empty() {
+                return (true, 0);
+            }
+            // Walk the fan from the first triangle: (v, b, c) is followed by (v, c, d).
+            let mut steps = 1;
+            let mut cur = g[0][1];
+            while cur != g[0][0] && steps <= g.len() {
+                match g.iter().find(|o| o[0] == cur) {
+                    Some(o) => cur = o[1],
+                    None => break,
+                }
+                steps += 1;
+            }
+            (true, usize::from(steps < g.len()))
+        })
+        .reduce(|| (true, 0), |a, b| (a.0 && b.0, a.1 + b.1));
+    (first, out, ok.then_some(pinched))
 }

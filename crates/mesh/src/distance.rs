@@ -58,7 +58,16 @@ pub struct DistanceIndex {
     corners: Vec<[DVec3; 3]>,
     /// Original triangle number of every slot.
     ids: Vec<u32>,
+    /// Slot of every triangle (the inverse of `ids`), for warm-started queries.
+    slot_of: Vec<u32>,
+    /// Bounding sphere (centroid, radius) of every slot's triangle: a one-dot-product test
+    /// that skips most exact point–triangle distances.
+    spheres: Vec<[f64; 4]>,
 }
+
+/// Queries per warm-start chain in [`DistanceIndex::closest_points`]: fixed, so the answers
+/// do not depend on the number of threads.
+const CHAIN: usize = 256;
 
 /// The answer of [`DistanceIndex::closest_point`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -116,15 +125,74 @@ impl DistanceIndex {
         ];
         build(mesh, &mut items, &mut nodes, 0, 0);
         let ids: Vec<u32> = items.iter().map(|&(_, i)| i).collect();
-        let corners = ids
+        let corners: Vec<[DVec3; 3]> = ids
             .par_iter()
             .map(|&i| mesh.corners(i as usize).map(|p| p.as_dvec3()))
             .collect();
+        let spheres = corners
+            .par_iter()
+            .map(|t| {
+                let c = (t[0] + t[1] + t[2]) / 3.0;
+                let r = t.iter().map(|&q| (q - c).length()).fold(0.0, f64::max);
+                // Slack against the rounding of `c` and `r`.
+                let r = r * (1.0 + 1e-9) + 1e-12;
+                [c.x, c.y, c.z, r]
+            })
+            .collect();
+        let mut slot_of = vec![0u32; n];
+        for (s, &i) in ids.iter().enumerate() {
+            slot_of[i as usize] = s as u32;
+        }
         Ok(DistanceIndex {
             nodes,
             corners,
             ids,
+            slot_of,
+            spheres,
         })
+    }
+
+    /// The closest point of the surface to `p` (f64), warm-started from triangle `hint`
+    /// (an index into the mesh's `triangles`; out of range: no warm start). The distance is
+    /// the same as [`DistanceIndex::closest_point_f64`]'s; among equally close triangles the
+    /// hint wins. A hint near the answer (the previous answer of a nearby query) makes the
+    /// walk visit only the few boxes that can still hold a closer triangle.
+    pub fn closest_point_near(&self, p: DVec3, hint: u32) -> ClosestPoint {
+        let slot = self.slot_of.get(hint as usize).map(|&s| s as usize);
+        let (s, q) = self
+            .closest_slot_from(p, f64::INFINITY, slot)
+            .expect("an index has at least one triangle");
+        ClosestPoint {
+            point: q,
+            distance: (q - p).length(),
+            triangle: self.ids[s],
+        }
+    }
+
+    /// Closest points of many points, in order (parallel, deterministic). Points are taken
+    /// in fixed chains of consecutive points, each query warm-started from the previous
+    /// answer, so lists whose neighbours lie near each other (samples of one triangle after
+    /// another, vertices of a mesh) cost little more than a box descent per point.
+    pub fn closest_points(&self, points: &[DVec3]) -> Vec<ClosestPoint> {
+        points
+            .par_chunks(CHAIN)
+            .flat_map_iter(|chain| {
+                let mut hint = u32::MAX;
+                chain
+                    .iter()
+                    .map(|&p| {
+                        let c = self.closest_point_near(p, hint);
+                        hint = c.triangle;
+                        c
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Corners (f64) of triangle `triangle` of the mesh (an index into its `triangles`).
+    pub fn triangle_corners(&self, triangle: u32) -> &[DVec3; 3] {
+        &self.corners[self.slot_of[triangle as usize] as usize]
     }
 
     /// Number of triangles indexed.
@@ -160,25 +228,56 @@ impl DistanceIndex {
 
     /// Slot and closest point of the triangle nearest to `p` within `max_distance`.
     pub(crate) fn closest_slot(&self, p: DVec3, max_distance: f64) -> Option<(usize, DVec3)> {
+        self.closest_slot_from(p, max_distance, None)
+    }
+
+    /// [`DistanceIndex::closest_slot`], starting from the triangle in slot `hint`.
+    fn closest_slot_from(
+        &self,
+        p: DVec3,
+        max_distance: f64,
+        hint: Option<usize>,
+    ) -> Option<(usize, DVec3)> {
         let mut best = max_distance * max_distance;
         let mut found: Option<(usize, DVec3)> = None;
-        let mut stack: [u32; 64] = [0; 64];
+        if let Some(h) = hint {
+            let q = closest_on_triangle(p, &self.corners[h]);
+            let d2 = (q - p).length_squared();
+            if d2 <= best {
+                best = d2;
+                found = Some((h, q));
+            }
+        }
+        // sqrt(best), for the sphere test.
+        let mut reach = best.sqrt();
+        // (node, squared distance of its box): each box is measured once.
+        let mut stack: [(u32, f64); 64] = [(0, 0.0); 64];
+        stack[0] = (0, box_dist2(&self.nodes[0], p));
         let mut top = 1usize;
         while top > 0 {
             top -= 1;
-            let ni = stack[top] as usize;
-            let node = &self.nodes[ni];
-            let bd = box_dist2(node, p);
+            let (ni, bd) = stack[top];
+            let ni = ni as usize;
             if bd > best || (bd == best && found.is_some()) {
                 continue;
             }
+            let node = &self.nodes[ni];
             if node.count > 0 {
                 let first = node.a as usize;
                 for s in first..first + node.count as usize {
+                    // Every point of the triangle lies within r of c: farther than the best
+                    // by a margin, it cannot win (nor tie).
+                    let [cx, cy, cz, r] = self.spheres[s];
+                    let dc2 = (DVec3::new(cx, cy, cz) - p).length_squared();
+                    let lim = reach + r;
+                    if dc2 > lim * lim * (1.0 + 1e-9) {
+                        continue;
+                    }
                     let q = closest_on_triangle(p, &self.corners[s]);
                     let d2 = (q - p).length_squared();
                     if d2 < best || (found.is_none() && d2 <= best) {
                         best = d2;
+                        reach = best.sqrt();
                         found = Some((s, q));
                     }
                 }
@@ -186,11 +285,21 @@ impl DistanceIndex {
                 // The tree depth is log2(n / LEAF) < 32, so the stack never overflows.
                 let (l, r) = (ni + 1, node.a as usize);
                 let (dl, dr) = (box_dist2(&self.nodes[l], p), box_dist2(&self.nodes[r], p));
-                // Push the farther child first so the nearer one is visited first.
-                let (near, far) = if dl <= dr { (l, r) } else { (r, l) };
-                stack[top] = far as u32;
-                stack[top + 1] = near as u32;
-                top += 2;
+                // Push the farther child first so the nearer one is visited first; a child
+                // already farther than the best is not pushed.
+                let ((near, dn), (far, df)) = if dl <= dr {
+                    ((l, dl), (r, dr))
+                } else {
+                    ((r, dr), (l, dl))
+                };
+                if df < best || (df == best && found.is_none()) {
+                    stack[top] = (far as u32, df);
+                    top += 1;
+                }
+                if dn < best || (dn == best && found.is_none()) {
+                    stack[top] = (near as u32, dn);
+                    top += 1;
+                }
             }
         }
         found
@@ -250,24 +359,30 @@ impl DistanceIndex {
 
 /// Builds the subtree over `items` into `nodes` (whose first slot is the subtree root);
 /// `offset` is the slot of `items[0]` in the whole array.
-fn build(mesh: &Mesh, items: &mut [(Vec3, u32)], nodes: &mut [Node], node: usize, offset: usize) {
-    let _ = node;
+/// Returns the subtree's box (the union of its children's: every corner is looked at once).
+fn build(
+    mesh: &Mesh,
+    items: &mut [(Vec3, u32)],
+    nodes: &mut [Node],
+    node: usize,
+    offset: usize,
+) -> (Vec3, Vec3) {
     let n = items.len();
-    let (mut min, mut max) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
-    for &(_, i) in items.iter() {
-        for p in mesh.corners(i as usize) {
-            min = min.min(p);
-            max = max.max(p);
-        }
-    }
     if n <= LEAF {
+        let (mut min, mut max) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
+        for &(_, i) in items.iter() {
+            for p in mesh.corners(i as usize) {
+                min = min.min(p);
+                max = max.max(p);
+            }
+        }
         nodes[0] = Node {
             min,
             max,
             a: offset as u32,
             count: n as u32,
         };
-        return;
+        return (min, max);
     }
     let (mut cmin, mut cmax) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
     for &(c, _) in items.iter() {
@@ -289,23 +404,28 @@ fn build(mesh: &Mesh, items: &mut [(Vec3, u32)], nodes: &mut [Node], node: usize
         a.0[axis].total_cmp(&b.0[axis]).then(a.1.cmp(&b.1))
     });
     let left_nodes = node_count(half);
-    nodes[0] = Node {
+    let (li, ri) = items.split_at_mut(half);
+    let (head, rest) = nodes.split_at_mut(1);
+    let (ln, rn) = rest.split_at_mut(left_nodes);
+    let (lb, rb) = if n > 4096 {
+        rayon::join(
+            || build(mesh, li, ln, node + 1, offset),
+            || build(mesh, ri, rn, node + 1 + left_nodes, offset + half),
+        )
+    } else {
+        (
+            build(mesh, li, ln, node + 1, offset),
+            build(mesh, ri, rn, node + 1 + left_nodes, offset + half),
+        )
+    };
+    let (min, max) = (lb.0.min(rb.0), lb.1.max(rb.1));
+    head[0] = Node {
         min,
         max,
         a: (node + 1 + left_nodes) as u32,
         count: 0,
     };
-    let (li, ri) = items.split_at_mut(half);
-    let (ln, rn) = nodes[1..].split_at_mut(left_nodes);
-    if n > 4096 {
-        rayon::join(
-            || build(mesh, li, ln, node + 1, offset),
-            || build(mesh, ri, rn, node + 1 + left_nodes, offset + half),
-        );
-    } else {
-        build(mesh, li, ln, node + 1, offset);
-        build(mesh, ri, rn, node + 1 + left_nodes, offset + half);
-    }
+    (min, max)
 }
 
 #[inline]

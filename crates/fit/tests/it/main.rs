@@ -2,6 +2,7 @@
 
 mod compare;
 mod fit;
+mod index;
 
 use osteon_geom::Vec3;
 use osteon_mesh::Mesh;
