@@ -14,7 +14,8 @@
 //! best of the two endpoints and the midpoint), cheapest edge first.
 //!
 //! The order comes from sorted passes, as in meshoptimizer, rather than a priority queue:
-//! all candidate edges sorted by (cost, vertices) — a total order — are swept once per pass;
+//! all candidate edges sorted by (cost, vertices) — a total order, by a radix sort on the
+//! cost — are swept once per pass;
 //! an edge is skipped when one of its vertices already took part in a collapse of this pass
 //! (its cost is stale), and a pass ends at 1.5 × the cost of the goal-th candidate once it
 //! has done a sixth of the collapses still needed, which keeps the order close to greedy.
@@ -43,23 +44,40 @@
 //!   only if (a) every input vertex assigned to the fan it changes is within `e` of one of
 //!   the new triangles (exact point–triangle distance, f64) — it is then reassigned to the
 //!   nearest — and (b) every point of every new triangle is within `e` of the input
-//!   surface. (b) is proven, not sampled. When the old and the new fan of an interior
-//!   edge lie in one plane with every triangle keeping its orientation (exact
-//!   predicates), both triangulate the same polygon, so the new triangles cover exactly
-//!   the old ones' points and inherit their bound. Otherwise each new triangle is split
-//!   into four, breadth first, until every piece is settled by convexity (the distance to
-//!   one input triangle is a convex function, so a piece whose three corners are within
-//!   `e` of the same input triangle lies within `e` of it) or by the Lipschitz bound (a
-//!   piece whose centroid is at distance `d` and whose corners are within `e − d` of the
-//!   centroid); a centroid farther than `e`, or more than 512 pieces, rejects the
-//!   collapse. The input triangles that settled the last pieces are tried before a search
-//!   of the [`DistanceIndex`]. The report measures the result again after the fact.
+//!   surface. (b) is proven, not sampled. Every current triangle carries a proven bound
+//!   `u ≤ e` on its distance to the input (0 for the input's own triangles), and the
+//!   cheapest argument that applies is used:
+//!   1. *Flat fan*: when the old and the new fan of the edge lie in one plane with every
+//!      triangle keeping its orientation (exact predicates), both triangulate the same
+//!      polygon, so the new triangles cover exactly the old ones' points and inherit
+//!      their largest `u`.
+//!   2. *Height field*: for an interior edge, when every old and new triangle faces the
+//!      same way along the fans' mean normal `m` (with a margin far above rounding), both
+//!      fans are disks over the same boundary cycle, so each new point lies above or
+//!      below an old one, at most the spread of the corners' heights `p·m` away: the
+//!      bound is that spread plus the old fan's largest `u`.
+//!   3. *Old fan*: each new triangle is split into four until every piece is settled
+//!      against one old triangle `q` (triangle inequality: `d(x, input) ≤ d(x, q) +
+//!      u(q)`), by convexity (the distance to one triangle is a convex function, so a
+//!      piece whose corners are within `e − u(q)` of `q` is) or by the Lipschitz bound
+//!      (centroid within `e − u(q) − radius`), within 24 pieces.
+//!   4. *Input*: a 6-fold grid of samples of the remaining triangles is checked first
+//!      (any sample farther than `e` rejects the collapse cheaply); then the same
+//!      subdivision against the input triangles themselves, breadth first, with the input
+//!      triangles that settled the last pieces tried before a search of the
+//!      [`DistanceIndex`]; a centroid farther than `e`, or more than 512 pieces, rejects
+//!      the collapse (and an edge that ran out of pieces is not tried again).
 //!
-//! Cost: without an error bound, 10 % of the head CT bone mesh (160 k triangles) in
-//! 2–2.5 × the time of `fast-simplification` (see the benchmarks). With `max_error_mm`,
-//! the proof (b) dominates, mostly on rejected collapses; it is conservative where the
-//! surface is far from flat at the scale of `e` (open flat borders, sharp creases), where
-//! fewer collapses are accepted than a sampled check would.
+//!   Before 3 and 4 the new vertex, the centroids and the edge midpoints of the new
+//!   triangles must be within `e` of the input (a necessary condition, cheap to refute).
+//!   The report measures the result again after the fact.
+//!
+//! Cost: without an error bound, 10 % of the head CT bone mesh (157 k triangles) in
+//! 1.15–1.3 × the time of `fast-simplification` on a loaded 2-core machine (see the
+//! benchmarks). With `max_error_mm`, the proofs of argument 4 dominate (each takes up to
+//! 512 distance queries); the bound is conservative where the surface is far from flat at
+//! the scale of `e` (open flat borders, sharp creases), where fewer collapses are accepted
+//! than a sampled check would.
 //!
 //! Limits: the checks are local, so two distant sheets of the surface can be pushed through
 //! each other (a self-intersection) when they are closer than the allowed error; with an
@@ -68,6 +86,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use osteon_geom::{Cancel, DVec3, Progress, Vec3};
 use rayon::prelude::*;
@@ -560,6 +579,12 @@ struct Bound<'a> {
     u: Vec<f64>,
     /// Scratch: the bounds of the new triangles of the collapse being checked.
     new_u: Vec<f64>,
+    /// Scratch: corners and bounds of the triangles a collapse replaces.
+    old: Vec<([DVec3; 3], f64)>,
+    /// Scratch: new triangles left to prove against the input.
+    pending: Vec<u32>,
+    /// Set when [`tri_within`] runs out of pieces: the edge is then not tried again.
+    gave_up: bool,
 }
 
 struct Decimator<'a> {
@@ -579,7 +604,7 @@ struct Decimator<'a> {
     changed: Vec<u32>,
     /// Edges (a << 32 | b) that failed a check, with the collapse count at that time: they
     /// are not tried again until a vertex of theirs changes.
-    rejected: HashMap<u64, u32>,
+    rejected: HashMap<u64, u32, BuildHasherDefault<EdgeHasher>>,
     // Scratch: neighbour marks of the link condition.
     mark: Vec<u32>,
     stamp: u32,
@@ -662,6 +687,9 @@ impl<'a> Decimator<'a> {
                 stack: std::collections::VecDeque::new(),
                 u: vec![0.0; nt],
                 new_u: Vec::new(),
+                old: Vec::new(),
+                pending: Vec::new(),
+                gave_up: false,
             }
         });
         Decimator {
@@ -678,7 +706,7 @@ impl<'a> Decimator<'a> {
             cos_turn: opts.max_normal_turn_deg.to_radians().cos(),
             bound,
             changed: vec![0; nv],
-            rejected: HashMap::new(),
+            rejected: HashMap::default(),
             mark: vec![0; nv],
             stamp: 0,
             new_tris: Vec::new(),
@@ -702,9 +730,25 @@ impl<'a> Decimator<'a> {
         self.pos[v as usize].as_dvec3()
     }
 
-    /// Sorted, deduplicated neighbours of `v`.
-    fn neighbours(fans: &[Vec<u32>], tris: &[[u32; 3]], v: u32, out: &mut Vec<u32>) {
+    /// The neighbours of `v`, each once (sorted for boundary and frozen vertices, in fan
+    /// order for interior ones, whose fan is a disk: every neighbour follows `v` in exactly
+    /// one triangle).
+    fn neighbours(fans: &[Vec<u32>], tris: &[[u32; 3]], flags: &[u8], v: u32, out: &mut Vec<u32>) {
         out.clear();
+        if flags[v as usize] & (BOUNDARY | FROZEN) == 0 {
+            for &t in &fans[v as usize] {
+                let tri = &tris[t as usize];
+                let k = if tri[0] == v {
+                    1
+                } else if tri[1] == v {
+                    2
+                } else {
+                    0
+                };
+                out.push(tri[k]);
+            }
+            return;
+        }
         for &t in &fans[v as usize] {
             for &w in &tris[t as usize] {
                 if w != v {
@@ -801,7 +845,7 @@ impl<'a> Decimator<'a> {
                     if self.flags[v as usize] & (FROZEN | DEAD) != 0 {
                         return (out, nb, cands);
                     }
-                    Self::neighbours(&self.fans, &self.tris, v, &mut nb);
+                    Self::neighbours(&self.fans, &self.tris, &self.flags, v, &mut nb);
                     for &w in nb.iter().filter(|&&w| w > v) {
                         if let Some(c) = self.plan_cost(v, w, &mut cands) {
                             out.push((cost_bits(c), v, w));
@@ -815,7 +859,7 @@ impl<'a> Decimator<'a> {
                 a.extend_from_slice(&b);
                 a
             });
-        list.par_sort_unstable();
+        sort_by_cost(&mut list);
         list
     }
 
@@ -885,6 +929,9 @@ impl<'a> Decimator<'a> {
                 {
                     continue;
                 }
+                if let Some(bd) = self.bound.as_mut() {
+                    bd.gave_up = false;
+                }
                 match self.try_collapse(a, b, &mut cands) {
                     Outcome::Collapsed => {
                         locked[au] = true;
@@ -892,10 +939,16 @@ impl<'a> Decimator<'a> {
                         touched.extend([a, b]);
                     }
                     outcome => {
+                        let mut at = self.collapses as u32;
                         if matches!(outcome, Outcome::Error) {
                             self.rejected_error += 1;
+                            // A proof that ran out of pieces is not worth repeating when
+                            // the neighbourhood changes (it rarely gets easier): never again.
+                            if self.bound.as_ref().is_some_and(|bd| bd.gave_up) {
+                                at = u32::MAX;
+                            }
                         }
-                        self.rejected.insert(edge_key(a, b), self.collapses as u32);
+                        self.rejected.insert(edge_key(a, b), at);
                     }
                 }
             }
@@ -910,29 +963,43 @@ impl<'a> Decimator<'a> {
             // The costs that changed are those of the edges of the vertices collapsed in
             // this pass (`locked`): drop them, plan the survivors' edges again, merge.
             list.retain(|&(_, a, b)| !locked[a as usize] && !locked[b as usize]);
-            // In parallel over the survivors, collected in order (deterministic).
+            // In parallel over the survivors; the order of the pieces does not matter, the
+            // list is sorted next (a total order).
             let mut fresh: Vec<(u32, u32, u32)> = {
                 let this = &*self;
                 touched
                     .par_iter()
-                    .with_min_len(64)
-                    .filter(|&&v| this.flags[v as usize] & DEAD == 0)
-                    .map_init(
-                        || (Vec::new(), Vec::new()),
-                        |(nb, cands), &v| {
-                            Self::neighbours(&this.fans, &this.tris, v, nb);
-                            nb.iter()
-                                .filter_map(|&w| {
+                    .with_min_len(256)
+                    .fold(
+                        || (Vec::new(), Vec::new(), Vec::new()),
+                        |(mut out, mut nb, mut cands), &v| {
+                            if this.flags[v as usize] & DEAD == 0 {
+                                Self::neighbours(&this.fans, &this.tris, &this.flags, v, &mut nb);
+                                for &w in &nb {
+                                    // An edge between two survivors of this pass is
+                                    // planned once, from its smaller end.
+                                    if locked[w as usize]
+                                        && this.flags[w as usize] & DEAD == 0
+                                        && w < v
+                                    {
+                                        continue;
+                                    }
                                     let (a, b) = (v.min(w), v.max(w));
-                                    this.plan_cost(a, b, cands).map(|c| (cost_bits(c), a, b))
-                                })
-                                .collect::<Vec<_>>()
+                                    if let Some(c) = this.plan_cost(a, b, &mut cands) {
+                                        out.push((cost_bits(c), a, b));
+                                    }
+                                }
+                            }
+                            (out, nb, cands)
                         },
                     )
-                    .flatten_iter()
-                    .collect()
+                    .map(|(out, _, _)| out)
+                    .reduce(Vec::new, |mut a, b| {
+                        a.extend_from_slice(&b);
+                        a
+                    })
             };
-            fresh.par_sort_unstable();
+            sort_by_cost(&mut fresh);
             fresh.dedup();
             list = merge_sorted(&list, &fresh);
             for v in touched.drain(..) {
@@ -1044,10 +1111,10 @@ impl<'a> Decimator<'a> {
                 let old = tri.map(|v| self.p(v));
                 let new = tri.map(|v| if v == x { tp } else { self.p(v) });
                 let (q_new, n_new) = quality(&new);
-                let (q_old, n_old) = quality(&old);
+                let n_old = (old[1] - old[0]).cross(old[2] - old[0]);
                 let (ln, lo) = (n_new.length(), n_old.length());
                 if ln.partial_cmp(&0.0) != Some(Ordering::Greater)
-                    || q_new < self.min_quality.min(q_old)
+                    || (q_new < self.min_quality && q_new < quality(&old).0)
                 {
                     return false;
                 }
@@ -1069,6 +1136,10 @@ impl<'a> Decimator<'a> {
     /// old one and inherits its bound, otherwise [`tri_within`] proves it.
     fn error_ok(&mut self, s: u32, r: u32, target: Vec3, border: bool) -> bool {
         let flat = self.flat_fan_bound(s, r, target, border);
+        let height = match flat {
+            None => self.height_field_bound(s, r),
+            Some(_) => None,
+        };
         let Some(bd) = self.bound.as_mut() else {
             return true;
         };
@@ -1113,17 +1184,126 @@ impl<'a> Decimator<'a> {
             bd.new_u.resize(self.new_tris.len(), u);
             return true;
         }
+        if let Some(u) = height.filter(|&u| u <= bd.e) {
+            bd.new_u.resize(self.new_tris.len(), u);
+            return true;
+        }
         let tp = target.as_dvec3();
         if bd.index.within_slot(tp, bd.e).is_none() {
             return false;
         }
+        // A few necessary points (centroids, edge midpoints) before any proof.
+        for (_, c) in &self.new_tris {
+            for p in [
+                (c[0] + c[1] + c[2]) / 3.0,
+                (c[0] + c[1]) * 0.5,
+                (c[1] + c[2]) * 0.5,
+                (c[2] + c[0]) * 0.5,
+            ] {
+                if bd.index.within_slot(p, bd.e).is_none() {
+                    return false;
+                }
+            }
+        }
+        // First against the old fan (local, no search): the triangles the collapse
+        // replaces, each with its proven bound.
+        bd.old.clear();
+        for (x, other) in [(s, None), (r, Some(s))] {
+            for &t in &self.fans[x as usize] {
+                let tri = self.tris[t as usize];
+                if other.is_some_and(|o| tri.contains(&o)) {
+                    continue;
+                }
+                let corners = tri.map(|v| self.pos[v as usize].as_dvec3());
+                bd.old.push((corners, bd.u[t as usize]));
+            }
+        }
+        bd.pending.clear();
         for k in 0..self.new_tris.len() {
+            let u = local_within(&bd.old, self.new_tris[k].1, bd.e, &mut bd.stack);
+            bd.new_u.push(u.unwrap_or(f64::NAN));
+            if u.is_none() {
+                bd.pending.push(k as u32);
+            }
+        }
+        // The rest against the input: a grid of samples first (any one farther than e
+        // disproves the collapse cheaply), then the proof.
+        for i in 0..bd.pending.len() {
+            let k = bd.pending[i] as usize;
+            if !samples_within(bd.index, &self.new_tris[k].1, bd.e) {
+                return false;
+            }
+        }
+        for i in 0..bd.pending.len() {
+            let k = bd.pending[i] as usize;
             match tri_within(bd, self.new_tris[k].1) {
-                Some(u) => bd.new_u.push(u),
+                Some(u) => bd.new_u[k] = u,
                 None => return false,
             }
         }
         true
+    }
+
+    /// A bound on the distance from the new fan (in `new_tris`) to the input when both fans
+    /// are height fields over one plane: for an interior edge, the old fan (the triangles
+    /// of `s` and `r`) and the new fan are triangulated disks with the same boundary, the
+    /// link cycle. When every triangle of both keeps a positive orientation seen along one
+    /// direction `m` (their mean normal), every point `x` of the new fan projects (along
+    /// `m`) into some old triangle, at a point `y` with `|x − y|` at most the spread of the
+    /// heights `p·m` of all their corners (the winding number of the shared boundary counts
+    /// the covering triangles of both). So `d(x, input) ≤ spread + max u(old)`. The
+    /// orientation test requires `det[b − a, c − a, m]` to exceed 1e-12 · |b − a| · |c − a|,
+    /// far above its f64 rounding error, so its sign is certain. `None` when it does not
+    /// apply (a border vertex, or a triangle near or past the vertical).
+    fn height_field_bound(&self, s: u32, r: u32) -> Option<f64> {
+        let bd = self.bound.as_ref()?;
+        if (self.flags[s as usize] | self.flags[r as usize]) & BOUNDARY != 0 {
+            return None;
+        }
+        let old = self.fans[s as usize].iter().chain(
+            self.fans[r as usize]
+                .iter()
+                .filter(|&&t| !self.tris[t as usize].contains(&s)),
+        );
+        let corners = |t: u32| self.tris[t as usize].map(|v| self.pos[v as usize].as_dvec3());
+        let mut normal = DVec3::ZERO;
+        let mut umax = 0.0f64;
+        for &t in old.clone() {
+            let p = corners(t);
+            normal += (p[1] - p[0]).cross(p[2] - p[0]);
+            umax = umax.max(bd.u[t as usize]);
+        }
+        let len = normal.length();
+        if !(len > 0.0 && len.is_finite()) {
+            return None;
+        }
+        let m = normal / len;
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        let mut visit = |p: &[DVec3; 3]| -> bool {
+            let (e1, e2) = (p[1] - p[0], p[2] - p[0]);
+            if e1.cross(e2).dot(m) <= 1e-12 * e1.length() * e2.length() {
+                return false;
+            }
+            for x in p {
+                let h = x.dot(m);
+                lo = lo.min(h);
+                hi = hi.max(h);
+            }
+            true
+        };
+        for &t in old {
+            if !visit(&corners(t)) {
+                return None;
+            }
+        }
+        for (_, p) in &self.new_tris {
+            if !visit(p) {
+                return None;
+            }
+        }
+        // The heights carry f64 rounding of order 1e-16 of the coordinates: 1e-9 mm
+        // covers it with room to spare.
+        Some(hi - lo + umax + 1e-9)
     }
 
     /// When the old fan of edge (s, r) and the new fan around `target` lie in one plane and
@@ -1337,8 +1517,50 @@ fn cost_bits(c: f64) -> u32 {
     }
 }
 
+/// Sorts candidates by (cost bits, a, b), a total order: an LSD radix sort on the cost
+/// (three 11-bit digits), then each run of equal costs by its vertices.
+fn sort_by_cost(v: &mut Vec<(u32, u32, u32)>) {
+    let n = v.len();
+    if n < 512 {
+        v.sort_unstable();
+        return;
+    }
+    let mut hist = vec![[0usize; 2048]; 3];
+    for e in v.iter() {
+        for (d, h) in hist.iter_mut().enumerate() {
+            h[((e.0 >> (11 * d)) & 2047) as usize] += 1;
+        }
+    }
+    let mut tmp = vec![(0u32, 0u32, 0u32); n];
+    for (d, h) in hist.iter_mut().enumerate() {
+        let mut sum = 0;
+        for c in h.iter_mut() {
+            let k = *c;
+            *c = sum;
+            sum += k;
+        }
+        for e in v.iter() {
+            let slot = &mut h[((e.0 >> (11 * d)) & 2047) as usize];
+            tmp[*slot] = *e;
+            *slot += 1;
+        }
+        std::mem::swap(v, &mut tmp);
+    }
+    let mut i = 0;
+    while i < n {
+        let mut j = i + 1;
+        while j < n && v[j].0 == v[i].0 {
+            j += 1;
+        }
+        if j - i > 1 {
+            v[i..j].sort_unstable();
+        }
+        i = j;
+    }
+}
+
 /// The union of two sorted lists, sorted.
-fn merge_sorted<T: Copy + Ord>(a: &[T], b: &[T]) -> Vec<T> {
+fn merge_sorted(a: &[(u32, u32, u32)], b: &[(u32, u32, u32)]) -> Vec<(u32, u32, u32)> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
@@ -1353,6 +1575,26 @@ fn merge_sorted<T: Copy + Ord>(a: &[T], b: &[T]) -> Vec<T> {
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
     out
+}
+
+/// A multiplicative hash for the edge keys of the rejection map (lookups sit in the sweep's
+/// inner loop; the map is never iterated, so its order cannot reach the output).
+#[derive(Default)]
+struct EdgeHasher(u64);
+
+impl Hasher for EdgeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, k: u64) {
+        let h = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
 }
 
 #[inline]
@@ -1406,6 +1648,7 @@ fn tri_within(bd: &mut Bound, t: [DVec3; 3]) -> Option<f64> {
         pieces += 1;
         if pieces > MAX_PIECES {
             bound = None;
+            bd.gave_up = true;
             break;
         }
         let c = (p[0] + p[1] + p[2]) / 3.0;
@@ -1454,6 +1697,102 @@ fn tri_within(bd: &mut Bound, t: [DVec3; 3]) -> Option<f64> {
     }
     bd.stack = stack;
     bound
+}
+
+/// Pieces of a new triangle examined by [`local_within`] before it hands the triangle to
+/// [`tri_within`].
+const LOCAL_PIECES: usize = 24;
+/// Samples per edge of the barycentric grid of [`samples_within`].
+const SAMPLE_GRID: u32 = 6;
+
+/// A proven bound (at most `e`) on the distance from every point of triangle `t` to the
+/// input surface, from the triangles `old` that the collapse replaces, each given with
+/// its own proven bound `u`: for any point `x` and old triangle `q`,
+/// `d(x, input) ≤ d(x, q) + u(q)` (the triangle inequality). Pieces are settled as in
+/// [`tri_within`], by convexity (corners within `e − u` of one `q`) or the Lipschitz bound
+/// (centroid within `e − u − r` of `q`, `r` the piece's radius). `None` when more than
+/// [`LOCAL_PIECES`] pieces would be needed; the caller then proves the triangle against the
+/// input itself, so looseness here costs time, never correctness.
+fn local_within(
+    old: &[([DVec3; 3], f64)],
+    t: [DVec3; 3],
+    e: f64,
+    stack: &mut std::collections::VecDeque<[DVec3; 3]>,
+) -> Option<f64> {
+    stack.clear();
+    stack.push_back(t);
+    let mut pieces = 0usize;
+    let mut bound = 0.0f64;
+    'pieces: while let Some(p) = stack.pop_back() {
+        pieces += 1;
+        if pieces > LOCAL_PIECES {
+            return None;
+        }
+        let c = (p[0] + p[1] + p[2]) / 3.0;
+        let r = p.iter().map(|&x| (x - c).length()).fold(0.0f64, f64::max);
+        // Lipschitz on the nearest old triangle (distance plus its bound).
+        let mut best = f64::INFINITY;
+        for (q, u) in old {
+            if *u < e {
+                best = best.min(point_triangle_distance2(c, q).sqrt() + u);
+            }
+        }
+        if best + r <= e {
+            bound = bound.max(best + r);
+            continue;
+        }
+        // Convexity: only triangles with the centroid within e − u can have all corners
+        // within it (the distance to one triangle is convex, so it is at most the largest
+        // corner value and at least its value at the centroid).
+        if best <= e {
+            for (q, u) in old {
+                let lim = e - u;
+                if lim <= 0.0 || point_triangle_distance2(c, q) > lim * lim {
+                    continue;
+                }
+                let mut m = 0.0f64;
+                let mut ok = true;
+                for &x in &p {
+                    let d2 = point_triangle_distance2(x, q);
+                    if d2 > lim * lim {
+                        ok = false;
+                        break;
+                    }
+                    m = m.max(d2);
+                }
+                if ok {
+                    bound = bound.max(m.sqrt() + u);
+                    continue 'pieces;
+                }
+            }
+        }
+        let [a, b, cc] = p;
+        let (ab, bc, ca) = ((a + b) * 0.5, (b + cc) * 0.5, (cc + a) * 0.5);
+        for piece in [[a, ab, ca], [ab, b, bc], [ca, bc, cc], [ab, bc, ca]] {
+            stack.push_back(piece);
+        }
+    }
+    Some(bound.min(e))
+}
+
+/// False when a point of a [`SAMPLE_GRID`]-fold barycentric grid over `t` (corners left
+/// out) is farther than `e` from the input: a cheap disproof before [`tri_within`]'s
+/// proof. True proves nothing.
+fn samples_within(index: &DistanceIndex, t: &[DVec3; 3], e: f64) -> bool {
+    let k = SAMPLE_GRID;
+    for i in 0..=k {
+        for j in 0..=k - i {
+            let l = k - i - j;
+            if i == k || j == k || l == k {
+                continue;
+            }
+            let p = (t[0] * i as f64 + t[1] * j as f64 + t[2] * l as f64) / k as f64;
+            if index.within_slot(p, e).is_none() {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Flags and initial quadric of vertex `v` from its fan: frozen unless the fan is one

@@ -243,30 +243,32 @@ fn non_manifold_input_does_not_panic() {
 }
 
 #[test]
-fn same_output_on_one_and_two_threads() {
+fn same_output_on_one_two_and_four_threads() {
+    let on = |m: &Mesh, opts: &DecimateOptions, threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| run(m, opts))
+    };
     let m = torus(10.0, 3.0, 40, 20);
     let opts = DecimateOptions::default().max_error_mm(Some(0.2));
-    let on = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| run(&m, &opts))
-    };
-    let (a, ra) = on(1);
-    let (b, rb) = on(2);
-    assert_eq!(a, b);
-    assert_eq!(ra, rb);
+    let (a, ra) = on(&m, &opts, 1);
+    for threads in [2, 4] {
+        let (b, rb) = on(&m, &opts, threads);
+        assert_eq!(a, b);
+        assert_eq!(ra, rb);
+    }
     assert!(a.triangles.len() < m.triangles.len());
-    let opts = DecimateOptions::default().ratio(Some(0.2));
-    let on = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| run(&m, &opts))
-    };
-    assert_eq!(on(1), on(2));
+    // Large enough for the parallel planning to split into chunks and for the radix sort,
+    // with many equal costs (a regular sphere) whose order must not depend on the threads.
+    let ball = icosphere(5, 10.0);
+    let opts = DecimateOptions::default().ratio(Some(0.1));
+    let one = on(&ball, &opts, 1);
+    assert!(one.0.triangles.len() <= ball.triangles.len() / 10 + 1);
+    for threads in [2, 4] {
+        assert_eq!(one, on(&ball, &opts, threads), "{threads} threads");
+    }
 }
 
 #[test]
@@ -400,11 +402,18 @@ fn error_bound_holds_by_brute_force_on_a_staircase_and_a_bumpy_ball() {
         let n = p.normalize();
         p + n * (0.15 * (3.0 * n.x).sin() * (4.0 * n.y).cos())
     });
+    // A closed, gently curved and tilted shape (a flattened ellipsoid, off the axes): its
+    // fans are height fields whose spread is below e, the case of the height-field bound.
+    let lens = icosphere(3, 8.0).map_positions(|p| {
+        let q = Vec3::new(p.x, p.y, 0.15 * p.z);
+        Vec3::new(q.x + 0.3 * q.z, q.y, q.z - 0.2 * q.x) + Vec3::splat(100.3)
+    });
     for (m, e) in [
         (&terrace, 0.05),
         (&terrace, 0.2),
         (&ball, 0.05),
         (&ball, 0.2),
+        (&lens, 0.1),
     ] {
         let (out, rep) = run(m, &DecimateOptions::default().max_error_mm(Some(e)));
         assert!(
