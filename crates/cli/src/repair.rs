@@ -51,9 +51,13 @@ pub struct RepairArgs {
     #[arg(long)]
     pub keep_intersections: bool,
     /// Also remesh where different shells overlap (removes and refills both around the
-    /// contact: closes without a union, but loses volume there; --rebuild makes the union).
+    /// contact, before the union: closes without one, but loses volume there).
     #[arg(long)]
     pub remesh_overlaps: bool,
+    /// Keep overlapping shells as they are instead of replacing them by their union (the
+    /// default cuts them exactly along their intersection curves and drops the inner parts).
+    #[arg(long)]
+    pub no_union: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -75,7 +79,8 @@ impl RepairArgs {
             .with_min_shell_volume_mm3(self.min_shell_volume)
             .with_fair_holes(!self.no_fair)
             .with_resolve_self_intersections(!self.keep_intersections)
-            .with_remesh_overlapping_shells(self.remesh_overlaps))
+            .with_remesh_overlapping_shells(self.remesh_overlaps)
+            .with_union_overlapping_shells(!self.no_union))
     }
 }
 
@@ -253,6 +258,19 @@ fn print_human(
         "  self-intersections    {} faces before, {} after ({} rounds, {} triangles remeshed)",
         s.faces_before, s.faces_after, s.iterations, s.triangles_removed
     );
+    let u = &log.union;
+    if u.pairs_between_shells > 0 {
+        eprintln!(
+            "  union of shells       {}: {} pairs cut, {} faces cut, {} interior faces removed, volume {:.4} -> {:.4} mm³{}",
+            if u.applied { "made" } else { "NOT made" },
+            u.pairs_resolved,
+            u.faces_cut,
+            u.faces_removed_interior,
+            u.volume_before_mm3,
+            if u.applied { u.volume_after_mm3 } else { u.volume_before_mm3 },
+            u.fallback.as_ref().map_or(String::new(), |f| format!(" ({f})"))
+        );
+    }
     eprintln!("  small shells removed  {}", log.components.shells_removed);
     eprintln!(
         "  deviation outside patches: max {:.3e} mm ({:.2e} of the bbox diagonal), mean {:.3e} mm",

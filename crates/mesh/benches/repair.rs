@@ -7,15 +7,19 @@
 //! With `OSTEON_REPAIR_MESH=a.ply,b.stl` it instead prints, for each real mesh (read with
 //! osteon's reader, I/O not timed), the best of `OSTEON_REPAIR_REPEAT` (default 5) repair
 //! times with the default options and the result: the in-process side of the peer
-//! comparison in `/work/peers/scripts/repair_peers.py` (same file, same session).
+//! comparison in `/work/peers/scripts/repair_peers.py` (same file, same session), then
+//! the best time of every step (the log's `timings_s`) and of two building blocks on the
+//! output (`Topology::new`, `self_intersections`).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use criterion::{criterion_group, Criterion};
 use osteon_geom::Vec3;
 use osteon_mesh::repair::{repair, RepairOptions};
 use osteon_mesh::shapes::icosphere;
-use osteon_mesh::Mesh;
+use osteon_mesh::topology::Topology;
+use osteon_mesh::{self_intersections, Mesh};
 
 struct Lcg(u64);
 impl Lcg {
@@ -75,18 +79,39 @@ fn table(paths: &str) {
         .unwrap_or(5);
     println!("| mesh | triangles in | out | best of {repeat} (s) | closed | holes filled | welded | flipped | self-int. left |");
     println!("|---|---|---|---|---|---|---|---|---|");
+    let mut steps: Vec<(String, BTreeMap<String, f64>)> = Vec::new();
     for path in paths.split(',') {
         let m = osteon_io::read_mesh(path.as_ref()).expect("mesh reads");
         let opts = RepairOptions::default();
         let mut best = f64::INFINITY;
         let mut last = None;
+        // Per step: the best of the runs (the steps' own `timings_s`).
+        let mut step_best: BTreeMap<String, f64> = BTreeMap::new();
         for _ in 0..repeat {
             let t = Instant::now();
             let r = repair(&m, &opts).expect("repairs");
             best = best.min(t.elapsed().as_secs_f64());
+            for (k, &v) in r.1.timings_s.iter() {
+                let e = step_best.entry(k.clone()).or_insert(f64::INFINITY);
+                *e = e.min(v);
+            }
             last = Some(r);
         }
         let (out, log) = last.expect("ran");
+        // Building blocks on the output, best of the runs.
+        let mut topo = f64::INFINITY;
+        let mut si = f64::INFINITY;
+        for _ in 0..repeat {
+            let t = Instant::now();
+            std::hint::black_box(Topology::new(&out).expect("valid"));
+            topo = topo.min(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            std::hint::black_box(self_intersections(&out));
+            si = si.min(t.elapsed().as_secs_f64());
+        }
+        step_best.insert("(Topology::new of the output)".into(), topo);
+        step_best.insert("(self_intersections of the output)".into(), si);
+        steps.push((path.to_string(), step_best));
         println!(
             "| {path} | {} | {} | {best:.3} | {} | {} | {} | {} | {} |",
             m.triangles.len(),
@@ -97,6 +122,12 @@ fn table(paths: &str) {
             log.orient.triangles_flipped,
             log.self_intersections.faces_after
         );
+    }
+    for (path, t) in steps {
+        println!("\n{path}: best of {repeat} per step (s)");
+        for (k, v) in t {
+            println!("  {k:<36} {v:.4}");
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cdt;
 pub mod decimate;
 pub mod distance;
 mod mesh;

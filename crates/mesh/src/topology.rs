@@ -7,8 +7,10 @@
 //!
 //! Corners follow Manifold's half-edge convention: corner `c = 3·t + k` of triangle `t`
 //! stands for the directed edge from vertex `k` to vertex `k + 1 (mod 3)` of that triangle.
-//! Edges are found by a parallel sort of `(undirected edge key, corner)` keys; every key is
-//! unique, so the result is the same whatever the number of threads. Edges from a vertex to
+//! Edges are found by ordering the corners by `(undirected edge, corner)`: a counting sort
+//! on the edge's lower vertex, then a sort of each (small) bucket; every key is unique, so
+//! the result is the same whatever the number of threads. The build is linear in the size
+//! of the mesh and allocation-light, since repair derives it several times per run. Edges from a vertex to
 //! itself (triangles with a repeated index) belong to no edge and are left out of every
 //! count; the report counts such triangles as degenerate.
 
@@ -124,19 +126,63 @@ impl Topology {
         let from = |c: usize| tris[c / 3][c % 3];
         let to = |c: usize| tris[c / 3][(c % 3 + 1) % 3];
 
-        // Keys: undirected edge (min << 32 | max) in the high 64 bits, corner in the low 32.
-        // Unique, so an unstable sort is deterministic.
-        let mut keys: Vec<u128> = (0..nc)
-            .into_par_iter()
-            .filter_map(|c| {
-                let (a, b) = (from(c), to(c));
-                (a != b).then(|| {
-                    let e = ((a.min(b) as u64) << 32) | a.max(b) as u64;
-                    ((e as u128) << 32) | c as u128
-                })
-            })
-            .collect();
-        keys.par_sort_unstable();
+        // Edges: corners bucketed by their edge's lower vertex (a counting sort, corners in
+        // increasing order), each bucket sorted by (upper vertex, corner). This is the order
+        // of a sort by (undirected edge, corner), in linear time; keys are unique, so the
+        // result does not depend on anything but the mesh.
+        let mut start = vec![0u32; nv + 1];
+        for t in tris {
+            for k in 0..3 {
+                let (a, b) = (t[k], t[(k + 1) % 3]);
+                if a != b {
+                    start[a.min(b) as usize + 1] += 1;
+                }
+            }
+        }
+        for v in 0..nv {
+            start[v + 1] += start[v];
+        }
+        let mut fill = start.clone();
+        // (upper vertex << 32 | corner) per entry.
+        let mut keys = vec![0u64; start[nv] as usize];
+        for (t, tri) in tris.iter().enumerate() {
+            for k in 0..3 {
+                let (a, b) = (tri[k], tri[(k + 1) % 3]);
+                if a != b {
+                    let f = &mut fill[a.min(b) as usize];
+                    keys[*f as usize] = ((a.max(b) as u64) << 32) | (3 * t + k) as u64;
+                    *f += 1;
+                }
+            }
+        }
+        drop(fill);
+        keys.par_chunks_mut(1 << 14)
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                // Buckets overlapping this chunk, each sorted within its part of the chunk;
+                // the chunk border is a bucket border whenever it splits one (fixed below).
+                let lo = i << 14;
+                let hi = lo + chunk.len();
+                let mut v = start.partition_point(|&s| (s as usize) <= lo) - 1;
+                while v < nv && (start[v] as usize) < hi {
+                    let (s, e) = (
+                        (start[v] as usize).max(lo) - lo,
+                        (start[v + 1] as usize).min(hi) - lo,
+                    );
+                    if e - s > 1 {
+                        chunk[s..e].sort_unstable();
+                    }
+                    v += 1;
+                }
+            });
+        // A bucket split by a chunk border: sort it whole (rare, at most one per border).
+        for b in (1 << 14..keys.len()).step_by(1 << 14) {
+            let v = start.partition_point(|&s| (s as usize) <= b) - 1;
+            let (s, e) = (start[v] as usize, start[v + 1] as usize);
+            if s < b && b < e {
+                keys[s..e].sort_unstable();
+            }
+        }
 
         let mut opposite = vec![DEGENERATE; nc];
         let mut tri_uf = UnionFind::new(nt);
@@ -144,21 +190,27 @@ impl Topology {
         // Per edge: (first corner of the edge, class) so per-component counts can follow.
         // class: 0 manifold consistent, 1 boundary, 2 non-manifold, 3 inconsistent manifold;
         // bits 2.. of a non-manifold edge hold its repeated directions (0, 1 or 2).
-        let mut edge_list: Vec<(u32, u8)> = Vec::new();
+        let mut edge_list: Vec<(u32, u8)> = Vec::with_capacity(keys.len() / 2 + 1);
         let (mut boundary, mut nonmanifold, mut inconsistent) = (0usize, 0usize, 0usize);
         // Corner of triangle t at vertex v (first such corner).
         let corner_at = |t: usize, v: u32| -> u32 {
             let k = tris[t].iter().position(|&x| x == v).unwrap_or(0);
             (3 * t + k) as u32
         };
+        // Runs of equal upper vertex inside one lower vertex's bucket are the edges.
+        let mut bucket = 0usize;
         let mut i = 0;
         while i < keys.len() {
-            let e = (keys[i] >> 32) as u64;
+            while start[bucket + 1] as usize <= i {
+                bucket += 1;
+            }
+            let end = start[bucket + 1] as usize;
+            let e = keys[i] >> 32;
             let mut j = i + 1;
-            while j < keys.len() && (keys[j] >> 32) as u64 == e {
+            while j < end && keys[j] >> 32 == e {
                 j += 1;
             }
-            let corner = |k: usize| (keys[k] & 0xffff_ffff) as u32;
+            let corner = |k: usize| keys[k] as u32;
             let c0 = corner(i);
             match j - i {
                 1 => {
@@ -200,6 +252,7 @@ impl Topology {
             i = j;
         }
         drop(keys);
+        drop(start);
 
         // Corners of one triangle at the same vertex (repeated index) share a fan.
         for (t, tri) in tris.iter().enumerate() {
@@ -226,6 +279,7 @@ impl Topology {
         let nonmanifold_vertices = bad_vertex.iter().filter(|&&b| b).count();
         let unreferenced_vertices = first_root.iter().filter(|&&r| r == u32::MAX).count();
         drop(corner_uf);
+        drop(bad_vertex);
 
         // Components numbered by their lowest triangle index.
         let mut component = vec![0u32; nt];
@@ -255,14 +309,35 @@ impl Topology {
             comp.inconsistent_edges += (class >> 2) as usize;
         }
         // Distinct (component, vertex) pairs.
-        let mut pairs: Vec<u64> = (0..nc)
-            .into_par_iter()
-            .map(|c| ((component[c / 3] as u64) << 32) | from(c) as u64)
-            .collect();
-        pairs.par_sort_unstable();
-        pairs.dedup();
-        for p in pairs {
-            components[(p >> 32) as usize].vertices += 1;
+        if ncomp == 1 {
+            components[0].vertices = nv - unreferenced_vertices;
+        } else {
+            // Triangles grouped by component (counting sort), then a stamp per vertex: the
+            // last component that counted it.
+            let mut first = vec![0u32; ncomp as usize + 1];
+            for &l in &component {
+                first[l as usize + 1] += 1;
+            }
+            for l in 0..ncomp as usize {
+                first[l + 1] += first[l];
+            }
+            let mut order = vec![0u32; nt];
+            for (t, &l) in component.iter().enumerate() {
+                let f = &mut first[l as usize];
+                order[*f as usize] = t as u32;
+                *f += 1;
+            }
+            let mut stamp = vec![u32::MAX; nv];
+            for &t in &order {
+                let l = component[t as usize];
+                let comp = &mut components[l as usize];
+                for &v in &tris[t as usize] {
+                    if stamp[v as usize] != l {
+                        stamp[v as usize] = l;
+                        comp.vertices += 1;
+                    }
+                }
+            }
         }
 
         Ok(Topology {
@@ -331,5 +406,93 @@ impl Topology {
     /// Number of edge-connected components.
     pub fn component_count(&self) -> usize {
         self.components.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use osteon_geom::Vec3;
+
+    use super::*;
+    use crate::shapes::icosphere;
+
+    /// Edge classes by brute force over a map of undirected edges.
+    fn brute(m: &Mesh) -> (usize, usize, usize, usize) {
+        let mut e: BTreeMap<(u32, u32), Vec<(u32, u32)>> = BTreeMap::new();
+        for t in &m.triangles {
+            for k in 0..3 {
+                let (a, b) = (t[k], t[(k + 1) % 3]);
+                if a != b {
+                    e.entry((a.min(b), a.max(b))).or_default().push((a, b));
+                }
+            }
+        }
+        let boundary = e.values().filter(|v| v.len() == 1).count();
+        let nonmanifold = e.values().filter(|v| v.len() > 2).count();
+        let inconsistent = e
+            .values()
+            .map(|v| {
+                let fwd = v.iter().filter(|d| d.0 < d.1).count();
+                let bwd = v.len() - fwd;
+                usize::from(fwd > 1) + usize::from(bwd > 1)
+            })
+            .sum();
+        (e.len(), boundary, nonmanifold, inconsistent)
+    }
+
+    fn check(m: &Mesh) {
+        let t = Topology::new(m).unwrap();
+        let got = (
+            t.edges(),
+            t.boundary_edges(),
+            t.nonmanifold_edges(),
+            t.inconsistent_edges(),
+        );
+        assert_eq!(got, brute(m));
+        for (c, &o) in t.opposites().iter().enumerate() {
+            if o < DEGENERATE {
+                assert_eq!(t.opposites()[o as usize] as usize, c);
+            }
+        }
+    }
+
+    #[test]
+    fn edges_of_neighbouring_buckets_stay_apart() {
+        // Edges {0, 4} and {1, 4} sit at the end and start of neighbouring buckets of the
+        // counting sort: two triangles sharing only vertex 4.
+        let m = Mesh {
+            positions: vec![Vec3::ZERO; 6],
+            triangles: vec![[0, 3, 4], [1, 4, 5]],
+        };
+        let t = Topology::new(&m).unwrap();
+        assert_eq!((t.edges(), t.boundary_edges()), (6, 6));
+        assert_eq!(t.component_count(), 2);
+        assert_eq!(t.nonmanifold_vertices(), 1);
+        check(&m);
+    }
+
+    #[test]
+    fn counts_match_brute_force_on_a_broken_sphere() {
+        // Level 5: more corners than one parallel chunk of the bucket sort.
+        let mut m = icosphere(5, 1.0);
+        // Holes, flips, a duplicated face and a fin on one edge.
+        m.triangles.retain(|t| t[0] % 17 != 0);
+        for (i, t) in m.triangles.iter_mut().enumerate() {
+            if i % 13 == 0 {
+                t.swap(1, 2);
+            }
+        }
+        let t0 = m.triangles[5];
+        m.triangles.push(t0);
+        let n = m.positions.len() as u32;
+        m.positions.push(Vec3::ONE);
+        m.triangles.push([t0[0], t0[1], n]);
+        check(&m);
+        let t = Topology::new(&m).unwrap();
+        assert!(t.nonmanifold_edges() > 0 && t.boundary_edges() > 0);
+        let total: usize = t.components().iter().map(|c| c.edges).sum();
+        assert_eq!(total, t.edges());
     }
 }

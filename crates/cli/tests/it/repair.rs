@@ -47,10 +47,19 @@ fn bunny_is_repaired_closed_with_a_manifest_and_idempotent() {
 }
 
 #[test]
-fn overlapping_shells_exit_1_with_the_reason() {
+fn overlapping_shells_are_merged_or_exit_1_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("foot.stl");
-    let o = osteon(&["repair", p(&mesh("vtk_footbones.ply")), "-o", p(&out)]);
+    // By default the overlapping bones are merged into their union: closed, exit 0.
+    let o = osteon(&["repair", p(&mesh("vtk_footbones.ply")), "-o", p(&out), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = osteon(&[
+        "repair",
+        p(&mesh("vtk_footbones.ply")),
+        "-o",
+        p(&out),
+        "--no-union",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(

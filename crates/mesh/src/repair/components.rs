@@ -46,7 +46,21 @@ pub(crate) fn components_work(
     min_triangles: usize,
     min_volume: f64,
 ) -> Result<ComponentsReport, MeshError> {
-    let topo = w.with_mesh(Topology::new)?;
+    Ok(components_work_with(w, min_triangles, min_volume, None)?.0)
+}
+
+/// [`components_work`] with the topology of `w` when the caller has it; returns the
+/// topology of the result when no shell was removed.
+pub(crate) fn components_work_with(
+    w: &mut Work,
+    min_triangles: usize,
+    min_volume: f64,
+    topo: Option<Topology>,
+) -> Result<(ComponentsReport, Option<Topology>), MeshError> {
+    let topo = match topo {
+        Some(t) => t,
+        None => w.with_mesh(Topology::new)?,
+    };
     let comp = topo.triangle_components();
     let comps = topo.components();
     let nc = comps.len();
@@ -80,6 +94,7 @@ pub(crate) fn components_work(
         let keep: Vec<bool> = comp.iter().map(|&c| !remove[c as usize]).collect();
         w.retain(&keep);
         w.compact_vertices();
+        return Ok((r, None));
     }
-    Ok(r)
+    Ok((r, Some(topo)))
 }

@@ -21,8 +21,10 @@
 //!    around it (Kobbelt 1997, as in Liepa).
 //!
 //! **Planar caps**: a loop whose vertices lie in a plane (within 10⁻⁶ of its size) is capped
-//! flat: steps 1–2 only, which in a plane give a Delaunay triangulation of the polygon
-//! constrained to its boundary (no fairing, which would bulge it).
+//! flat: the constrained Delaunay triangulation of the loop polygon ([`crate::cdt`], in the
+//! plane of its Newell normal's largest component) replaces step 1, refined by step 2
+//! (Delaunay flips in the plane); no fairing, which would bulge it. A loop whose
+//! projection is not a simple polygon falls back to step 1.
 //!
 //! A loop larger than `max_hole_mm` (diagonal of its bounding box) is left open and listed
 //! with the reason. Everything is sequential per loop in loop order (loops are found by a
@@ -197,7 +199,11 @@ fn fill_one(
     let normals: Vec<Option<DVec3>> = l.normals.iter().map(|&n| Some(n)).collect();
     let idx: Vec<usize> = (0..n).collect();
     let mut tris: Vec<[u32; 3]> = Vec::with_capacity(n);
-    triangulate(&pts, &idx, &normals, &mut tris);
+    let planar = is_planar(&pts, size);
+    match planar.then(|| planar_cap(&pts)).flatten() {
+        Some(t) => tris = t,
+        None => triangulate(&pts, &idx, &normals, &mut tris),
+    }
     // 2. Refine (new local vertices from n on).
     let sigma: Vec<f64> = (0..n)
         .map(|i| 0.5 * (pts[i].distance(pts[(i + 1) % n]) + pts[i].distance(pts[(i + n - 1) % n])))
@@ -206,7 +212,6 @@ fn fill_one(
     let mut s = sigma;
     refine(&mut p, &mut s, &mut tris, n);
     // 3. Fair unless planar.
-    let planar = is_planar(&pts, size);
     // Global ids: loop vertices keep theirs; new ones are appended.
     let base = w.p.len() as u32;
     let gid = |i: u32| -> u32 {
@@ -235,6 +240,66 @@ fn fill_one(
     rec.vertices_added = p.len() - n;
     rec.filled = true;
     rec
+}
+
+/// Newell's normal of a closed polygon (not normalised).
+fn newell(pts: &[DVec3]) -> DVec3 {
+    let n = pts.len();
+    let mut normal = DVec3::ZERO;
+    for i in 0..n {
+        let (a, b) = (pts[i], pts[(i + 1) % n]);
+        normal += DVec3::new(
+            (a.y - b.y) * (a.z + b.z),
+            (a.z - b.z) * (a.x + b.x),
+            (a.x - b.x) * (a.y + b.y),
+        );
+    }
+    normal
+}
+
+/// The constrained Delaunay triangulation of a planar loop (projected on the plane of its
+/// largest Newell component), wound against the loop like the other patches; `None` when
+/// the projected polygon is not simple (the caller then uses the dynamic programme).
+fn planar_cap(pts: &[DVec3]) -> Option<Vec<[u32; 3]>> {
+    let nrm = newell(pts);
+    let k = if nrm.x.abs() >= nrm.y.abs() && nrm.x.abs() >= nrm.z.abs() {
+        0
+    } else if nrm.y.abs() >= nrm.z.abs() {
+        1
+    } else {
+        2
+    };
+    let (i0, i1) = ((k + 1) % 3, (k + 2) % 3);
+    // Counter-clockwise in 2-D when the normal's k component is positive.
+    let p2: Vec<[f64; 2]> = pts
+        .iter()
+        .map(|p| {
+            if nrm[k] > 0.0 {
+                [p[i0], p[i1]]
+            } else {
+                [p[i1], p[i0]]
+            }
+        })
+        .collect();
+    let n = pts.len() as u32;
+    let cons: Vec<[u32; 2]> = (0..n).map(|i| [i, (i + 1) % n]).collect();
+    let t = crate::cdt::triangulate(&p2, &cons, crate::cdt::Domain::Enclosed).ok()?;
+    // Every loop vertex used, and the area of the polygon covered: a simple polygon.
+    let area2 = |a: [f64; 2], b: [f64; 2], c: [f64; 2]| {
+        (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    };
+    let poly: f64 = (0..pts.len())
+        .map(|i| area2([0.0, 0.0], p2[i], p2[(i + 1) % pts.len()]))
+        .sum();
+    let sum: f64 = t
+        .iter()
+        .map(|q| area2(p2[q[0] as usize], p2[q[1] as usize], p2[q[2] as usize]))
+        .sum();
+    if t.len() != pts.len() - 2 || (sum - poly).abs() > 1e-9 * poly.abs() {
+        return None;
+    }
+    // The loop runs along the mesh edges; the cap runs the other way.
+    Some(t.into_iter().map(|[a, b, c]| [a, c, b]).collect())
 }
 
 fn is_planar(pts: &[DVec3], size: f64) -> bool {
@@ -301,55 +366,66 @@ fn triangulate(pts: &[DVec3], idx: &[usize], normals: &[Option<DVec3>], out: &mu
         return;
     }
     let p = |i: usize| pts[idx[i]];
-    let tri_normal = |i: usize, j: usize, k: usize| -> Option<DVec3> {
+    // Unit normal and area of triangle (i, j, k) from one cross product.
+    let tri = |i: usize, j: usize, k: usize| -> (Option<DVec3>, f64) {
         let n = (p(j) - p(i)).cross(p(k) - p(i));
         let l = n.length();
-        (l > 0.0).then(|| n / l)
-    };
-    let angle = |a: Option<DVec3>, b: Option<DVec3>| -> f64 {
-        match (a, b) {
-            (Some(a), Some(b)) => a.dot(b).clamp(-1.0, 1.0).acos(),
-            _ => 0.0,
+        if l > 0.0 {
+            (Some(n / l), 0.5 * l)
+        } else {
+            (None, 0.0)
         }
     };
-    // A flat (zero-area) triangle is worse than any fold.
-    const FLAT: f64 = 10.0;
+    // Dihedral angles are compared through the cosine of the angle between normals (acos
+    // is decreasing, so the largest angle is the smallest cosine; no acos in the loop). A
+    // missing normal on either side counts as angle 0 (cosine 1).
+    let cosine = |a: Option<DVec3>, b: Option<DVec3>| -> f64 {
+        match (a, b) {
+            (Some(a), Some(b)) => a.dot(b).clamp(-1.0, 1.0),
+            _ => 1.0,
+        }
+    };
+    // A flat (zero-area) triangle is worse than any fold (angle > π: cosine < −1).
+    const FLAT: f64 = -3.0;
     let at = |i: usize, j: usize| i * m + j;
-    let mut wa = vec![0.0f64; m * m];
+    // Per sub-polygon (i, j): the smallest cosine (worst angle) inside it, its area, the
+    // chosen apex and the chosen triangle's normal (cached for the parents).
+    let mut wc = vec![1.0f64; m * m];
     let mut ws = vec![0.0f64; m * m];
     let mut mid = vec![u32::MAX; m * m];
+    let mut nrm: Vec<Option<DVec3>> = vec![None; m * m];
     for len in 2..m {
         for i in 0..m - len {
             let j = i + len;
-            let mut best = (f64::INFINITY, f64::INFINITY, u32::MAX);
+            let mut best = (f64::NEG_INFINITY, f64::INFINITY, u32::MAX, None);
             for k in i + 1..j {
-                let n = tri_normal(i, j, k);
-                let area = n.map_or(0.0, |_| 0.5 * (p(j) - p(i)).cross(p(k) - p(i)).length());
-                let mut a = if n.is_none() { FLAT } else { 0.0 };
+                let (n, area) = tri(i, j, k);
+                let mut c = if n.is_none() { FLAT } else { 1.0 };
                 // Across (i, k): the mesh, or the child triangle.
                 let left = if k == i + 1 {
                     normals[i]
                 } else {
-                    tri_normal(i, k, mid[at(i, k)] as usize)
+                    nrm[at(i, k)]
                 };
                 let right = if j == k + 1 {
                     normals[k]
                 } else {
-                    tri_normal(k, j, mid[at(k, j)] as usize)
+                    nrm[at(k, j)]
                 };
-                a = a.max(angle(n, left)).max(angle(n, right));
+                c = c.min(cosine(n, left)).min(cosine(n, right));
                 if i == 0 && j == m - 1 {
-                    a = a.max(angle(n, normals[m - 1]));
+                    c = c.min(cosine(n, normals[m - 1]));
                 }
-                let wa_ = a.max(wa[at(i, k)]).max(wa[at(k, j)]);
+                let wc_ = c.min(wc[at(i, k)]).min(wc[at(k, j)]);
                 let ws_ = area + ws[at(i, k)] + ws[at(k, j)];
-                if wa_ < best.0 || (wa_ == best.0 && ws_ < best.1) {
-                    best = (wa_, ws_, k as u32);
+                if wc_ > best.0 || (wc_ == best.0 && ws_ < best.1) {
+                    best = (wc_, ws_, k as u32, n);
                 }
             }
-            wa[at(i, j)] = best.0;
+            wc[at(i, j)] = best.0;
             ws[at(i, j)] = best.1;
             mid[at(i, j)] = best.2;
+            nrm[at(i, j)] = best.3;
         }
     }
     let mut stack = vec![(0usize, m - 1)];
@@ -584,5 +660,64 @@ fn fair_patch(
                 p[nb + i][axis] = x[i];
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planar_cap_is_the_constrained_delaunay_triangulation() {
+        // A comb-shaped (non-convex) polygon in the plane z = 2, tilted loop order.
+        let mut pts = Vec::new();
+        for i in 0..6 {
+            let x = i as f64;
+            pts.push(DVec3::new(x, 0.0, 2.0));
+        }
+        for i in (0..6).rev() {
+            let x = i as f64;
+            let y = if i % 2 == 0 { 3.0 } else { 1.0 };
+            pts.push(DVec3::new(x + 0.3, y, 2.0));
+        }
+        // The loop runs clockwise seen from +z; the cap must wind the other way.
+        let tris = planar_cap(&pts).expect("simple polygon");
+        assert_eq!(tris.len(), pts.len() - 2);
+        let mut area = 0.0;
+        for t in &tris {
+            let [a, b, c] = t.map(|i| pts[i as usize]);
+            let n = (b - a).cross(c - a);
+            // Reverse of the loop's orientation (the loop's Newell normal is +z).
+            assert!(n.z * newell(&pts).z < 0.0);
+            area += 0.5 * n.length();
+        }
+        assert!((area - 0.5 * newell(&pts).length()).abs() < 1e-9);
+        // Constrained Delaunay: every edge shared by two cap triangles is locally Delaunay.
+        for t in &tris {
+            for k in 0..3 {
+                let (a, b) = (t[k], t[(k + 1) % 3]);
+                if let Some(u) = tris
+                    .iter()
+                    .find(|u| (0..3).any(|e| u[e] == b && u[(e + 1) % 3] == a))
+                {
+                    let c = t[(k + 2) % 3];
+                    let d = *u.iter().find(|&&x| x != a && x != b).unwrap();
+                    let ang = |o: DVec3, p: DVec3, q: DVec3| (p - o).angle_between(q - o);
+                    let p = |v: u32| pts[v as usize];
+                    assert!(
+                        ang(p(c), p(a), p(b)) + ang(p(d), p(a), p(b))
+                            <= std::f64::consts::PI + 1e-9
+                    );
+                }
+            }
+        }
+        // A self-overlapping projection is refused (the dynamic programme takes over).
+        let bow = [
+            DVec3::new(0.0, 0.0, 0.0),
+            DVec3::new(1.0, 1.0, 0.0),
+            DVec3::new(1.0, 0.0, 0.0),
+            DVec3::new(0.0, 1.0, 0.0),
+        ];
+        assert!(planar_cap(&bow).is_none());
     }
 }

@@ -1,6 +1,8 @@
 //! The repair log: what every step of [`crate::repair::repair`] changed, with counts and
 //! measures, serialisable so that a reviewer (or the provenance manifest) can accept it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// What [`crate::repair::weld`] did.
@@ -192,6 +194,9 @@ pub struct RepairLog {
     pub holes: HolesReport,
     /// Step 6: self-intersections.
     pub self_intersections: SelfIntersectionReport,
+    /// Step 6b: union of overlapping shells.
+    #[serde(default)]
+    pub union: crate::repair::UnionReport,
     /// Step 7: small shells.
     pub components: ComponentsReport,
     /// Distance of the output from the input outside the patches.
@@ -203,6 +208,12 @@ pub struct RepairLog {
     pub closed: bool,
     /// Why the output is not closed (empty when it is), one phrase per remaining problem.
     pub problems: Vec<String>,
+    /// Wall-clock seconds per step (`weld`, `degenerate`, `nonmanifold`, `orient`, `holes`,
+    /// `cleanup`, `self_intersections`, `outward`, `components`, `report`, `deviation`), so
+    /// a caller sees where the time goes. Not deterministic: clear it before comparing
+    /// logs (the pipeline strips every `timings_s` from its reports).
+    #[serde(default)]
+    pub timings_s: BTreeMap<String, f64>,
     /// The full report of the output (with its self-intersection count), so callers need
     /// not search it again. Not serialised: callers print it beside the log.
     #[serde(skip)]

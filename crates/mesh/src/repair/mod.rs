@@ -22,9 +22,11 @@
 //! A clean input (closed, manifold, outward, no intersection, nothing within the weld
 //! tolerance) comes out identical: no step moves a vertex that is not part of a repair.
 //! Repair is idempotent: its output is clean. Overlapping closed shells (bones that touch,
-//! a handle pushed into a body) need a union, which local remeshing cannot do: the log
-//! reports the pairs left between shells, and the CLI's `--rebuild` remeshes the solid
-//! through a distance field.
+//! a handle pushed into a body) need a union, which local remeshing cannot do: after
+//! step 7, [`union_shells`] cuts them exactly along their intersection curves and keeps
+//! the outer boundary ([`RepairLog::union`]); when it cannot, the log reports the pairs
+//! left between shells, and the CLI's `--rebuild` remeshes the solid through a distance
+//! field.
 //!
 //! ```
 //! use osteon_mesh::{repair::{repair, RepairOptions}, shapes::icosphere};
@@ -45,7 +47,11 @@ mod log;
 mod nonmanifold;
 mod orient;
 mod self_intersections;
+mod union;
 mod weld;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 use osteon_geom::{Cancel, DVec3, NeverCancel, NoProgress, Progress, Vec3};
 use rayon::prelude::*;
@@ -61,6 +67,7 @@ pub use log::{
 pub use nonmanifold::split_nonmanifold;
 pub use orient::{orient, orient_outward};
 pub use self_intersections::resolve_self_intersections;
+pub use union::{union_shells, UnionReport};
 pub use weld::weld;
 
 use crate::distance::{points_deviation, DistanceIndex};
@@ -92,6 +99,10 @@ pub struct RepairOptions {
     /// contact (measured: 12 % of the volume of the overlapping foot bones); the log
     /// reports such pairs and the CLI offers `--rebuild` instead.
     pub remesh_overlapping_shells: bool,
+    /// Replace overlapping closed shells by the boundary of their union (exact
+    /// co-refinement and winding-number classification, see [`union_shells`]); when the
+    /// union cannot be made exactly the mesh is kept and the log says why.
+    pub union_overlapping_shells: bool,
     /// Remove shells with fewer triangles than this.
     pub min_shell_triangles: usize,
     /// Remove closed shells enclosing less than this volume, mm³.
@@ -109,6 +120,7 @@ impl Default for RepairOptions {
             resolve_self_intersections: true,
             max_intersection_rounds: 4,
             remesh_overlapping_shells: false,
+            union_overlapping_shells: true,
             min_shell_triangles: 0,
             min_shell_volume_mm3: 0.0,
             measure_deviation: true,
@@ -145,6 +157,11 @@ impl RepairOptions {
     /// Sets [`RepairOptions::remesh_overlapping_shells`].
     pub fn with_remesh_overlapping_shells(mut self, on: bool) -> Self {
         self.remesh_overlapping_shells = on;
+        self
+    }
+    /// Sets [`RepairOptions::union_overlapping_shells`].
+    pub fn with_union_overlapping_shells(mut self, on: bool) -> Self {
+        self.union_overlapping_shells = on;
         self
     }
     /// Sets [`RepairOptions::min_shell_triangles`].
@@ -293,20 +310,38 @@ pub fn repair_with(
         Ok(())
     };
     progress.begin("repair", 8);
+    let mut laps = Laps::start();
     let mut w = Work::from_mesh(mesh);
     log.weld = weld::weld_work(&mut w, tol);
+    laps.lap("weld");
     step("weld")?;
     log.degenerate = degenerate::degenerate_work(&mut w);
+    laps.lap("degenerate");
     step("degenerate")?;
-    log.nonmanifold = nonmanifold::nonmanifold_work(&mut w, tol, max_move);
+    // The topology is derived once here and reused while the mesh does not change (the
+    // common case: no non-manifold edge or vertex to split).
+    let topo = w.with_mesh(Topology::new)?;
+    let topo = if topo.nonmanifold_edges() > 0 || topo.nonmanifold_vertices() > 0 {
+        log.nonmanifold = nonmanifold::nonmanifold_work(&mut w, tol, max_move);
+        None
+    } else {
+        Some(topo)
+    };
+    laps.lap("nonmanifold");
     step("nonmanifold")?;
-    log.orient = orient::consistent_work(&mut w)?;
+    log.orient = orient::consistent_work_with(&mut w, topo)?;
+    laps.lap("orient");
     step("orient")?;
     log.holes = holes::fill_holes_work(&mut w, opts.max_hole_mm, opts.fair_holes)?;
+    laps.lap("holes");
     step("holes")?;
-    close_up(&mut w, &mut log, opts, tol, max_move)?;
+    let (_, mut topo) = close_up(&mut w, &mut log, opts, tol, max_move)?;
+    laps.lap("cleanup");
     let mut faces: Option<Vec<u32>> = None;
     if opts.resolve_self_intersections {
+        // A step that changed nothing keeps the clean topology (the usual case: no
+        // intersection), so the clean-up need not derive it again.
+        let before = topo.is_some().then(|| (w.t.clone(), w.p.clone()));
         let (r, left) = self_intersections::resolve_work(
             &mut w,
             opts.max_intersection_rounds,
@@ -315,34 +350,64 @@ pub fn repair_with(
             max_move,
         )?;
         log.self_intersections = r;
-        if !close_up(&mut w, &mut log, opts, tol, max_move)? {
+        laps.lap("self_intersections");
+        let unchanged = before.is_some_and(|(t, p)| t == w.t && p == w.p);
+        if unchanged {
             faces = Some(left);
+        } else {
+            let (touched, t) = close_up(&mut w, &mut log, opts, tol, max_move)?;
+            if !touched {
+                faces = Some(left);
+            }
+            topo = t;
         }
+        laps.lap("cleanup");
     }
     step("self-intersections")?;
     // Intersecting triangles now (the last search, when nothing changed since).
-    let faces = match faces {
+    let mut faces = match faces {
         Some(f) => f,
         None => w.with_mesh(self_intersections).faces,
     };
+    laps.lap("self_intersections");
     let mut intersecting = vec![false; w.t.len()];
     for &f in &faces {
         intersecting[f as usize] = true;
     }
-    let out = orient::outward_work(&mut w, &intersecting)?;
+    let (out, mut topo) = orient::outward_work_with(&mut w, &intersecting, topo)?;
     log.orient.shells_flipped = out.shells_flipped;
     log.orient.cavities = out.cavities;
     log.orient.enclosed_shells_removed = out.enclosed_shells_removed;
+    laps.lap("outward");
+    if opts.union_overlapping_shells && !faces.is_empty() {
+        topo = None;
+        log.union = union::union_work(&mut w, tol)?;
+        if log.union.applied {
+            faces.clear();
+        }
+        laps.lap("union");
+    }
     step("outward")?;
-    log.components =
-        components::components_work(&mut w, opts.min_shell_triangles, opts.min_shell_volume_mm3)?;
-    w.compact_vertices();
+    let (components, mut topo) = components::components_work_with(
+        &mut w,
+        opts.min_shell_triangles,
+        opts.min_shell_volume_mm3,
+        topo,
+    )?;
+    log.components = components;
+    if w.compact_vertices() > 0 {
+        topo = None;
+    }
+    laps.lap("components");
     step("components")?;
     progress.finish();
 
     // State of the result. Enclosed shells removed never intersect anything, so only a
     // removal of small shells calls for a new search.
-    let topo = w.with_mesh(Topology::new)?;
+    let topo = match topo {
+        Some(t) => t,
+        None => w.with_mesh(Topology::new)?,
+    };
     let mut rep = w.with_mesh(|m| {
         MeshReport::with_topology_and(
             m,
@@ -367,8 +432,12 @@ pub fn repair_with(
     }
     if si_faces > 0 && log.self_intersections.pairs_between_shells > 0 {
         problems.push(format!(
-            "{} intersecting pairs lie between different shells (overlapping solids need a union: rebuild through a distance field)",
-            log.self_intersections.pairs_between_shells
+            "{} intersecting pairs lie between different shells (overlapping solids need a union{}: rebuild through a distance field)",
+            log.self_intersections.pairs_between_shells,
+            log.union
+                .fallback
+                .as_ref()
+                .map_or(String::new(), |f| format!(", which failed: {f}"))
         ));
     }
     log.closed = rep.watertight
@@ -385,12 +454,38 @@ pub fn repair_with(
         triangles: w.t.len(),
     };
     log.changed = w.p != mesh.positions || w.t != mesh.triangles;
+    laps.lap("report");
     step("verify")?;
     if opts.measure_deviation {
         log.deviation = deviation(mesh, &w, diag)?;
     }
+    laps.lap("deviation");
+    log.timings_s = laps.times;
     step("deviation")?;
     Ok((w.into_mesh(), log))
+}
+
+/// Wall-clock time per step, summed over the step's calls.
+struct Laps {
+    last: Instant,
+    times: BTreeMap<String, f64>,
+}
+
+impl Laps {
+    fn start() -> Laps {
+        Laps {
+            last: Instant::now(),
+            times: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the time since the previous lap to `step`.
+    fn lap(&mut self, step: &str) {
+        let now = Instant::now();
+        *self.times.entry(step.to_string()).or_insert(0.0) +=
+            now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+    }
 }
 
 /// Rounds of clean-up until the topology is clean (at most three): triangles on edges that
@@ -403,7 +498,7 @@ fn close_up(
     opts: &RepairOptions,
     tol: f64,
     max_move: f64,
-) -> Result<bool, MeshError> {
+) -> Result<(bool, Option<Topology>), MeshError> {
     let mut touched = false;
     for _ in 0..3 {
         let topo = w.with_mesh(Topology::new)?;
@@ -420,7 +515,7 @@ fn close_up(
             && topo.inconsistent_edges() == 0
             && topo.boundary_edges() <= open_edges
         {
-            break;
+            return Ok((touched, Some(topo)));
         }
         touched = true;
         if topo.nonmanifold_edges() > 0 || topo.inconsistent_edges() > 0 {
@@ -471,32 +566,109 @@ fn close_up(
         log.holes.holes.retain(|x| x.filled);
         log.holes.holes.extend(h.holes);
     }
-    Ok(touched)
+    Ok((touched, None))
 }
 
 /// Distances of the output's vertices and centroids outside patches from the input.
+///
+/// Samples that lie on the input surface by construction are not searched: an output
+/// vertex at the exact position (same bits) of a vertex of an input triangle, and the
+/// centroid of an output triangle whose three corners are the corners of one input
+/// triangle. Their distance is exactly 0 (a search would return rounding noise, ~10⁻¹⁶ of
+/// the size); every other sample (moved copies, new corners, re-triangulated parts) is
+/// measured against the input surface.
 fn deviation(input: &Mesh, w: &Work, diag: f64) -> Result<DeviationReport, MeshError> {
-    let index = DistanceIndex::new(input)?;
+    // Input vertices used by a triangle, by position bits; the canonical id of a position
+    // is its lowest such vertex.
+    let bits = |p: Vec3| [p.x.to_bits(), p.y.to_bits(), p.z.to_bits()];
+    let mut used_in = vec![false; input.positions.len()];
+    for t in &input.triangles {
+        for &i in t {
+            used_in[i as usize] = true;
+        }
+    }
+    let mut by_pos: Vec<([u32; 3], u32)> = input
+        .positions
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| used_in[i])
+        .map(|(i, &p)| (bits(p), i as u32))
+        .collect();
+    by_pos.par_sort_unstable();
+    // Canonical id of every used input vertex: the first of its run of equal positions.
+    let mut canon_in = vec![u32::MAX; input.positions.len()];
+    let mut first = 0;
+    for k in 0..by_pos.len() {
+        if by_pos[k].0 != by_pos[first].0 {
+            first = k;
+        }
+        canon_in[by_pos[k].1 as usize] = by_pos[first].1;
+    }
+    by_pos.dedup_by_key(|e| e.0);
+    let canon = |p: Vec3| -> Option<u32> {
+        let b = bits(p);
+        by_pos
+            .binary_search_by(|e| e.0.cmp(&b))
+            .ok()
+            .map(|k| by_pos[k].1)
+    };
+    let mut in_tris: Vec<[u32; 3]> = input
+        .triangles
+        .par_iter()
+        .map(|t| {
+            let mut k = t.map(|i| canon_in[i as usize]);
+            k.sort_unstable();
+            k
+        })
+        .collect();
+    in_tris.par_sort_unstable();
+    in_tris.dedup();
+    let canon_out: Vec<u32> =
+        w.p.par_iter()
+            .map(|&p| canon(p).unwrap_or(u32::MAX))
+            .collect();
+
     let mut used = vec![false; w.p.len()];
     let mut samples: Vec<DVec3> = Vec::with_capacity(w.t.len() * 2);
-    let mut patch_triangles = 0;
+    let (mut patch_triangles, mut on_input) = (0, 0usize);
     for (t, &patch) in w.t.iter().zip(&w.patch) {
         if patch {
             patch_triangles += 1;
             continue;
         }
-        let [a, b, c] = t.map(|i| w.p[i as usize].as_dvec3());
-        samples.push((a + b + c) / 3.0);
         for &i in t {
             used[i as usize] = true;
         }
+        let mut k = t.map(|i| canon_out[i as usize]);
+        k.sort_unstable();
+        if k[2] != u32::MAX && in_tris.binary_search(&k).is_ok() {
+            on_input += 1;
+            continue;
+        }
+        let [a, b, c] = t.map(|i| w.p[i as usize].as_dvec3());
+        samples.push((a + b + c) / 3.0);
     }
-    samples.extend(
-        w.p.iter()
-            .zip(&used)
-            .filter(|(_, &u)| u)
-            .map(|(p, _)| p.as_dvec3()),
-    );
+    for (i, p) in w.p.iter().enumerate() {
+        if used[i] {
+            if canon_out[i] != u32::MAX {
+                on_input += 1;
+            } else {
+                samples.push(p.as_dvec3());
+            }
+        }
+    }
+    let total = samples.len() + on_input;
+    if samples.is_empty() {
+        return Ok(DeviationReport {
+            max_mm: 0.0,
+            mean_mm: 0.0,
+            relative_to_bbox: 0.0,
+            bbox_diagonal_mm: diag,
+            samples: total,
+            patch_triangles,
+        });
+    }
+    let index = DistanceIndex::new(input)?;
     // Almost every sample lies on the input surface: a query bounded by the promise
     // (10⁻⁴ × diagonal) prunes the tree early; only samples beyond it need the full search.
     let bound = 1e-4 * diag;
@@ -519,12 +691,8 @@ fn deviation(input: &Mesh, w: &Work, diag: f64) -> Result<DeviationReport, MeshE
     let sum: f64 = parts.iter().map(|p| p.1).sum();
     let d = crate::distance::DirectedDeviation {
         max_mm: max,
-        mean_mm: if samples.is_empty() {
-            0.0
-        } else {
-            sum / samples.len() as f64
-        },
-        samples: samples.len(),
+        mean_mm: sum / total as f64,
+        samples: total,
     };
     Ok(DeviationReport {
         max_mm: d.max_mm,
@@ -534,4 +702,56 @@ fn deviation(input: &Mesh, w: &Work, diag: f64) -> Result<DeviationReport, MeshE
         samples: d.samples,
         patch_triangles,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shapes::icosphere;
+
+    #[test]
+    fn deviation_measures_moved_vertices_and_skips_only_input_samples() {
+        let m = icosphere(3, 10.0);
+        let diag = 20.0 * 3f64.sqrt();
+        // Unchanged: every sample is on an input triangle, exactly 0.
+        let w = Work::from_mesh(&m);
+        let d = deviation(&m, &w, diag).unwrap();
+        assert_eq!(d.max_mm, 0.0);
+        assert_eq!(d.samples, m.triangles.len() + m.positions.len());
+        // One vertex pushed outward by 0.01 mm: it and its triangles' centroids are measured.
+        let mut w = Work::from_mesh(&m);
+        let p = w.p[7];
+        w.p[7] = p + p.normalize() * 0.01;
+        let d = deviation(&m, &w, diag).unwrap();
+        assert!((d.max_mm - 0.01).abs() < 2e-3, "{d:?}");
+        // The same triangles with flipped winding lie on the input surface too.
+        let mut w = Work::from_mesh(&m);
+        w.t.iter_mut().for_each(|t| t.swap(1, 2));
+        assert_eq!(deviation(&m, &w, diag).unwrap().max_mm, 0.0);
+    }
+
+    #[test]
+    fn log_times_every_step() {
+        let mut m = icosphere(2, 10.0);
+        m.triangles.remove(0);
+        let (_, log) = repair(&m, &RepairOptions::default()).unwrap();
+        for step in [
+            "weld",
+            "degenerate",
+            "nonmanifold",
+            "orient",
+            "holes",
+            "cleanup",
+            "self_intersections",
+            "outward",
+            "components",
+            "report",
+            "deviation",
+        ] {
+            let t = log.timings_s.get(step).copied();
+            assert!(t.is_some_and(|t| (0.0..60.0).contains(&t)), "{step}: {t:?}");
+        }
+        let json = serde_json::to_value(&log).unwrap();
+        assert!(json["timings_s"]["holes"].is_number());
+    }
 }

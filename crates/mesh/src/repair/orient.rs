@@ -54,7 +54,18 @@ pub fn orient_outward(mesh: &Mesh) -> Result<(Mesh, OrientReport), MeshError> {
 }
 
 pub(crate) fn consistent_work(w: &mut Work) -> Result<OrientReport, MeshError> {
-    let topo = w.with_mesh(Topology::new)?;
+    consistent_work_with(w, None)
+}
+
+/// [`consistent_work`] with the topology of `w` when the caller has it.
+pub(crate) fn consistent_work_with(
+    w: &mut Work,
+    topo: Option<Topology>,
+) -> Result<OrientReport, MeshError> {
+    let topo = match topo {
+        Some(t) => t,
+        None => w.with_mesh(Topology::new)?,
+    };
     let opp = topo.opposites();
     let nt = w.t.len();
     let tris = &w.t;
@@ -129,7 +140,20 @@ fn solid_angle(a: DVec3, b: DVec3, c: DVec3) -> f64 {
 /// `intersecting` flags the triangles that intersect another: a shell with one is not
 /// enclosed but overlapping, and is never removed as redundant.
 pub(crate) fn outward_work(w: &mut Work, intersecting: &[bool]) -> Result<OrientReport, MeshError> {
-    let topo = w.with_mesh(Topology::new)?;
+    Ok(outward_work_with(w, intersecting, None)?.0)
+}
+
+/// [`outward_work`] with the topology of `w` when the caller has it; returns the topology
+/// back when `w` did not change (nothing flipped or removed).
+pub(crate) fn outward_work_with(
+    w: &mut Work,
+    intersecting: &[bool],
+    topo: Option<Topology>,
+) -> Result<(OrientReport, Option<Topology>), MeshError> {
+    let topo = match topo {
+        Some(t) => t,
+        None => w.with_mesh(Topology::new)?,
+    };
     let comp = topo.triangle_components();
     let comps = topo.components();
     let nc = comps.len();
@@ -284,5 +308,6 @@ pub(crate) fn outward_work(w: &mut Work, intersecting: &[bool]) -> Result<Orient
         w.retain(&keep);
         w.compact_vertices();
     }
-    Ok(r)
+    let unchanged = r.shells_flipped == 0 && r.enclosed_shells_removed == 0;
+    Ok((r, unchanged.then_some(topo)))
 }

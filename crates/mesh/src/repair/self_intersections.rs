@@ -19,8 +19,9 @@
 //! the overlapping foot bones: 12 % of the volume and three small bones lost; on the
 //! teapot the spout and handle shrank to a fifth). Those pairs are reported
 //! ([`SelfIntersectionReport::pairs_between_shells`]); `between_shells` targets them too,
-//! for callers who accept that loss, and `osteon repair --rebuild` makes the union through
-//! a distance field. When the targeted intersections are not all gone after the last
+//! for callers who accept that loss; the repair pipeline instead makes the exact union
+//! ([`super::union_shells`]) afterwards, and `osteon repair --rebuild` one through a
+//! distance field. When the targeted intersections are not all gone after the last
 //! round, the step restores its input rather than leave a mesh eaten away.
 
 use rayon::prelude::*;

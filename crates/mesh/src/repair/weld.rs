@@ -13,8 +13,8 @@
 //!
 //! Candidates come from a parallel sort of `(cell, vertex)` keys over a grid of cells at
 //! least the tolerance wide, so that any two vertices within the tolerance lie in
-//! neighbouring cells; each vertex looks at the nine rows of three cells around it by
-//! binary search, in parallel. Keys are unique and the greedy pass is sequential in index
+//! neighbouring cells; the nine rows of three cells around each vertex are scanned by
+//! cursors that move forward with the sorted keys (linear time, chunks in parallel). Keys are unique and the greedy pass is sequential in index
 //! order, so the result does not depend on the number of threads.
 
 use osteon_geom::Vec3;
@@ -111,38 +111,74 @@ fn representatives(p: &[Vec3], tol: f64) -> Vec<u32> {
             a == b
         }
     };
-    // Candidates of every vertex: lower-numbered vertices within the tolerance, ascending.
-    let candidates: Vec<Vec<u32>> = (0..n)
-        .into_par_iter()
-        .map(|j| {
-            let c = coord(p[j]);
+    // The nine rows of three cells around a cell start at the cell's key plus a fixed
+    // offset (coordinates are stored +1, so no row borrows from the next): as the sorted
+    // keys advance, so do the rows' bounds, and nine cursors that only move forward find
+    // every candidate. Chunks of the sorted keys run in parallel, each starting its cursors
+    // by binary search.
+    let row = |dy: u64, dz: u64| -> (u64, u64) {
+        let base = key([1, 1, 1]);
+        (
+            key([0, dy, dz]).wrapping_sub(base),
+            key([2, dy, dz]).wrapping_sub(base),
+        )
+    };
+    let rows: Vec<(u64, u64)> = (0..3u64)
+        .flat_map(|dz| (0..3u64).map(move |dy| row(dy, dz)))
+        .collect();
+    const CHUNK: usize = 1 << 13;
+    // Pairs (j, i): i < j within the tolerance.
+    let mut pairs: Vec<(u32, u32)> = keys
+        .par_chunks(CHUNK)
+        .flat_map_iter(|chunk| {
+            let first = (chunk[0] >> 32) as u64;
+            let mut cursor: Vec<usize> = rows
+                .iter()
+                .map(|&(lo, _)| {
+                    let lo = first.wrapping_add(lo);
+                    keys.partition_point(|&k| ((k >> 32) as u64) < lo)
+                })
+                .collect();
             let mut out = Vec::new();
-            for dz in 0..3u64 {
-                for dy in 0..3u64 {
-                    let lo = key([c[0] - 1, c[1] + dy - 1, c[2] + dz - 1]);
-                    let hi = key([c[0] + 1, c[1] + dy - 1, c[2] + dz - 1]);
-                    let start = keys.partition_point(|&k| ((k >> 32) as u64) < lo);
-                    for &k in &keys[start..] {
+            for &kj in chunk {
+                let cell = (kj >> 32) as u64;
+                let j = kj as u32 as usize;
+                for (r, &(lo, hi)) in rows.iter().enumerate() {
+                    let (lo, hi) = (cell.wrapping_add(lo), cell.wrapping_add(hi));
+                    let mut c = cursor[r];
+                    while c < keys.len() && ((keys[c] >> 32) as u64) < lo {
+                        c += 1;
+                    }
+                    cursor[r] = c;
+                    for &k in &keys[c..] {
                         if ((k >> 32) as u64) > hi {
                             break;
                         }
                         let i = k as u32 as usize;
                         if i < j && same(p[i], p[j]) {
-                            out.push(i as u32);
+                            out.push((j as u32, i as u32));
                         }
                     }
                 }
             }
-            out.sort_unstable();
             out
         })
         .collect();
     drop(keys);
+    pairs.par_sort_unstable();
+    // Greedy in index order: j joins its lowest candidate that is still a representative.
     let mut rep: Vec<u32> = (0..n as u32).collect();
-    for j in 0..n {
-        if let Some(&i) = candidates[j].iter().find(|&&i| rep[i as usize] == i) {
-            rep[j] = i;
+    let mut s = 0;
+    while s < pairs.len() {
+        let j = pairs[s].0;
+        let mut e = s;
+        while e < pairs.len() && pairs[e].0 == j {
+            e += 1;
         }
+        if let Some(&(_, i)) = pairs[s..e].iter().find(|&&(_, i)| rep[i as usize] == i) {
+            rep[j as usize] = i;
+        }
+        s = e;
     }
     rep
 }

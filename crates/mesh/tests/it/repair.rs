@@ -304,7 +304,7 @@ fn public_meshes() {
     assert!(log.deviation.relative_to_bbox < 1e-4, "{:?}", log.deviation);
     let (again, log2) = fix(&out);
     assert!(again == out && !log2.changed);
-    // Overlapping shells: topology repaired, the overlaps reported as needing a union.
+    // Overlapping shells: topology repaired, the overlaps merged by the union or reported.
     for name in [
         "vtk_footbones.ply",
         "trimesh_teapot.stl",
@@ -318,20 +318,27 @@ fn public_meshes() {
             "{name}: {:?}",
             r.problems()
         );
-        assert!(!log.closed, "{name}");
         assert!(log.self_intersections.pairs_between_shells > 0, "{name}");
         assert_eq!(
             log.self_intersections.pairs_between_shells, log.self_intersections.pairs_after,
             "{name}: every pair left is between shells"
         );
-        assert!(
-            log.problems.iter().any(|p| p.contains("different shells")),
-            "{name}"
-        );
-        assert_eq!(
-            r.self_intersecting_faces,
-            Some(log.self_intersections.faces_after)
-        );
+        // The union of the shells (crates/mesh/tests/union.rs) closes them; when it
+        // cannot, the overlaps stay and are reported.
+        if log.union.applied {
+            assert!(log.closed, "{name}: {:?}", log.problems);
+            assert_eq!(r.self_intersecting_faces, Some(0));
+        } else {
+            assert!(!log.closed, "{name}");
+            assert!(
+                log.problems.iter().any(|p| p.contains("different shells")),
+                "{name}"
+            );
+            assert_eq!(
+                r.self_intersecting_faces,
+                Some(log.self_intersections.faces_after)
+            );
+        }
         assert!(
             log.deviation.relative_to_bbox < 1e-4,
             "{name}: {:?}",
@@ -351,9 +358,13 @@ fn deterministic_across_thread_counts() {
         .num_threads(4)
         .build()
         .unwrap();
-    let (a, la) = one.install(|| fix(&bunny));
-    let (b, lb) = four.install(|| fix(&bunny));
+    let (a, mut la) = one.install(|| fix(&bunny));
+    let (b, mut lb) = four.install(|| fix(&bunny));
     assert_eq!(a, b);
+    // Timings measure the run, not its result.
+    assert!(la.timings_s.contains_key("weld") && lb.timings_s.contains_key("weld"));
+    la.timings_s.clear();
+    lb.timings_s.clear();
     assert_eq!(la, lb);
 }
 
