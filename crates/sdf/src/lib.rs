@@ -7,7 +7,8 @@
 //!   band, clamped outside it ([`field`]).
 //! * [`offset`], [`shell`], [`thicken`], [`wrap`] — a field meshed with marching cubes
 //!   (`osteon-iso`), vertices projected onto the exact level set and creased triangles
-//!   split until the surface is within tolerance, folds those moves made undone ([`project`];
+//!   split until the surface is within tolerance, folds those moves made undone by
+//!   relaxation along the level set or, failing that, roll-back ([`project`];
 //!   the output is free of self-intersections, checked exactly); each returns the mesh and an
 //!   [`OffsetReport`] with the voxel size, the measured error ([`measure`]) and timings.
 //!
@@ -262,10 +263,16 @@ pub struct OffsetReport {
     /// Output connected components (edge-connected).
     pub components: usize,
     /// Vertices moved back toward their marching-cubes position (split vertices: onto their
-    /// marching-cubes edge) because projection folded their triangles into others; the
-    /// measured error includes them. 0 without projection.
+    /// marching-cubes edge) because projection folded their triangles into others and
+    /// relaxation along the level set did not undo it; the measured error includes them.
+    /// 0 without projection.
     #[serde(default)]
     pub rolled_back_vertices: usize,
+    /// Triangles found folded into others after projection and splitting (before untangling;
+    /// 0 without projection): tangential relaxation on the level set undoes most folds, the
+    /// rest are rolled back.
+    #[serde(default)]
+    pub folded_faces: usize,
     /// Triangles of the output that still intersect another after the roll-back (`None`
     /// when nothing was searched: without projection, marching cubes cannot fold).
     #[serde(default)]
