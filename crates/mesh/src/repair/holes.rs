@@ -305,16 +305,7 @@ fn planar_cap(pts: &[DVec3]) -> Option<Vec<[u32; 3]>> {
 fn is_planar(pts: &[DVec3], size: f64) -> bool {
     // Newell's normal and the mean point define the plane.
     let n = pts.len();
-    let mut normal = DVec3::ZERO;
-    for i in 0..n {
-        let (a, b) = (pts[i], pts[(i + 1) % n]);
-        normal += DVec3::new(
-            (a.y - b.y) * (a.z + b.z),
-            (a.z - b.z) * (a.x + b.x),
-            (a.x - b.x) * (a.y + b.y),
-        );
-    }
-    let normal = normal.normalize_or_zero();
+    let normal = newell(pts).normalize_or_zero();
     if normal == DVec3::ZERO {
         return false;
     }
