@@ -96,11 +96,7 @@ pub fn mesh_to_mesh(
             io.output.display(),
             input.triangles.len(),
             mesh_report.triangles,
-            if mesh_report.watertight && mesh_report.manifold && mesh_report.outward {
-                "watertight, manifold, outward".to_string()
-            } else {
-                format!("NOT closed: {}", mesh_report.problems().join("; "))
-            }
+            state_line(&mesh_report)
         );
         eprintln!(
             "{}",
@@ -108,4 +104,46 @@ pub fn mesh_to_mesh(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The state of an output mesh in a few words: closed or not, and what is left.
+fn state_line(r: &osteon::mesh::MeshReport) -> String {
+    let problems = r.problems();
+    if !(r.watertight && r.manifold && r.outward) {
+        format!("NOT closed: {}", problems.join("; "))
+    } else if problems.is_empty() {
+        "watertight, manifold, outward".to_string()
+    } else {
+        // Closed, but not clean: say what is left (self-intersections, say).
+        format!("watertight, manifold, outward; but {}", problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::state_line;
+    use osteon::geom::Vec3;
+    use osteon::mesh::shapes::cuboid;
+
+    #[test]
+    fn a_closed_mesh_with_self_intersections_says_so() {
+        let a = cuboid(Vec3::ZERO, Vec3::ONE);
+        assert_eq!(
+            state_line(&osteon::mesh::report(&a).unwrap()),
+            "watertight, manifold, outward"
+        );
+        // Two overlapping cubes: closed and outward, but their faces cross.
+        let b = cuboid(Vec3::splat(0.5), Vec3::splat(1.5));
+        let n = a.positions.len() as u32;
+        let mut both = a.clone();
+        both.positions.extend(&b.positions);
+        both.triangles
+            .extend(b.triangles.iter().map(|t| t.map(|i| i + n)));
+        let line = state_line(&osteon::mesh::report(&both).unwrap());
+        assert!(
+            line.starts_with("watertight, manifold, outward; but ")
+                && line.contains("self-intersecting triangles"),
+            "{line}"
+        );
+    }
 }
