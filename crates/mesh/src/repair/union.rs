@@ -27,10 +27,17 @@
 //!    self-intersections (exact search again); if any check fails, the input is returned
 //!    unchanged and [`UnionReport::fallback`] says why — never a worse mesh.
 //!
-//! Not handled (reported, input kept): pairs in *degenerate* contact — a vertex exactly on
-//! the other triangle's plane, an edge exactly through another edge, coplanar overlapping
-//! triangles — and three surfaces through one point inside a triangle (constraint segments
-//! crossing). Real scan data has them rarely; exact axis-aligned test shapes often.
+//! Three surfaces through one point inside a triangle (two intersection curves crossing)
+//! give a *triple point*, the meeting of the three planes, computed once per sorted triple
+//! of triangles so all three get the same vertex ([`UnionReport::triple_points`]).
+//!
+//! Pairs in *degenerate* contact — a vertex exactly on the other triangle's plane, an edge
+//! exactly through another edge, coplanar overlapping triangles — cannot be cut this way.
+//! When there are some, the later shell of each such pair is translated by 5·10⁻⁶ of the
+//! bounding-box diagonal and the cut is made again; this moves real geometry and is logged
+//! ([`UnionReport::shells_nudged`], [`UnionReport::nudge_mm`]). If degenerate pairs remain,
+//! the input is kept with the reason. Real scan data has them rarely; exact axis-aligned
+//! test shapes often.
 //!
 //! Cost: the intersection search of the whole mesh, then work proportional to the cut
 //! triangles, plus one winding number per patch sample over the other shells' triangles.
