@@ -499,29 +499,17 @@ fn genus_with_flags(m: &Mesh, flags: &[u8]) -> Option<i64> {
         return None;
     }
     let nv = m.positions.len();
-    let mut parent: Vec<u32> = (0..nv as u32).collect();
-    fn root(p: &mut [u32], mut a: u32) -> u32 {
-        while p[a as usize] != a {
-            let up = p[p[a as usize] as usize];
-            p[a as usize] = up;
-            a = up;
-        }
-        a
-    }
+    let mut uf = crate::topology::UnionFind::new(nv);
     for t in &m.triangles {
-        for (x, y) in [(t[0], t[1]), (t[1], t[2])] {
-            let (rx, ry) = (root(&mut parent, x), root(&mut parent, y));
-            if rx != ry {
-                parent[rx.max(ry) as usize] = rx.min(ry);
-            }
-        }
+        uf.union(t[0], t[1]);
+        uf.union(t[1], t[2]);
     }
     let mut v = 0i64;
     let mut c = 0i64;
     for (i, &f) in flags.iter().enumerate().take(nv) {
         if f & DEAD == 0 {
             v += 1;
-            c += i64::from(root(&mut parent, i as u32) == i as u32);
+            c += i64::from(uf.find(i as u32) == i as u32);
         }
     }
     let f = m.triangles.len() as i64;
@@ -934,9 +922,23 @@ impl<'a> Decimator<'a> {
     /// a, b) with `a < b`, sorted by cost then vertices (a total order: the same on any
     /// thread count).
     fn candidates(&self) -> Vec<(u32, u32, u32)> {
-        let mut list: Vec<(u32, u32, u32)> = (0..self.pos.len() as u32)
-            .into_par_iter()
-            .with_min_len(1024)
+        let mut list = self.plan_edges((0..self.pos.len() as u32).into_par_iter(), |v, w| w > v);
+        sort_by_cost(&mut list);
+        list
+    }
+
+    /// Plans the edges from each of `vertices` (alive, not frozen) to the neighbours `take`
+    /// accepts, in parallel: `(cost bits, smaller end, larger end)`, unsorted.
+    fn plan_edges<I>(
+        &self,
+        vertices: I,
+        take: impl Fn(u32, u32) -> bool + Sync,
+    ) -> Vec<(u32, u32, u32)>
+    where
+        I: IndexedParallelIterator<Item = u32>,
+    {
+        vertices
+            .with_min_len(256)
             .fold(
                 || (Vec::new(), Vec::new(), Vec::new()),
                 |(mut out, mut nb, mut cands), v| {
@@ -944,9 +946,10 @@ impl<'a> Decimator<'a> {
                         return (out, nb, cands);
                     }
                     Self::neighbours(&self.fans, &self.tris, &self.flags, v, &mut nb);
-                    for &w in nb.iter().filter(|&&w| w > v) {
-                        if let Some(c) = self.plan_cost(v, w, &mut cands) {
-                            out.push((cost_bits(c), v, w));
+                    for &w in nb.iter().filter(|&&w| take(v, w)) {
+                        let (a, b) = (v.min(w), v.max(w));
+                        if let Some(c) = self.plan_cost(a, b, &mut cands) {
+                            out.push((cost_bits(c), a, b));
                         }
                     }
                     (out, nb, cands)
@@ -956,9 +959,7 @@ impl<'a> Decimator<'a> {
             .reduce(Vec::new, |mut a, b| {
                 a.extend_from_slice(&b);
                 a
-            });
-        sort_by_cost(&mut list);
-        list
+            })
     }
 
     /// Collapses edges in passes until the triangle count reaches `target` or no collapse
@@ -1063,40 +1064,12 @@ impl<'a> Decimator<'a> {
             list.retain(|&(_, a, b)| !locked[a as usize] && !locked[b as usize]);
             // In parallel over the survivors; the order of the pieces does not matter, the
             // list is sorted next (a total order).
-            let mut fresh: Vec<(u32, u32, u32)> = {
-                let this = &*self;
-                touched
-                    .par_iter()
-                    .with_min_len(256)
-                    .fold(
-                        || (Vec::new(), Vec::new(), Vec::new()),
-                        |(mut out, mut nb, mut cands), &v| {
-                            if this.flags[v as usize] & DEAD == 0 {
-                                Self::neighbours(&this.fans, &this.tris, &this.flags, v, &mut nb);
-                                for &w in &nb {
-                                    // An edge between two survivors of this pass is
-                                    // planned once, from its smaller end.
-                                    if locked[w as usize]
-                                        && this.flags[w as usize] & DEAD == 0
-                                        && w < v
-                                    {
-                                        continue;
-                                    }
-                                    let (a, b) = (v.min(w), v.max(w));
-                                    if let Some(c) = this.plan_cost(a, b, &mut cands) {
-                                        out.push((cost_bits(c), a, b));
-                                    }
-                                }
-                            }
-                            (out, nb, cands)
-                        },
-                    )
-                    .map(|(out, _, _)| out)
-                    .reduce(Vec::new, |mut a, b| {
-                        a.extend_from_slice(&b);
-                        a
-                    })
-            };
+            // An edge between two survivors of this pass is planned once, from its smaller
+            // end.
+            let dead = |w: u32| self.flags[w as usize] & DEAD != 0;
+            let mut fresh = self.plan_edges(touched.par_iter().copied(), |v, w| {
+                !(locked[w as usize] && !dead(w) && w < v)
+            });
             sort_by_cost(&mut fresh);
             fresh.dedup();
             list = merge_sorted(&list, &fresh);

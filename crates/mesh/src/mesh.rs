@@ -3,6 +3,7 @@
 use osteon_geom::{Aabb, DVec3, Vec3};
 use rayon::prelude::*;
 
+use crate::topology::UnionFind;
 use crate::MeshError;
 
 /// A triangle mesh: positions in millimetres and triangles as vertex indices,
@@ -16,6 +17,33 @@ pub struct Mesh {
 }
 
 impl Mesh {
+    /// Component of each triangle, triangles being connected through shared vertices
+    /// (numbered in order of first triangle), and the number of components. Linear time;
+    /// on a vertex-manifold mesh this is edge connectivity.
+    pub fn vertex_connected_components(&self) -> (Vec<u32>, usize) {
+        let nv = self.positions.len();
+        let mut uf = UnionFind::new(nv);
+        for t in &self.triangles {
+            uf.union(t[0], t[1]);
+            uf.union(t[1], t[2]);
+        }
+        let mut id = vec![u32::MAX; nv];
+        let mut n = 0u32;
+        let comp = self
+            .triangles
+            .iter()
+            .map(|t| {
+                let r = uf.find(t[0]) as usize;
+                if id[r] == u32::MAX {
+                    id[r] = n;
+                    n += 1;
+                }
+                id[r]
+            })
+            .collect();
+        (comp, n as usize)
+    }
+
     /// A mesh after checking that every index is in range and every coordinate finite.
     pub fn new(positions: Vec<Vec3>, triangles: Vec<[u32; 3]>) -> Result<Mesh, MeshError> {
         let m = Mesh {

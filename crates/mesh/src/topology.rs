@@ -72,13 +72,15 @@ pub struct Topology {
 }
 
 /// Union-find over `u32` ids with path halving; union by smaller id keeps roots minimal.
-struct UnionFind(Vec<u32>);
+/// Union-find over `0..n` with path halving; a union keeps the smaller root, so every
+/// class is named by its smallest member.
+pub(crate) struct UnionFind(Vec<u32>);
 
 impl UnionFind {
-    fn new(n: usize) -> UnionFind {
+    pub(crate) fn new(n: usize) -> UnionFind {
         UnionFind((0..n as u32).collect())
     }
-    fn find(&mut self, mut a: u32) -> u32 {
+    pub(crate) fn find(&mut self, mut a: u32) -> u32 {
         while self.0[a as usize] != a {
             let p = self.0[a as usize];
             self.0[a as usize] = self.0[p as usize];
@@ -86,7 +88,7 @@ impl UnionFind {
         }
         a
     }
-    fn union(&mut self, a: u32, b: u32) {
+    pub(crate) fn union(&mut self, a: u32, b: u32) {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra < rb {
             self.0[rb as usize] = ra;

@@ -201,23 +201,7 @@ fn one_scan(
     cancel: &dyn Cancel,
 ) -> ScanRow {
     let rel = relative_name(dir, scan);
-    let mut row = ScanRow {
-        scan: rel.clone(),
-        status: "error".into(),
-        error: None,
-        output: None,
-        triangles: None,
-        volume_mm3: None,
-        watertight: None,
-        components: None,
-        fit_verdict: None,
-        deviation_max_mm: None,
-        deviation_hd95_mm: None,
-        deviation_mean_mm: None,
-        failed_checks: Vec::new(),
-        timings_s: BTreeMap::new(),
-        thumbnail: None,
-    };
+    let mut row = ScanRow::error(rel.clone(), None);
     let t_all = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let recipe = recipe.for_scan(&rel)?;
@@ -330,22 +314,29 @@ pub fn run_batch(
 }
 
 fn one_scan_skipped(dir: &Path, scan: &Path) -> ScanRow {
-    ScanRow {
-        scan: relative_name(dir, scan),
-        status: "error".into(),
-        error: Some("not processed".into()),
-        output: None,
-        triangles: None,
-        volume_mm3: None,
-        watertight: None,
-        components: None,
-        fit_verdict: None,
-        deviation_max_mm: None,
-        deviation_hd95_mm: None,
-        deviation_mean_mm: None,
-        failed_checks: Vec::new(),
-        timings_s: BTreeMap::new(),
-        thumbnail: None,
+    ScanRow::error(relative_name(dir, scan), Some("not processed".into()))
+}
+
+impl ScanRow {
+    /// A row with status `error` and nothing measured yet.
+    fn error(scan: String, error: Option<String>) -> ScanRow {
+        ScanRow {
+            scan,
+            status: "error".into(),
+            error,
+            output: None,
+            triangles: None,
+            volume_mm3: None,
+            watertight: None,
+            components: None,
+            fit_verdict: None,
+            deviation_max_mm: None,
+            deviation_hd95_mm: None,
+            deviation_mean_mm: None,
+            failed_checks: Vec::new(),
+            timings_s: BTreeMap::new(),
+            thumbnail: None,
+        }
     }
 }
 

@@ -64,7 +64,7 @@ fn secs(t: Instant) -> f64 {
 /// wide). Returns how many it removed, and the components and cavity-bounding (negative
 /// volume) components that remain.
 fn drop_specks(mesh: &mut Mesh, min_volume: f64) -> Result<(usize, usize, usize), SdfError> {
-    let (comp, n) = triangle_components(mesh);
+    let (comp, n) = mesh.vertex_connected_components();
     let vol = component_volumes(mesh, &comp, n);
     let speck: Vec<bool> = vol.iter().map(|v| v.abs() < min_volume).collect();
     let mut removed = speck.iter().filter(|&&s| s).count();
@@ -102,47 +102,6 @@ fn drop_specks(mesh: &mut Mesh, min_volume: f64) -> Result<(usize, usize, usize)
         .collect();
     *mesh = Mesh::new(pos, tris).map_err(SdfError::Mesh)?;
     Ok((removed, n - removed, inner))
-}
-
-/// Component of each triangle (connected through shared vertices, numbered in order of
-/// first triangle) and the count: union-find over the vertex indices, linear time (the
-/// output of marching cubes is vertex-manifold, so this equals edge connectivity there).
-fn triangle_components(mesh: &Mesh) -> (Vec<u32>, usize) {
-    let mut parent: Vec<u32> = (0..mesh.positions.len() as u32).collect();
-    fn find(parent: &mut [u32], mut v: u32) -> u32 {
-        while parent[v as usize] != v {
-            let g = parent[parent[v as usize] as usize];
-            parent[v as usize] = g;
-            v = g;
-        }
-        v
-    }
-    for t in &mesh.triangles {
-        let mut a = find(&mut parent, t[0]);
-        for &v in &t[1..] {
-            let b = find(&mut parent, v);
-            if a != b {
-                let (lo, hi) = (a.min(b), a.max(b));
-                parent[hi as usize] = lo;
-                a = lo;
-            }
-        }
-    }
-    let mut id = vec![u32::MAX; mesh.positions.len()];
-    let mut n = 0u32;
-    let comp = mesh
-        .triangles
-        .iter()
-        .map(|t| {
-            let r = find(&mut parent, t[0]) as usize;
-            if id[r] == u32::MAX {
-                id[r] = n;
-                n += 1;
-            }
-            id[r]
-        })
-        .collect();
-    (comp, n as usize)
 }
 
 /// Signed volume of each component (`comp`: component per triangle).

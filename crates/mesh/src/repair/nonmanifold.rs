@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use super::log::NonManifoldReport;
 use super::Work;
+use crate::topology::UnionFind;
 use crate::{Mesh, MeshError};
 
 /// Splits non-manifold edges and vertices (see the module documentation); copies move at
@@ -48,26 +49,6 @@ pub fn split_nonmanifold(
     Ok((w.into_mesh(), r))
 }
 
-struct Uf(Vec<u32>);
-impl Uf {
-    fn find(&mut self, mut a: u32) -> u32 {
-        while self.0[a as usize] != a {
-            let p = self.0[a as usize];
-            self.0[a as usize] = self.0[p as usize];
-            a = p;
-        }
-        a
-    }
-    fn union(&mut self, a: u32, b: u32) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra < rb {
-            self.0[rb as usize] = ra;
-        } else if rb < ra {
-            self.0[ra as usize] = rb;
-        }
-    }
-}
-
 pub(crate) fn nonmanifold_work(w: &mut Work, min_move: f64, max_move: f64) -> NonManifoldReport {
     let mut r = NonManifoldReport::default();
     let nt = w.t.len();
@@ -85,14 +66,14 @@ pub(crate) fn nonmanifold_work(w: &mut Work, min_move: f64, max_move: f64) -> No
         })
         .collect();
     keys.par_sort_unstable();
-    let mut uf = Uf((0..nc as u32).collect());
+    let mut uf = UnionFind::new(nc);
     // Corner of the triangle of corner `c` at vertex `v`.
     let corner_at = |c: usize, v: u32| -> u32 {
         let t = c / 3;
         let k = tris[t].iter().position(|&x| x == v).unwrap_or(0);
         (3 * t + k) as u32
     };
-    let glue = |uf: &mut Uf, c0: usize, c1: usize| {
+    let glue = |uf: &mut UnionFind, c0: usize, c1: usize| {
         let (a, b) = (from(c0), to(c0));
         uf.union(corner_at(c0, a), corner_at(c1, a));
         uf.union(corner_at(c0, b), corner_at(c1, b));
