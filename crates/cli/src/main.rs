@@ -631,7 +631,8 @@ fn sdf_step(
     ops::mesh_to_mesh(io, "offset", options, quiet, |mesh, bars| {
         let (out, report) =
             run(mesh, bars).map_err(|e| Failure(anyhow::anyhow!("{}: {e}", io.input.display())))?;
-        Ok((out, serde_json::to_value(&report)?))
+        let searched = report.self_intersecting_faces;
+        Ok((out, serde_json::to_value(&report)?, searched))
     })
 }
 
@@ -694,7 +695,8 @@ fn smooth_cmd(a: &SmoothArgs, quiet: bool) -> Result<ExitCode, Failure> {
         |mesh, bars| {
             let (out, report) = osteon::mesh::smooth(mesh, &o, bars, &NeverCancel)
                 .map_err(|e| Failure(anyhow::anyhow!("{}: {e}", a.io.input.display())))?;
-            Ok((out, serde_json::to_value(&report)?))
+            let searched = report.self_intersecting_faces_after;
+            Ok((out, serde_json::to_value(&report)?, searched))
         },
     )
 }
@@ -713,7 +715,8 @@ fn decimate_cmd(a: &DecimateArgs, quiet: bool) -> Result<ExitCode, Failure> {
         |mesh, bars| {
             let (out, report) = osteon::mesh::decimate(mesh, &o, bars, &NeverCancel)
                 .map_err(|e| Failure(anyhow::anyhow!("{}: {e}", a.io.input.display())))?;
-            Ok((out, serde_json::to_value(&report)?))
+            let searched = report.self_intersecting_faces;
+            Ok((out, serde_json::to_value(&report)?, searched))
         },
     )
 }

@@ -30,14 +30,16 @@ pub struct MeshIo {
     pub json: bool,
 }
 
-/// Runs `step` on the input mesh and writes its output. `step` returns the new mesh and its
-/// report as JSON; `name` is the stage's key in `timings_s`.
+/// Runs `step` on the input mesh and writes its output. `step` returns the new mesh, its
+/// report as JSON, and the output's self-intersecting triangle count when the step has
+/// already searched the whole output exactly (then the mesh report does not search again);
+/// `name` is the stage's key in `timings_s`.
 pub fn mesh_to_mesh(
     io: &MeshIo,
     name: &str,
     options: Value,
     quiet: bool,
-    step: impl FnOnce(&Mesh, &Bars) -> Result<(Mesh, Value), Failure>,
+    step: impl FnOnce(&Mesh, &Bars) -> Result<(Mesh, Value, Option<usize>), Failure>,
 ) -> Result<ExitCode, Failure> {
     let format = osteon::io::MeshFormat::from_path(&io.output).with_context(|| {
         format!(
@@ -58,11 +60,17 @@ pub fn mesh_to_mesh(
     let frame = osteon::io::frame_hint(&io.input).unwrap_or(Frame::None);
     let bars = Bars::new(quiet);
     let t = Instant::now();
-    let (mesh, report) = step(&input, &bars)?;
+    let (mesh, report, searched) = step(&input, &bars)?;
     bars.clear();
     timings.insert(name.into(), t.elapsed().as_secs_f64());
     let t = Instant::now();
-    let mesh_report = osteon::mesh::report(&mesh)?;
+    let mut mesh_report = osteon::mesh::report_with(
+        &mesh,
+        &osteon::mesh::ReportOptions::default().self_intersections(searched.is_none()),
+    )?;
+    if searched.is_some() {
+        mesh_report.self_intersecting_faces = searched;
+    }
     timings.insert("report".into(), t.elapsed().as_secs_f64());
     let t = Instant::now();
     let wopts = MeshWriteOptions::default()

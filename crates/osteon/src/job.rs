@@ -348,14 +348,23 @@ pub fn mesh_volume(
     // The self-intersection search costs seconds on multi-million-triangle meshes; extraction
     // cannot create intersections (tested on every scan), smoothing and decimation could, so
     // it runs when either did (`self_intersecting_faces` is null otherwise).
+    // The last of them already searched its whole output exactly: reuse its count.
     let check_intersections = opts.smooth.is_some() || opts.decimate.is_some();
-    let mesh_report = stages.stage("report", || {
+    let searched = match (&decimate_report, &smooth_report) {
+        (Some(d), _) => d.self_intersecting_faces,
+        (None, Some(s)) => s.self_intersecting_faces_after,
+        (None, None) => None,
+    };
+    let mut mesh_report = stages.stage("report", || {
         report_with(
             &mesh,
-            &ReportOptions::default().self_intersections(check_intersections),
+            &ReportOptions::default().self_intersections(check_intersections && searched.is_none()),
         )
         .map_err(Error::from)
     })?;
+    if searched.is_some() {
+        mesh_report.self_intersecting_faces = searched;
+    }
     let voxels = extract_report.inside_volume_mm3;
     let rel = if voxels > 0.0 {
         (mesh_report.volume_mm3 - voxels) / voxels
