@@ -148,8 +148,7 @@ fn split_at_flat(w: &mut Work, flat: &[usize]) -> usize {
     let keep: Vec<bool> = drop.iter().map(|&d| !d).collect();
     w.retain(&keep);
     for (t, patch) in added {
-        w.t.push(t);
-        w.patch.push(patch);
+        w.push_new(t, patch);
     }
     split
 }
@@ -157,21 +156,42 @@ fn split_at_flat(w: &mut Work, flat: &[usize]) -> usize {
 /// Applies the winding-number rule to triangles with the same vertex set; returns the
 /// number removed.
 fn remove_duplicates(w: &mut Work) -> usize {
-    // (sorted vertices, parity of the permutation, triangle).
-    let mut keys: Vec<([u32; 3], bool, u32)> =
+    // (sorted corners, forward, index) per triangle, grouped by lowest corner (a counting
+    // sort; duplicates share it) and each small group sorted: the order of a full sort.
+    let keys_of: Vec<([u32; 3], bool, u32)> =
         w.t.par_iter()
             .enumerate()
             .map(|(i, t)| {
                 let mut s = *t;
                 s.sort_unstable();
-                // Forward when t is an even (cyclic) permutation of the sorted triple.
                 let forward = (t[0] == s[0] && t[1] == s[1])
                     || (t[1] == s[0] && t[2] == s[1])
                     || (t[2] == s[0] && t[0] == s[1]);
                 (s, forward, i as u32)
             })
             .collect();
-    keys.par_sort_unstable();
+    let nv = w.p.len();
+    let mut start = vec![0u32; nv + 1];
+    for k in &keys_of {
+        start[k.0[0] as usize + 1] += 1;
+    }
+    for v in 0..nv {
+        start[v + 1] += start[v];
+    }
+    let mut fill = start.clone();
+    let mut keys = vec![([0u32; 3], false, 0u32); keys_of.len()];
+    for k in keys_of {
+        let f = &mut fill[k.0[0] as usize];
+        keys[*f as usize] = k;
+        *f += 1;
+    }
+    drop(fill);
+    for v in 0..nv {
+        let (s, e) = (start[v] as usize, start[v + 1] as usize);
+        if e - s > 1 {
+            keys[s..e].sort_unstable();
+        }
+    }
     let mut keep = vec![true; w.t.len()];
     let mut removed = 0;
     let mut i = 0;

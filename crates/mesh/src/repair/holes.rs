@@ -27,12 +27,15 @@
 //! projection is not a simple polygon falls back to step 1.
 //!
 //! A loop larger than `max_hole_mm` (diagonal of its bounding box) is left open and listed
-//! with the reason. Everything is sequential per loop in loop order (loops are found by a
-//! sort of boundary edges): deterministic.
+//! with the reason. Loops are found by a sort of boundary edges; each patch is planned on
+//! its own (in parallel over the loops: a patch reads only the mesh around its loop) and
+//! the patches are appended in loop order: deterministic at any thread count.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use osteon_geom::DVec3;
+use rayon::prelude::*;
 
 use super::log::{HoleRecord, HolesReport};
 use super::Work;
@@ -77,13 +80,19 @@ pub(crate) struct Loop {
 pub(crate) fn boundary_loops(w: &mut Work) -> Result<Vec<Loop>, MeshError> {
     let topo = w.with_mesh(Topology::new)?;
     let opp = topo.opposites();
+    let corners: Vec<u32> = (0..opp.len() as u32)
+        .filter(|&c| opp[c as usize] == BOUNDARY)
+        .collect();
+    Ok(loops_of(w, &corners))
+}
+
+/// The boundary loops through the boundary corners `corners` (corners `3·t + k` whose
+/// edge has no other triangle), ordered by their first boundary corner's vertex.
+fn loops_of(w: &Work, corners: &[u32]) -> Vec<Loop> {
     let tris = &w.t;
     let from = |c: usize| tris[c / 3][c % 3];
     let to = |c: usize| tris[c / 3][(c + 1) % 3];
-    let mut bnd: Vec<(u32, u32)> = (0..opp.len())
-        .filter(|&c| opp[c] == BOUNDARY)
-        .map(|c| (from(c), c as u32))
-        .collect();
+    let mut bnd: Vec<(u32, u32)> = corners.iter().map(|&c| (from(c as usize), c)).collect();
     bnd.sort_unstable();
     let mut used = vec![false; bnd.len()];
     let mut loops = Vec::new();
@@ -121,7 +130,7 @@ pub(crate) fn boundary_loops(w: &mut Work) -> Result<Vec<Loop>, MeshError> {
             loops.push(Loop { v, normals });
         }
     }
-    Ok(loops)
+    loops
 }
 
 pub(crate) fn fill_holes_work(
@@ -130,30 +139,59 @@ pub(crate) fn fill_holes_work(
     fair: bool,
 ) -> Result<HolesReport, MeshError> {
     let loops = boundary_loops(w)?;
+    Ok(fill_loops(w, &loops, max_hole, fair))
+}
+
+/// [`fill_holes_work`] with the mesh's boundary corners at hand (see
+/// [`super::orient::consistent_work_boundary`]).
+pub(crate) fn fill_holes_work_at(
+    w: &mut Work,
+    boundary: &[u32],
+    max_hole: Option<f64>,
+    fair: bool,
+) -> HolesReport {
+    let loops = loops_of(w, boundary);
+    fill_loops(w, &loops, max_hole, fair)
+}
+
+/// Fills `loops`: each patch is planned on its own (in parallel: a patch reads only the
+/// mesh around its loop, never another patch), then the patches are appended in loop
+/// order, so the result does not depend on the number of threads.
+fn fill_loops(w: &mut Work, loops: &[Loop], max_hole: Option<f64>, fair: bool) -> HolesReport {
     let mut report = HolesReport::default();
     if loops.is_empty() {
-        return Ok(report);
+        return report;
     }
     // Mesh neighbours of every loop vertex (for the Laplacians of the fairing).
     let mut on_loop = vec![false; w.p.len()];
-    for l in &loops {
+    for l in loops {
         for &v in &l.v {
             on_loop[v as usize] = true;
         }
     }
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    for t in &w.t {
-        for k in 0..3 {
-            if on_loop[t[k] as usize] {
-                pairs.push((t[k], t[(k + 1) % 3]));
-                pairs.push((t[k], t[(k + 2) % 3]));
-            }
-        }
-    }
-    pairs.sort_unstable();
+    let on_loop = &on_loop;
+    let mut pairs: Vec<(u32, u32)> =
+        w.t.par_iter()
+            .with_min_len(4096)
+            .flat_map_iter(|t| {
+                let t = *t;
+                (0..3)
+                    .filter(move |&k| on_loop[t[k] as usize])
+                    .flat_map(move |k| [(t[k], t[(k + 1) % 3]), (t[k], t[(k + 2) % 3])])
+            })
+            .collect();
+    pairs.par_sort_unstable();
     pairs.dedup();
-    for l in &loops {
-        let rec = fill_one(w, l, max_hole, fair, &pairs);
+    let plans: Vec<Plan> = {
+        let w: &Work = w;
+        loops
+            .par_iter()
+            .with_max_len(1)
+            .map(|l| plan_one(w, l, max_hole, fair, &pairs))
+            .collect()
+    };
+    for (l, plan) in loops.iter().zip(plans) {
+        let rec = apply(w, l, plan);
         if rec.filled {
             report.filled += 1;
             report.triangles_added += rec.triangles_added;
@@ -163,16 +201,57 @@ pub(crate) fn fill_holes_work(
         }
         report.holes.push(rec);
     }
-    Ok(report)
+    report
 }
 
-fn fill_one(
-    w: &mut Work,
+/// A patch planned for one loop: its record, the new points (local ids from the loop's
+/// length on) and the triangles in local ids (loop vertices first).
+struct Plan {
+    rec: HoleRecord,
+    points: Vec<DVec3>,
+    tris: Vec<[u32; 3]>,
+}
+
+/// Appends a planned patch to the mesh (new vertices after the existing ones).
+fn apply(w: &mut Work, l: &Loop, plan: Plan) -> HoleRecord {
+    let Plan {
+        mut rec,
+        points,
+        tris,
+    } = plan;
+    if !rec.filled {
+        return rec;
+    }
+    let n = l.v.len();
+    let base = w.p.len() as u32;
+    let gid = |i: u32| -> u32 {
+        if (i as usize) < n {
+            l.v[i as usize]
+        } else {
+            base + i - n as u32
+        }
+    };
+    w.p.extend(points.iter().map(|q| q.as_vec3()));
+    let mut area = 0.0;
+    for t in &tris {
+        let g = t.map(gid);
+        let [a, b, c] = g.map(|i| w.p[i as usize].as_dvec3());
+        area += 0.5 * (b - a).cross(c - a).length();
+        w.push_new(g, true);
+    }
+    rec.area_mm2 = area;
+    rec.triangles_added = tris.len();
+    rec.vertices_added = points.len();
+    rec
+}
+
+fn plan_one(
+    w: &Work,
     l: &Loop,
     max_hole: Option<f64>,
     fair: bool,
     mesh_nbrs: &[(u32, u32)],
-) -> HoleRecord {
+) -> Plan {
     let n = l.v.len();
     let pts: Vec<DVec3> = l.v.iter().map(|&i| w.p[i as usize].as_dvec3()).collect();
     let perimeter: f64 = (0..n).map(|i| pts[i].distance(pts[(i + 1) % n])).sum();
@@ -192,7 +271,11 @@ fn fill_one(
             rec.reason = Some(format!(
                 "larger than the limit: {size:.4} mm across > {m} mm (--max-hole)"
             ));
-            return rec;
+            return Plan {
+                rec,
+                points: Vec::new(),
+                tris: Vec::new(),
+            };
         }
     }
     // 1. Triangulate (local indices into the loop).
@@ -208,38 +291,20 @@ fn fill_one(
     let sigma: Vec<f64> = (0..n)
         .map(|i| 0.5 * (pts[i].distance(pts[(i + 1) % n]) + pts[i].distance(pts[(i + n - 1) % n])))
         .collect();
-    let mut p = pts.clone();
+    let mut p = pts;
     let mut s = sigma;
     refine(&mut p, &mut s, &mut tris, n);
     // 3. Fair unless planar.
-    // Global ids: loop vertices keep theirs; new ones are appended.
-    let base = w.p.len() as u32;
-    let gid = |i: u32| -> u32 {
-        if (i as usize) < n {
-            l.v[i as usize]
-        } else {
-            base + i - n as u32
-        }
-    };
     if fair && !planar && p.len() > n {
         fair_patch(&mut p, &tris, n, l, mesh_nbrs, w);
     }
-    for q in &p[n..] {
-        w.p.push(q.as_vec3());
-    }
-    let mut area = 0.0;
-    for t in &tris {
-        let g = t.map(gid);
-        let [a, b, c] = g.map(|i| w.p[i as usize].as_dvec3());
-        area += 0.5 * (b - a).cross(c - a).length();
-        w.t.push(g);
-        w.patch.push(true);
-    }
-    rec.area_mm2 = area;
-    rec.triangles_added = tris.len();
-    rec.vertices_added = p.len() - n;
     rec.filled = true;
-    rec
+    p.drain(..n);
+    Plan {
+        rec,
+        points: p,
+        tris,
+    }
 }
 
 /// Newell's normal of a closed polygon (not normalised).
@@ -356,10 +421,10 @@ fn triangulate(pts: &[DVec3], idx: &[usize], normals: &[Option<DVec3>], out: &mu
         triangulate(pts, &ib, &nb, out);
         return;
     }
-    let p = |i: usize| pts[idx[i]];
+    let q: Vec<DVec3> = idx.iter().map(|&i| pts[i]).collect();
     // Unit normal and area of triangle (i, j, k) from one cross product.
     let tri = |i: usize, j: usize, k: usize| -> (Option<DVec3>, f64) {
-        let n = (p(j) - p(i)).cross(p(k) - p(i));
+        let n = (q[j] - q[i]).cross(q[k] - q[i]);
         let l = n.length();
         if l > 0.0 {
             (Some(n / l), 0.5 * l)
@@ -378,18 +443,30 @@ fn triangulate(pts: &[DVec3], idx: &[usize], normals: &[Option<DVec3>], out: &mu
     };
     // A flat (zero-area) triangle is worse than any fold (angle > π: cosine < −1).
     const FLAT: f64 = -3.0;
-    let at = |i: usize, j: usize| i * m + j;
     // Per sub-polygon (i, j): the smallest cosine (worst angle) inside it, its area, the
-    // chosen apex and the chosen triangle's normal (cached for the parents).
+    // chosen apex and the chosen triangle's normal (cached for the parents). Stored twice,
+    // by rows (i·m + j, read along k as (i, k)) and by columns (j·m + i, read along k as
+    // (k, j)), so the inner loop reads both contiguously.
+    let at = |i: usize, j: usize| i * m + j;
     let mut wc = vec![1.0f64; m * m];
     let mut ws = vec![0.0f64; m * m];
+    let mut wc_t = vec![1.0f64; m * m];
+    let mut ws_t = vec![0.0f64; m * m];
     let mut mid = vec![u32::MAX; m * m];
     let mut nrm: Vec<Option<DVec3>> = vec![None; m * m];
+    let mut nrm_t: Vec<Option<DVec3>> = vec![None; m * m];
     for len in 2..m {
         for i in 0..m - len {
             let j = i + len;
             let mut best = (f64::NEG_INFINITY, f64::INFINITY, u32::MAX, None);
             for k in i + 1..j {
+                let (wl, wr) = (wc[at(i, k)], wc_t[at(j, k)]);
+                // The worst angle of this choice is at most its children's: a choice whose
+                // children are already worse than the best one cannot win (ties on the
+                // angle are decided by the area, so only strictly worse ones are skipped).
+                if wl.min(wr) < best.0 {
+                    continue;
+                }
                 let (n, area) = tri(i, j, k);
                 let mut c = if n.is_none() { FLAT } else { 1.0 };
                 // Across (i, k): the mesh, or the child triangle.
@@ -401,22 +478,25 @@ fn triangulate(pts: &[DVec3], idx: &[usize], normals: &[Option<DVec3>], out: &mu
                 let right = if j == k + 1 {
                     normals[k]
                 } else {
-                    nrm[at(k, j)]
+                    nrm_t[at(j, k)]
                 };
                 c = c.min(cosine(n, left)).min(cosine(n, right));
                 if i == 0 && j == m - 1 {
                     c = c.min(cosine(n, normals[m - 1]));
                 }
-                let wc_ = c.min(wc[at(i, k)]).min(wc[at(k, j)]);
-                let ws_ = area + ws[at(i, k)] + ws[at(k, j)];
+                let wc_ = c.min(wl).min(wr);
+                let ws_ = area + ws[at(i, k)] + ws_t[at(j, k)];
                 if wc_ > best.0 || (wc_ == best.0 && ws_ < best.1) {
                     best = (wc_, ws_, k as u32, n);
                 }
             }
             wc[at(i, j)] = best.0;
             ws[at(i, j)] = best.1;
+            wc_t[at(j, i)] = best.0;
+            ws_t[at(j, i)] = best.1;
             mid[at(i, j)] = best.2;
             nrm[at(i, j)] = best.3;
+            nrm_t[at(j, i)] = best.3;
         }
     }
     let mut stack = vec![(0usize, m - 1)];
@@ -465,6 +545,38 @@ fn refine(p: &mut Vec<DVec3>, s: &mut Vec<f64>, tris: &mut Vec<[u32; 3]>, nb: us
     }
 }
 
+/// `!(a <= b)`: true when `a > b` or either is NaN (a run stops only on a real ≤).
+fn not_le(a: f64, b: f64) -> bool {
+    !matches!(
+        a.partial_cmp(&b),
+        Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+    )
+}
+
+/// A multiplicative hash for the small integer keys of [`relax`] (much cheaper than the
+/// default SipHash; the map's iteration order is never used unsorted).
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastHash = BuildHasherDefault<Fx>;
+
 /// Flips interior patch edges until every one is locally Delaunay (opposite angles sum to
 /// at most π), a bounded number of passes.
 fn relax(p: &[DVec3], tris: &mut [[u32; 3]], _nb: usize) {
@@ -473,7 +585,8 @@ fn relax(p: &[DVec3], tris: &mut [[u32; 3]], _nb: usize) {
         u.cross(v).length().atan2(u.dot(v))
     };
     for _pass in 0..40 {
-        let mut edges: HashMap<(u32, u32), (usize, usize)> = HashMap::with_capacity(tris.len() * 3);
+        let mut edges: HashMap<(u32, u32), (usize, usize), FastHash> =
+            HashMap::with_capacity_and_hasher(tris.len() * 3, FastHash::default());
         for (t, tri) in tris.iter().enumerate() {
             for k in 0..3 {
                 edges.insert((tri[k], tri[(k + 1) % 3]), (t, k));
@@ -595,60 +708,100 @@ fn fair_patch(
             rows.push(Row { cols, constant });
         }
     }
-    // CG on AᵀA x = −Aᵀc, per coordinate (same matrix).
-    let apply = |x: &[f64], out: &mut [f64], rowbuf: &mut Vec<f64>| {
+    // CG on AᵀA x = −Aᵀc, per coordinate (same matrix): the three runs advance in
+    // lockstep through one traversal of the matrix per step, each with its own scalars
+    // and its own stop (the arithmetic of each coordinate is that of a run on its own).
+    let mut row_start: Vec<u32> = Vec::with_capacity(rows.len() + 1);
+    let mut entries: Vec<(u32, f64)> = Vec::new();
+    row_start.push(0);
+    for r in &rows {
+        entries.extend_from_slice(&r.cols);
+        row_start.push(entries.len() as u32);
+    }
+    let apply = |x: &[DVec3], out: &mut [DVec3], rowbuf: &mut Vec<DVec3>| {
         rowbuf.clear();
-        for r in &rows {
-            rowbuf.push(r.cols.iter().map(|&(c, wt)| wt * x[c as usize]).sum());
+        for r in 0..rows.len() {
+            let row = &entries[row_start[r] as usize..row_start[r + 1] as usize];
+            rowbuf.push(
+                row.iter()
+                    .fold(DVec3::splat(-0.0), |s, &(c, wt)| s + wt * x[c as usize]),
+            );
         }
-        out.iter_mut().for_each(|o| *o = 0.0);
-        for (r, &y) in rows.iter().zip(rowbuf.iter()) {
-            for &(c, wt) in &r.cols {
+        out.iter_mut().for_each(|o| *o = DVec3::ZERO);
+        for (r, &y) in rowbuf.iter().enumerate() {
+            for &(c, wt) in &entries[row_start[r] as usize..row_start[r + 1] as usize] {
                 out[c as usize] += wt * y;
             }
         }
     };
+    // Σ a·b per coordinate, in order (as `Iterator::sum`, which starts from −0).
+    let dot = |a: &[DVec3], b: &[DVec3]| {
+        a.iter()
+            .zip(b)
+            .fold(DVec3::splat(-0.0), |s, (a, b)| s + *a * *b)
+    };
     let mut rowbuf = Vec::with_capacity(rows.len());
-    for axis in 0..3 {
-        let mut x: Vec<f64> = (0..nf).map(|i| p[nb + i][axis]).collect();
-        let mut b = vec![0.0; nf];
-        for r in &rows {
-            let cval = -r.constant[axis];
-            for &(c, wt) in &r.cols {
-                b[c as usize] += wt * cval;
+    let mut x: Vec<DVec3> = p[nb..].to_vec();
+    let mut b = vec![DVec3::ZERO; nf];
+    for r in &rows {
+        let cval = -r.constant;
+        for &(c, wt) in &r.cols {
+            b[c as usize] += wt * cval;
+        }
+    }
+    let mut ax = vec![DVec3::ZERO; nf];
+    apply(&x, &mut ax, &mut rowbuf);
+    let mut res: Vec<DVec3> = b.iter().zip(&ax).map(|(b, a)| *b - *a).collect();
+    let mut dir = res.clone();
+    let mut rr = dot(&res, &res);
+    let bb = dot(&b, &b).max(DVec3::splat(f64::MIN_POSITIVE));
+    let mut ad = vec![DVec3::ZERO; nf];
+    let mut running = [true; 3];
+    for _ in 0..(4 * nf).clamp(50, 2000) {
+        for axis in 0..3 {
+            running[axis] &= not_le(rr[axis], 1e-24 * bb[axis]);
+        }
+        if !running.iter().any(|&r| r) {
+            break;
+        }
+        apply(&dir, &mut ad, &mut rowbuf);
+        let dad = dot(&dir, &ad);
+        for axis in 0..3 {
+            running[axis] &= not_le(dad[axis], 0.0);
+        }
+        if !running.iter().any(|&r| r) {
+            break;
+        }
+        // Stopped coordinates keep their values: alpha 0 and beta 1 would not (rounding),
+        // so they are masked instead.
+        let alpha = rr / dad;
+        for i in 0..nf {
+            for axis in 0..3 {
+                if running[axis] {
+                    x[i][axis] += alpha[axis] * dir[i][axis];
+                    res[i][axis] -= alpha[axis] * ad[i][axis];
+                }
             }
         }
-        let mut ax = vec![0.0; nf];
-        apply(&x, &mut ax, &mut rowbuf);
-        let mut res: Vec<f64> = b.iter().zip(&ax).map(|(b, a)| b - a).collect();
-        let mut dir = res.clone();
-        let mut rr: f64 = res.iter().map(|v| v * v).sum();
-        let bb: f64 = b.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE);
-        let mut ad = vec![0.0; nf];
-        for _ in 0..(4 * nf).clamp(50, 2000) {
-            if rr <= 1e-24 * bb {
-                break;
-            }
-            apply(&dir, &mut ad, &mut rowbuf);
-            let dad: f64 = dir.iter().zip(&ad).map(|(a, b)| a * b).sum();
-            if dad <= 0.0 {
-                break;
-            }
-            let alpha = rr / dad;
-            for i in 0..nf {
-                x[i] += alpha * dir[i];
-                res[i] -= alpha * ad[i];
-            }
-            let rr2: f64 = res.iter().map(|v| v * v).sum();
-            let beta = rr2 / rr;
-            rr = rr2;
-            for i in 0..nf {
-                dir[i] = res[i] + beta * dir[i];
+        let rr2 = dot(&res, &res);
+        let beta = rr2 / rr;
+        for axis in 0..3 {
+            if running[axis] {
+                rr[axis] = rr2[axis];
             }
         }
         for i in 0..nf {
-            if x[i].is_finite() {
-                p[nb + i][axis] = x[i];
+            for axis in 0..3 {
+                if running[axis] {
+                    dir[i][axis] = res[i][axis] + beta[axis] * dir[i][axis];
+                }
+            }
+        }
+    }
+    for i in 0..nf {
+        for axis in 0..3 {
+            if x[i][axis].is_finite() {
+                p[nb + i][axis] = x[i][axis];
             }
         }
     }

@@ -210,8 +210,10 @@ pub struct RepairLog {
     pub problems: Vec<String>,
     /// Wall-clock seconds per step (`weld`, `degenerate`, `nonmanifold`, `orient`, `holes`,
     /// `cleanup`, `self_intersections`, `outward`, `components`, `report`, `deviation`), so
-    /// a caller sees where the time goes. Not deterministic: clear it before comparing
-    /// logs (the pipeline strips every `timings_s` from its reports).
+    /// a caller sees where the time goes. The first self-intersection search runs
+    /// concurrently with `nonmanifold` … `cleanup` (on two or more threads the steps'
+    /// times add up to more than the wall-clock total). Not deterministic: clear it before
+    /// comparing logs (the pipeline strips every `timings_s` from its reports).
     #[serde(default)]
     pub timings_s: BTreeMap<String, f64>,
     /// The full report of the output (with its self-intersection count), so callers need

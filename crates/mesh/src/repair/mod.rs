@@ -72,7 +72,7 @@ pub use weld::weld;
 
 use crate::distance::{points_deviation, DistanceIndex};
 use crate::report::{MeshReport, ReportOptions};
-use crate::self_intersect::self_intersections;
+use crate::self_intersect::{self_intersections, self_intersections_among, SelfIntersections};
 use crate::topology::Topology;
 use crate::{Mesh, MeshError};
 
@@ -189,12 +189,21 @@ impl RepairOptions {
     }
 }
 
-/// The mesh being repaired, with a flag per triangle: part of a hole patch.
+/// [`Work::src`] of a triangle that is no copy of an input triangle.
+pub(crate) const NO_SOURCE: u32 = u32::MAX;
+
+/// The mesh being repaired, with a flag per triangle: part of a hole patch, and per
+/// triangle the input triangle it was copied from.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Work {
     pub p: Vec<Vec3>,
     pub t: Vec<[u32; 3]>,
     pub patch: Vec<bool>,
+    /// Per triangle: the index of the input triangle it is a copy of (its vertices
+    /// renumbered, maybe welded, moved or its winding flipped), or [`NO_SOURCE`] (new
+    /// triangles: patches, splits, cut pieces). Only a hint for the deviation measure,
+    /// which checks it on the exact positions before trusting it.
+    pub src: Vec<u32>,
 }
 
 impl Work {
@@ -203,7 +212,15 @@ impl Work {
             p: m.positions.clone(),
             t: m.triangles.clone(),
             patch: vec![false; m.triangles.len()],
+            src: (0..m.triangles.len() as u32).collect(),
         }
+    }
+
+    /// Appends triangle `t` (flagged as a patch or not; no input source).
+    pub fn push_new(&mut self, t: [u32; 3], patch: bool) {
+        self.t.push(t);
+        self.patch.push(patch);
+        self.src.push(NO_SOURCE);
     }
 
     pub fn into_mesh(self) -> Mesh {
@@ -234,6 +251,11 @@ impl Work {
         });
         let mut i = 0;
         self.patch.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        let mut i = 0;
+        self.src.retain(|_| {
             i += 1;
             keep[i - 1]
         });
@@ -318,41 +340,76 @@ pub fn repair_with(
     log.degenerate = degenerate::degenerate_work(&mut w);
     laps.lap("degenerate");
     step("degenerate")?;
-    // The topology is derived once here and reused while the mesh does not change (the
-    // common case: no non-manifold edge or vertex to split).
-    let topo = w.with_mesh(Topology::new)?;
-    let topo = if topo.nonmanifold_edges() > 0 || topo.nonmanifold_vertices() > 0 {
-        log.nonmanifold = nonmanifold::nonmanifold_work(&mut w, tol, max_move);
-        None
-    } else {
-        Some(topo)
-    };
-    laps.lap("nonmanifold");
-    step("nonmanifold")?;
-    log.orient = orient::consistent_work_with(&mut w, topo)?;
-    laps.lap("orient");
-    step("orient")?;
-    log.holes = holes::fill_holes_work(&mut w, opts.max_hole_mm, opts.fair_holes)?;
-    laps.lap("holes");
-    step("holes")?;
-    let (_, mut topo) = close_up(&mut w, &mut log, opts, tol, max_move)?;
-    laps.lap("cleanup");
+    // The self-intersection search of this mesh runs concurrently with the topology steps
+    // (splitting, orienting, hole filling, clean-up): those only flip triangles and append
+    // patches in the usual case, so the intersections of the result are the ones found
+    // here plus those of the new triangles (checked on the mesh before being relied on,
+    // see `extend_search`); when anything else changed, the result is searched whole.
+    let early = opts.resolve_self_intersections.then(|| Mesh {
+        positions: w.p.clone(),
+        triangles: w.t.clone(),
+    });
+    let (found, mid) = rayon::join(
+        || {
+            early.as_ref().map(|m| {
+                let t0 = Instant::now();
+                let si = self_intersections(m);
+                (si, t0.elapsed().as_secs_f64())
+            })
+        },
+        || -> Result<Option<Topology>, MeshError> {
+            // The topology is derived once here and reused while the mesh does not change
+            // (the common case: no non-manifold edge or vertex to split).
+            let topo = w.with_mesh(Topology::new)?;
+            let topo = if topo.nonmanifold_edges() > 0 || topo.nonmanifold_vertices() > 0 {
+                log.nonmanifold = nonmanifold::nonmanifold_work(&mut w, tol, max_move);
+                None
+            } else {
+                Some(topo)
+            };
+            laps.lap("nonmanifold");
+            step("nonmanifold")?;
+            let (o, boundary) = orient::consistent_work_boundary(&mut w, topo)?;
+            log.orient = o;
+            laps.lap("orient");
+            step("orient")?;
+            log.holes =
+                holes::fill_holes_work_at(&mut w, &boundary, opts.max_hole_mm, opts.fair_holes);
+            laps.lap("holes");
+            step("holes")?;
+            let (_, topo) = close_up(&mut w, &mut log, opts, tol, max_move)?;
+            laps.lap("cleanup");
+            Ok(topo)
+        },
+    );
+    let mut topo = mid?;
+    // The concurrent search counts as its own step; waiting for it counts as none.
+    laps.skip();
     let mut faces: Option<Vec<u32>> = None;
     if opts.resolve_self_intersections {
+        let first = match (found, &early) {
+            (Some((si, secs)), Some(m)) => {
+                laps.add("self_intersections", secs);
+                let groups: Vec<usize> =
+                    log.holes.holes.iter().map(|h| h.triangles_added).collect();
+                extend_search(m, si, &mut w, &groups)
+            }
+            _ => None,
+        };
         // A step that changed nothing keeps the clean topology (the usual case: no
         // intersection), so the clean-up need not derive it again.
-        let before = topo.is_some().then(|| (w.t.clone(), w.p.clone()));
         let (r, left) = self_intersections::resolve_work(
             &mut w,
+            first,
             opts.max_intersection_rounds,
             opts.remesh_overlapping_shells,
             tol,
             max_move,
         )?;
+        let unchanged = r.triangles_removed == 0;
         log.self_intersections = r;
         laps.lap("self_intersections");
-        let unchanged = before.is_some_and(|(t, p)| t == w.t && p == w.p);
-        if unchanged {
+        if unchanged && topo.is_some() {
             faces = Some(left);
         } else {
             let (touched, t) = close_up(&mut w, &mut log, opts, tol, max_move)?;
@@ -479,12 +536,141 @@ impl Laps {
         }
     }
 
+    /// Starts the next lap now, the time since the previous one counted nowhere.
+    fn skip(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// Adds `secs` (measured elsewhere) to `step`.
+    fn add(&mut self, step: &str, secs: f64) {
+        *self.times.entry(step.to_string()).or_insert(0.0) += secs;
+    }
+
     /// Adds the time since the previous lap to `step`.
     fn lap(&mut self, step: &str) {
         let now = Instant::now();
         *self.times.entry(step.to_string()).or_insert(0.0) +=
             now.duration_since(self.last).as_secs_f64();
         self.last = now;
+    }
+}
+
+/// The self-intersections of `w` from those of `early`, an earlier state of it: when `w`
+/// is `early` with its first vertices at the same positions, its first triangles on the
+/// same corners (their winding may differ: intersections do not depend on it) and only
+/// triangles and vertices appended (hole patches), its intersecting pairs are those of
+/// `early` (`si`) and those with at least one new triangle (searched now). `None` when
+/// `w` is not such an extension (then it must be searched whole).
+fn extend_search(
+    early: &Mesh,
+    si: SelfIntersections,
+    w: &mut Work,
+    groups: &[usize],
+) -> Option<SelfIntersections> {
+    let (nv, nt) = (early.positions.len(), early.triangles.len());
+    if w.p.len() < nv || w.t.len() < nt || w.p[..nv] != early.positions[..] {
+        return None;
+    }
+    let sorted = |t: &[u32; 3]| {
+        let mut s = *t;
+        s.sort_unstable();
+        s
+    };
+    let same = w.t[..nt]
+        .par_iter()
+        .with_min_len(4096)
+        .zip(&early.triangles)
+        .all(|(a, b)| sorted(a) == sorted(b));
+    if !same {
+        return None;
+    }
+    if w.t.len() == nt {
+        return Some(si);
+    }
+    let more = search_new(w, nt, groups);
+    let mut faces = si.faces;
+    faces.extend_from_slice(&more.faces);
+    faces.sort_unstable();
+    faces.dedup();
+    Some(SelfIntersections {
+        pairs: si.pairs + more.pairs,
+        faces,
+    })
+}
+
+/// The intersecting pairs of `w` with at least one triangle numbered `nt` or more (the
+/// new ones, appended in consecutive groups of `groups[i]` triangles: one per hole patch).
+/// A triangle can only meet a new one if their boxes overlap, so the search runs on the
+/// part of the mesh whose triangles' boxes overlap the box of a group (intersection is
+/// decided on exact coordinates, not on indices or neighbours, so the part gives the same
+/// answer as the whole); triangle ids are mapped back.
+fn search_new(w: &Work, nt: usize, groups: &[usize]) -> SelfIntersections {
+    let n = w.t.len();
+    let bbox = |ts: &[[u32; 3]]| {
+        ts.iter().flatten().fold(
+            (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
+            |(lo, hi), &i| {
+                let p = w.p[i as usize];
+                (lo.min(p), hi.max(p))
+            },
+        )
+    };
+    // Groups of new triangles: the holes' patches when they account for all of them, else
+    // runs of 64.
+    let sizes: Vec<usize> = if groups.iter().sum::<usize>() == n - nt {
+        groups.iter().copied().filter(|&g| g > 0).collect()
+    } else {
+        let mut v = vec![64; (n - nt) / 64];
+        if !(n - nt).is_multiple_of(64) {
+            v.push((n - nt) % 64);
+        }
+        v
+    };
+    let mut boxes = Vec::with_capacity(sizes.len());
+    let mut at = nt;
+    for g in sizes {
+        boxes.push(bbox(&w.t[at..at + g]));
+        at += g;
+    }
+    let all = bbox(&w.t[nt..]);
+    let overlaps =
+        |a: &(Vec3, Vec3), b: &(Vec3, Vec3)| a.0.cmple(b.1).all() && b.0.cmple(a.1).all();
+    let old: Vec<u32> = (0..nt as u32)
+        .into_par_iter()
+        .with_min_len(4096)
+        .filter(|&t| {
+            let b = bbox(std::slice::from_ref(&w.t[t as usize]));
+            overlaps(&b, &all) && boxes.iter().any(|g| overlaps(&b, g))
+        })
+        .collect();
+    // The part: those triangles, then the new ones; vertices renumbered compactly.
+    let ids: Vec<u32> = old.iter().copied().chain(nt as u32..n as u32).collect();
+    let mut local = vec![u32::MAX; w.p.len()];
+    let mut positions = Vec::new();
+    let triangles: Vec<[u32; 3]> = ids
+        .iter()
+        .map(|&t| {
+            w.t[t as usize].map(|v| {
+                let l = &mut local[v as usize];
+                if *l == u32::MAX {
+                    *l = positions.len() as u32;
+                    positions.push(w.p[v as usize]);
+                }
+                *l
+            })
+        })
+        .collect();
+    let part = Mesh {
+        positions,
+        triangles,
+    };
+    let subset: Vec<u32> = (old.len() as u32..ids.len() as u32).collect();
+    let found = self_intersections_among(&part, &subset);
+    let mut faces: Vec<u32> = found.faces.iter().map(|&f| ids[f as usize]).collect();
+    faces.sort_unstable();
+    SelfIntersections {
+        pairs: found.pairs,
+        faces,
     }
 }
 
@@ -553,11 +739,11 @@ fn close_up(
             .nonmanifold
             .max_displacement_mm
             .max(n.max_displacement_mm);
-        let o = orient::consistent_work(w)?;
+        let (o, boundary) = orient::consistent_work_boundary(w, None)?;
         log.orient.triangles_flipped += o.triangles_flipped;
         log.orient.non_orientable_edges += o.non_orientable_edges;
         // Holes already reported open stay open; new ones are filled.
-        let h = holes::fill_holes_work(w, opts.max_hole_mm, opts.fair_holes)?;
+        let h = holes::fill_holes_work_at(w, &boundary, opts.max_hole_mm, opts.fair_holes);
         log.holes.filled += h.filled;
         log.holes.triangles_added += h.triangles_added;
         log.holes.vertices_added += h.vertices_added;
@@ -571,90 +757,67 @@ fn close_up(
 
 /// Distances of the output's vertices and centroids outside patches from the input.
 ///
-/// Samples that lie on the input surface by construction are not searched: an output
-/// vertex at the exact position (same bits) of a vertex of an input triangle, and the
-/// centroid of an output triangle whose three corners are the corners of one input
-/// triangle. Their distance is exactly 0 (a search would return rounding noise, ~10⁻¹⁶ of
-/// the size); every other sample (moved copies, new corners, re-triangulated parts) is
-/// measured against the input surface.
+/// Samples that lie on the input surface by construction are not searched: the centroid
+/// of an output triangle whose three corners are, bit for bit, the corners of the input
+/// triangle it was copied from ([`Work::src`], checked on the exact positions, winding and
+/// order aside), and the corners of such triangles. Their distance is exactly 0 (a search
+/// would return rounding noise, ~10⁻¹⁶ of the size); every other sample (moved copies,
+/// new corners, re-triangulated parts, triangles with no or a stale source) is measured
+/// against the input surface. A wrong source can only make a sample measured, never
+/// skipped.
 fn deviation(input: &Mesh, w: &Work, diag: f64) -> Result<DeviationReport, MeshError> {
-    // Input vertices used by a triangle, by position bits; the canonical id of a position
-    // is its lowest such vertex.
     let bits = |p: Vec3| [p.x.to_bits(), p.y.to_bits(), p.z.to_bits()];
-    let mut used_in = vec![false; input.positions.len()];
-    for t in &input.triangles {
-        for &i in t {
-            used_in[i as usize] = true;
-        }
-    }
-    let mut by_pos: Vec<([u32; 3], u32)> = input
-        .positions
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| used_in[i])
-        .map(|(i, &p)| (bits(p), i as u32))
-        .collect();
-    by_pos.par_sort_unstable();
-    // Canonical id of every used input vertex: the first of its run of equal positions.
-    let mut canon_in = vec![u32::MAX; input.positions.len()];
-    let mut first = 0;
-    for k in 0..by_pos.len() {
-        if by_pos[k].0 != by_pos[first].0 {
-            first = k;
-        }
-        canon_in[by_pos[k].1 as usize] = by_pos[first].1;
-    }
-    by_pos.dedup_by_key(|e| e.0);
-    let canon = |p: Vec3| -> Option<u32> {
-        let b = bits(p);
-        by_pos
-            .binary_search_by(|e| e.0.cmp(&b))
-            .ok()
-            .map(|k| by_pos[k].1)
+    let corners = |p: &[Vec3], t: &[u32; 3]| {
+        let mut k = t.map(|i| bits(p[i as usize]));
+        k.sort_unstable();
+        k
     };
-    let mut in_tris: Vec<[u32; 3]> = input
-        .triangles
-        .par_iter()
+    // Per output triangle: 0 patch, 1 on its input triangle, 2 to measure.
+    let src_ok = w.src.len() == w.t.len();
+    let class: Vec<u8> = (0..w.t.len())
+        .into_par_iter()
+        .with_min_len(4096)
         .map(|t| {
-            let mut k = t.map(|i| canon_in[i as usize]);
-            k.sort_unstable();
-            k
+            if w.patch[t] {
+                return 0;
+            }
+            let s = if src_ok { w.src[t] } else { NO_SOURCE };
+            match input.triangles.get(s as usize) {
+                Some(it) if corners(&w.p, &w.t[t]) == corners(&input.positions, it) => 1,
+                _ => 2,
+            }
         })
         .collect();
-    in_tris.par_sort_unstable();
-    in_tris.dedup();
-    let canon_out: Vec<u32> =
-        w.p.par_iter()
-            .map(|&p| canon(p).unwrap_or(u32::MAX))
-            .collect();
-
-    let mut used = vec![false; w.p.len()];
-    let mut samples: Vec<DVec3> = Vec::with_capacity(w.t.len() * 2);
+    // Per vertex: 0 unused outside patches, 1 corner of a triangle on the input, 2 other.
+    let mut vclass = vec![0u8; w.p.len()];
+    let mut samples: Vec<DVec3> = Vec::new();
     let (mut patch_triangles, mut on_input) = (0, 0usize);
-    for (t, &patch) in w.t.iter().zip(&w.patch) {
-        if patch {
-            patch_triangles += 1;
-            continue;
-        }
-        for &i in t {
-            used[i as usize] = true;
-        }
-        let mut k = t.map(|i| canon_out[i as usize]);
-        k.sort_unstable();
-        if k[2] != u32::MAX && in_tris.binary_search(&k).is_ok() {
-            on_input += 1;
-            continue;
-        }
-        let [a, b, c] = t.map(|i| w.p[i as usize].as_dvec3());
-        samples.push((a + b + c) / 3.0);
-    }
-    for (i, p) in w.p.iter().enumerate() {
-        if used[i] {
-            if canon_out[i] != u32::MAX {
+    for (t, &c) in w.t.iter().zip(&class) {
+        match c {
+            0 => patch_triangles += 1,
+            1 => {
                 on_input += 1;
-            } else {
-                samples.push(p.as_dvec3());
+                for &i in t {
+                    vclass[i as usize] = 1;
+                }
             }
+            _ => {
+                for &i in t {
+                    let v = &mut vclass[i as usize];
+                    if *v != 1 {
+                        *v = 2;
+                    }
+                }
+                let [a, b, c] = t.map(|i| w.p[i as usize].as_dvec3());
+                samples.push((a + b + c) / 3.0);
+            }
+        }
+    }
+    for (i, &c) in vclass.iter().enumerate() {
+        match c {
+            1 => on_input += 1,
+            2 => samples.push(w.p[i].as_dvec3()),
+            _ => {}
         }
     }
     let total = samples.len() + on_input;
@@ -728,6 +891,39 @@ mod tests {
         let mut w = Work::from_mesh(&m);
         w.t.iter_mut().for_each(|t| t.swap(1, 2));
         assert_eq!(deviation(&m, &w, diag).unwrap().max_mm, 0.0);
+    }
+
+    #[test]
+    fn extended_search_equals_a_search_of_the_whole() {
+        // Two overlapping spheres: the first is the earlier state, the second is appended
+        // (as hole patches are), in two groups.
+        let a = icosphere(3, 10.0);
+        let mut b = icosphere(3, 10.0);
+        b.positions.iter_mut().for_each(|p| p.x += 7.0);
+        let mut w = Work::from_mesh(&a);
+        let base = w.p.len() as u32;
+        w.p.extend_from_slice(&b.positions);
+        for t in &b.triangles {
+            w.push_new(t.map(|i| i + base), true);
+        }
+        let whole = w.with_mesh(self_intersections);
+        assert!(whole.pairs > 0);
+        let early = self_intersections(&a);
+        let half = b.triangles.len() / 2;
+        for groups in [vec![half, b.triangles.len() - half], vec![]] {
+            let got = extend_search(&a, early.clone(), &mut w, &groups);
+            assert_eq!(got.as_ref(), Some(&whole), "{groups:?}");
+        }
+        // Flipped triangles of the earlier state are still an extension of it.
+        w.t[3].swap(1, 2);
+        assert_eq!(extend_search(&a, early.clone(), &mut w, &[]), Some(whole));
+        // A moved vertex or a changed triangle is not: the whole must be searched.
+        let mut moved = w.clone();
+        moved.p[0].x += 0.5;
+        assert_eq!(extend_search(&a, early.clone(), &mut moved, &[]), None);
+        let mut changed = w.clone();
+        changed.t[0] = changed.t[1];
+        assert_eq!(extend_search(&a, early, &mut changed, &[]), None);
     }
 
     #[test]

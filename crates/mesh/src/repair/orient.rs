@@ -62,6 +62,17 @@ pub(crate) fn consistent_work_with(
     w: &mut Work,
     topo: Option<Topology>,
 ) -> Result<OrientReport, MeshError> {
+    Ok(consistent_work_boundary(w, topo)?.0)
+}
+
+/// [`consistent_work_with`], also returning the boundary corners of the result (corners
+/// `3·t + k` whose edge has no other triangle, in increasing order), for
+/// [`super::holes`] without deriving the topology again: flipping triangle `t` (swapping
+/// its corners 1 and 2) reverses its edges, so its boundary corner `k` becomes `2 − k`.
+pub(crate) fn consistent_work_boundary(
+    w: &mut Work,
+    topo: Option<Topology>,
+) -> Result<(OrientReport, Vec<u32>), MeshError> {
     let topo = match topo {
         Some(t) => t,
         None => w.with_mesh(Topology::new)?,
@@ -120,11 +131,26 @@ pub(crate) fn consistent_work_with(
             t.swap(1, 2);
         }
     }
-    Ok(OrientReport {
-        triangles_flipped: flipped_total,
-        non_orientable_edges: conflicts,
-        ..OrientReport::default()
-    })
+    let mut boundary: Vec<u32> = (0..opp.len() as u32)
+        .filter(|&c| opp[c as usize] == crate::topology::BOUNDARY)
+        .map(|c| {
+            let (t, k) = (c / 3, c % 3);
+            if flip[t as usize] {
+                3 * t + 2 - k
+            } else {
+                c
+            }
+        })
+        .collect();
+    boundary.sort_unstable();
+    Ok((
+        OrientReport {
+            triangles_flipped: flipped_total,
+            non_orientable_edges: conflicts,
+            ..OrientReport::default()
+        },
+        boundary,
+    ))
 }
 
 /// Solid angle of triangle `abc` seen from the origin (Van Oosterom & Strackee), in

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use super::log::SelfIntersectionReport;
 use super::Work;
-use crate::self_intersect::self_intersections;
+use crate::self_intersect::{self_intersections, SelfIntersections};
 use crate::topology::Topology;
 use crate::{Mesh, MeshError};
 
@@ -47,18 +47,32 @@ pub fn resolve_self_intersections(
         .bounds()
         .map_or(0.0, |b| (b.max - b.min).as_dvec3().length());
     let mut w = Work::from_mesh(mesh);
-    let (r, _) = resolve_work(&mut w, max_rounds, between_shells, 1e-6 * diag, 1e-5 * diag)?;
+    let (r, _) = resolve_work(
+        &mut w,
+        None,
+        max_rounds,
+        between_shells,
+        1e-6 * diag,
+        1e-5 * diag,
+    )?;
     Ok((w.into_mesh(), r))
 }
 
+/// [`resolve_self_intersections`] on the work; `first`: the self-intersections of `w` when
+/// already known (else searched here). Returns the report and the triangles still
+/// intersecting. The work is unchanged exactly when the report's `triangles_removed` is 0.
 pub(crate) fn resolve_work(
     w: &mut Work,
+    first: Option<SelfIntersections>,
     max_rounds: usize,
     between_shells: bool,
     weld_tol: f64,
     max_move: f64,
 ) -> Result<(SelfIntersectionReport, Vec<u32>), MeshError> {
-    let si = w.with_mesh(self_intersections);
+    let si = match first {
+        Some(si) => si,
+        None => w.with_mesh(self_intersections),
+    };
     let mut r = SelfIntersectionReport {
         faces_before: si.faces.len(),
         pairs_before: si.pairs,
@@ -115,8 +129,8 @@ pub(crate) fn resolve_work(
         }
         super::degenerate::degenerate_work(w);
         super::nonmanifold::nonmanifold_work(w, weld_tol, max_move);
-        super::orient::consistent_work(w)?;
-        let h = super::holes::fill_holes_work(w, None, true)?;
+        let (_, boundary) = super::orient::consistent_work_boundary(w, None)?;
+        let h = super::holes::fill_holes_work_at(w, &boundary, None, true);
         r.holes_filled += h.filled;
         // Lone sheets closed into flat shells are not solids.
         super::components::components_work(w, 0, 0.0)?;
@@ -127,7 +141,12 @@ pub(crate) fn resolve_work(
         r.triangles_removed = 0;
         r.holes_filled = 0;
     }
-    let si = w.with_mesh(self_intersections);
+    // Unchanged (no round, or restored): the first search still holds.
+    let si = if r.triangles_removed == 0 {
+        si
+    } else {
+        w.with_mesh(self_intersections)
+    };
     r.faces_after = si.faces.len();
     r.pairs_after = si.pairs;
     r.resolved = si.is_empty();

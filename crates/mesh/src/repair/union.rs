@@ -437,6 +437,7 @@ fn union_try(w: &mut Work, weld_tol: f64, may_nudge: bool) -> Result<UnionReport
     let mut nt: Vec<[u32; 3]> = Vec::with_capacity(w.t.len() + r.faces_created);
     let mut nshell_of: Vec<u32> = Vec::with_capacity(nt.capacity());
     let mut npatch: Vec<bool> = Vec::with_capacity(nt.capacity());
+    let mut nsrc: Vec<u32> = Vec::with_capacity(nt.capacity());
     for (t, tri) in w.t.iter().enumerate() {
         match cut_of.get(&(t as u32)) {
             Some(p) => {
@@ -444,12 +445,14 @@ fn union_try(w: &mut Work, weld_tol: f64, may_nudge: bool) -> Result<UnionReport
                     nt.push(q);
                     nshell_of.push(shell[t]);
                     npatch.push(w.patch[t]);
+                    nsrc.push(super::NO_SOURCE);
                 }
             }
             None => {
                 nt.push(*tri);
                 nshell_of.push(shell[t]);
                 npatch.push(w.patch[t]);
+                nsrc.push(w.src[t]);
             }
         }
     }
@@ -584,11 +587,13 @@ fn union_try(w: &mut Work, weld_tol: f64, may_nudge: bool) -> Result<UnionReport
         p: np,
         t: Vec::new(),
         patch: Vec::new(),
+        src: Vec::new(),
     };
     for (t, k) in keep.iter().enumerate() {
         if *k {
             cand.t.push(nt[t]);
             cand.patch.push(npatch[t]);
+            cand.src.push(nsrc[t]);
         }
     }
     cand.compact_vertices();

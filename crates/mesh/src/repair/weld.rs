@@ -13,9 +13,12 @@
 //!
 //! Candidates come from a parallel sort of `(cell, vertex)` keys over a grid of cells at
 //! least the tolerance wide, so that any two vertices within the tolerance lie in
-//! neighbouring cells; the nine rows of three cells around each vertex are scanned by
-//! cursors that move forward with the sorted keys (linear time, chunks in parallel). Keys are unique and the greedy pass is sequential in index
-//! order, so the result does not depend on the number of threads.
+//! neighbouring cells; per occupied cell, the nine rows of three cells around it are found
+//! by cursors that move forward with the sorted keys (linear time, chunks of whole cells in
+//! parallel), and its vertices are compared with theirs on positions stored in key order.
+//! The candidates are grouped by vertex with a counting sort. Keys are unique and the
+//! greedy pass is sequential in index order, so the result does not depend on the number
+//! of threads.
 
 use osteon_geom::Vec3;
 use rayon::prelude::*;
@@ -104,6 +107,11 @@ fn representatives(p: &[Vec3], tol: f64) -> Vec<u32> {
         .map(|(i, &q)| ((key(coord(q)) as u128) << 32) | i as u128)
         .collect();
     keys.par_sort_unstable();
+    // Keys and positions in sorted order, so the candidates of a cell are contiguous.
+    let sk: Vec<u64> = keys.par_iter().map(|&k| (k >> 32) as u64).collect();
+    let sv: Vec<u32> = keys.par_iter().map(|&k| k as u32).collect();
+    drop(keys);
+    let sp: Vec<Vec3> = sv.par_iter().map(|&v| p[v as usize]).collect();
     let same = |a: Vec3, b: Vec3| -> bool {
         if tol > 0.0 {
             a.as_dvec3().distance_squared(b.as_dvec3()) <= tol * tol
@@ -111,11 +119,8 @@ fn representatives(p: &[Vec3], tol: f64) -> Vec<u32> {
             a == b
         }
     };
-    // The nine rows of three cells around a cell start at the cell's key plus a fixed
-    // offset (coordinates are stored +1, so no row borrows from the next): as the sorted
-    // keys advance, so do the rows' bounds, and nine cursors that only move forward find
-    // every candidate. Chunks of the sorted keys run in parallel, each starting its cursors
-    // by binary search.
+    // Offsets (from a cell's key) of the first and last cell of the nine rows of three
+    // cells around it; the key order is z, y, x, so each row is one key range.
     let row = |dy: u64, dz: u64| -> (u64, u64) {
         let base = key([1, 1, 1]);
         (
@@ -126,59 +131,96 @@ fn representatives(p: &[Vec3], tol: f64) -> Vec<u32> {
     let rows: Vec<(u64, u64)> = (0..3u64)
         .flat_map(|dz| (0..3u64).map(move |dy| row(dy, dz)))
         .collect();
+    // Chunks of whole cells (a chunk starts at the first cell starting in its range), in
+    // parallel; within a chunk, per cell, one cursor per row moves forward with the keys.
     const CHUNK: usize = 1 << 13;
-    // Pairs (j, i): i < j within the tolerance.
-    let mut pairs: Vec<(u32, u32)> = keys
-        .par_chunks(CHUNK)
-        .flat_map_iter(|chunk| {
-            let first = (chunk[0] >> 32) as u64;
+    let cell_start = |mut s: usize| {
+        while s > 0 && s < n && sk[s - 1] == sk[s] {
+            s += 1;
+        }
+        s.min(n)
+    };
+    let pairs: Vec<(u32, u32)> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            let (lo_k, hi_k) = (cell_start(c * CHUNK), cell_start((c + 1) * CHUNK));
+            let mut out = Vec::new();
+            if lo_k >= hi_k {
+                return out;
+            }
+            let first = sk[lo_k];
             let mut cursor: Vec<usize> = rows
                 .iter()
                 .map(|&(lo, _)| {
                     let lo = first.wrapping_add(lo);
-                    keys.partition_point(|&k| ((k >> 32) as u64) < lo)
+                    sk.partition_point(|&k| k < lo)
                 })
                 .collect();
-            let mut out = Vec::new();
-            for &kj in chunk {
-                let cell = (kj >> 32) as u64;
-                let j = kj as u32 as usize;
+            let mut ranges = [(0usize, 0usize); 9];
+            let mut s = lo_k;
+            while s < hi_k {
+                let cell = sk[s];
+                let mut e = s + 1;
+                while e < n && sk[e] == cell {
+                    e += 1;
+                }
                 for (r, &(lo, hi)) in rows.iter().enumerate() {
                     let (lo, hi) = (cell.wrapping_add(lo), cell.wrapping_add(hi));
                     let mut c = cursor[r];
-                    while c < keys.len() && ((keys[c] >> 32) as u64) < lo {
+                    while c < n && sk[c] < lo {
                         c += 1;
                     }
                     cursor[r] = c;
-                    for &k in &keys[c..] {
-                        if ((k >> 32) as u64) > hi {
-                            break;
-                        }
-                        let i = k as u32 as usize;
-                        if i < j && same(p[i], p[j]) {
-                            out.push((j as u32, i as u32));
+                    let mut d = c;
+                    while d < n && sk[d] <= hi {
+                        d += 1;
+                    }
+                    ranges[r] = (c, d);
+                }
+                for a in s..e {
+                    let (j, pj) = (sv[a], sp[a]);
+                    for &(c, d) in &ranges {
+                        for b in c..d {
+                            let i = sv[b];
+                            if i < j && same(sp[b], pj) {
+                                out.push((j, i));
+                            }
                         }
                     }
                 }
+                s = e;
             }
             out
         })
         .collect();
-    drop(keys);
-    pairs.par_sort_unstable();
-    // Greedy in index order: j joins its lowest candidate that is still a representative.
+    // Candidates grouped by vertex (a counting sort), then greedy in index order: vertex
+    // `j` joins the lowest numbered representative within the tolerance.
+    let mut start = vec![0u32; n + 1];
+    for &(j, _) in &pairs {
+        start[j as usize + 1] += 1;
+    }
+    for v in 0..n {
+        start[v + 1] += start[v];
+    }
+    let mut fill = start.clone();
+    let mut cand = vec![0u32; pairs.len()];
+    for &(j, i) in &pairs {
+        let f = &mut fill[j as usize];
+        cand[*f as usize] = i;
+        *f += 1;
+    }
+    drop(pairs);
     let mut rep: Vec<u32> = (0..n as u32).collect();
-    let mut s = 0;
-    while s < pairs.len() {
-        let j = pairs[s].0;
-        let mut e = s;
-        while e < pairs.len() && pairs[e].0 == j {
-            e += 1;
+    for j in 0..n {
+        let (s, e) = (start[j] as usize, start[j + 1] as usize);
+        if let Some(i) = cand[s..e]
+            .iter()
+            .copied()
+            .filter(|&i| rep[i as usize] == i)
+            .min()
+        {
+            rep[j] = i;
         }
-        if let Some(&(_, i)) = pairs[s..e].iter().find(|&&(_, i)| rep[i as usize] == i) {
-            rep[j as usize] = i;
-        }
-        s = e;
     }
     rep
 }
