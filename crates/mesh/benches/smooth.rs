@@ -9,7 +9,8 @@
 //! default options, volume change, displacements, mean angle between neighbouring faces
 //! before and after, and self-intersections (with their search time) before and after.
 //! `OSTEON_SMOOTH_THREADS=n` sets the thread count of that run; `OSTEON_SMOOTH_ONLY=smooth`
-//! (best of 3, one line per mesh) or `=si` (one self-intersection search) time one part;
+//! (best of 3, one line per mesh) or `=si` (self-intersection search, best of 5) time one
+//! part;
 //! the options come from `OSTEON_SMOOTH_ITER`, `OSTEON_SMOOTH_PASSBAND`,
 //! `OSTEON_SMOOTH_METHOD=taubin`, `OSTEON_SMOOTH_KEEP_VOLUME=0`, `OSTEON_SMOOTH_CHECK=0`.
 
@@ -123,13 +124,8 @@ fn table(list: &str) {
     for path in list.split(',') {
         let m = read_mesh_file(path);
         if std::env::var("OSTEON_SMOOTH_ONLY").as_deref() == Ok("si") {
-            let t = Instant::now();
-            let s = self_intersections(&m);
-            println!(
-                "{path}: {} faces, {:.3} s",
-                s.faces.len(),
-                t.elapsed().as_secs_f64()
-            );
+            let (t, s) = best_of(5, || self_intersections(&m));
+            println!("{path}: {} faces, {t:.4} s", s.faces.len());
             continue;
         }
         if std::env::var("OSTEON_SMOOTH_ONLY").as_deref() == Ok("smooth") {

@@ -60,7 +60,7 @@ use osteon_geom::{Cancel, DVec3, Progress, Vec3};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::self_intersect::{search, search_among, Incidence};
+use crate::self_intersect::{Incidence, SearchIndex};
 use crate::{Mesh, MeshError};
 
 /// The smoothing filter.
@@ -121,8 +121,8 @@ pub struct SmoothOptions {
     /// none is left; on by default. Strong smoothing
     /// can fold thin bone (a plate two voxels thick) through itself; this keeps the output
     /// as free of self-intersections as the input. Costs one search of the whole mesh
-    /// (0.08–0.37 s for the 80–385 k-triangle public CT meshes on this machine's two loaded
-    /// cores) and, per round, a search of the pairs of the triangles moved back only.
+    /// and, per round, queries of that search's hierarchy (boxes refitted) with the
+    /// triangles moved back only.
     pub prevent_self_intersections: bool,
 }
 
@@ -492,8 +492,9 @@ fn roll_back(
     let mut left = 0;
     // One search of the whole mesh; later rounds search only the pairs of the triangles
     // whose corners moved back (every intersecting pair has one: all their vertices
-    // move, and pairs of unmoved triangles keep their status).
-    let mut si = search(smoothed, inc);
+    // move, and pairs of unmoved triangles keep their status), by querying the whole
+    // search's hierarchy with each of them after refitting their boxes.
+    let (mut index, mut si) = SearchIndex::new(smoothed, inc);
     for round in 0..=ROLLBACK_ROUNDS {
         if cancel.is_cancelled() {
             return Err(MeshError::Cancelled);
@@ -534,7 +535,8 @@ fn roll_back(
             .collect();
         tris.sort_unstable();
         tris.dedup();
-        si = search_among(smoothed, inc, &tris);
+        index.refit(smoothed, &tris);
+        si = index.among(smoothed, inc, &tris);
     }
     progress.finish();
     Ok((left, moved.iter().filter(|&&m| m).count()))

@@ -20,11 +20,6 @@ fn check(a: [[f32; 3]; 3], b: [[f32; 3]; 3], expected: bool) {
             assert_eq!(triangles_intersect(y, x), expected, "{y:?} {x:?}");
         }
     }
-    let m = Mesh::new(
-        a.iter().chain(&b).map(|&p| Vec3::from(p)).collect(),
-        vec![[0, 1, 2], [3, 4, 5]],
-    )
-    .unwrap();
     let want = if expected {
         SelfIntersections {
             pairs: 1,
@@ -33,7 +28,15 @@ fn check(a: [[f32; 3]; 3], b: [[f32; 3]; 3], expected: bool) {
     } else {
         SelfIntersections::default()
     };
-    assert_eq!(self_intersections(&m), want);
+    // Both orders in the mesh too: the search may meet the pair either way round.
+    for (x, y) in [(a, b), (b, a)] {
+        let m = Mesh::new(
+            x.iter().chain(&y).map(|&p| Vec3::from(p)).collect(),
+            vec![[0, 1, 2], [3, 4, 5]],
+        )
+        .unwrap();
+        assert_eq!(self_intersections(&m), want, "{x:?} {y:?}");
+    }
 }
 
 const T: [[f32; 3]; 3] = [[0., 0., 0.], [2., 0., 0.], [0., 2., 0.]];
@@ -54,6 +57,33 @@ fn touching_without_shared_corners_counts() {
     check(T, [[0.5, 0.5, 0.], [0.5, 0.5, 1.], [1., 2., 1.]], true);
     // An edge lying across T's edge.
     check(T, [[1., -1., 0.], [1., 1., 0.], [1., 0., 1.]], true);
+}
+
+#[test]
+fn boxes_touching_in_a_plane() {
+    // Boxes that meet only in the plane z = 0, where the triangles are reduced to a corner
+    // or an edge (the case of marching-cubes vertices on grid planes). Below: B, with its
+    // top edge from (0, 0, 0) to (2, 0, 0); above, corners or edges of A on z = 0.
+    // Each case also mirrored in z (the search meets the pair in the other order then).
+    let check = |a: [[f32; 3]; 3], b: [[f32; 3]; 3], expected: bool| {
+        check(a, b, expected);
+        let m = |t: [[f32; 3]; 3]| t.map(|p| [p[0], p[1], -p[2]]);
+        check(m(a), m(b), expected);
+    };
+    let b = [[0., 0., 0.], [2., 0., 0.], [1., 1., -2.]];
+    // A corner on the inside of B's edge; beside it.
+    check([[1., 0., 0.], [1., 1., 2.], [0., -1., 2.]], b, true);
+    check([[1., 0.5, 0.], [1., 1., 2.], [0., -1., 2.]], b, false);
+    // An edge across B's edge; one beyond its end; one along it, overlapping.
+    check([[1., -1., 0.], [1., 1., 0.], [1., 0., 2.]], b, true);
+    check([[3., -1., 0.], [3., 1., 0.], [3., 0., 2.]], b, false);
+    check([[1., 0., 0.], [3., 0., 0.], [2., 1., 2.]], b, true);
+    // Corner on corner: B's apex, met exactly (a shared corner, nothing more) or missed.
+    let apex = [[1., 0., 0.], [2., 1., -2.], [0., 1., -2.]];
+    check([[1., 0., 0.], [1., 1., 2.], [0., -1., 2.]], apex, false);
+    check([[1.5, 0., 0.], [1., 1., 2.], [0., -1., 2.]], apex, false);
+    // A triangle lying in the plane, touched by B's edge: the full test.
+    check([[0.5, -1., 0.], [1.5, -1., 0.], [1., 1., 0.]], b, true);
 }
 
 #[test]
@@ -431,4 +461,60 @@ fn fans_that_wind_twice_are_tested() {
         assert_eq!(self_intersections(&m), brute_force(&m));
     }
     assert!(self_intersections(&fan(7, TAU / 7.0, 0.0)).is_empty());
+}
+
+/// A deterministic pseudo-random voxel blob (a ball of radius 2.2 plus random voxels in
+/// a 7³ block) as a welded voxel-face surface, with `moved` of its vertices shifted by
+/// multiples of 1/8 voxel up to `amp` eighths (exact in `f32`, so vertices stay on grid
+/// planes and boxes keep touching along whole sides).
+fn staircase(seed: u64, amp: i32, moved: u32) -> Mesh {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s >> 33
+    };
+    let extra: Vec<bool> = (0..343).map(|_| next() % 5 == 0).collect();
+    let mut m = crate::smooth::voxels(
+        |i, j, k| {
+            i * i + j * j + k * k <= 5
+                || (i.abs() <= 3 && j.abs() <= 3 && k.abs() <= 3)
+                    && extra[((i + 3) * 49 + (j + 3) * 7 + (k + 3)) as usize]
+        },
+        -3,
+        3,
+    );
+    for p in &mut m.positions {
+        if amp > 0 && (next() % 100) < moved as u64 {
+            for c in 0..3 {
+                p[c] += ((next() % (2 * amp as u64 + 1)) as i32 - amp) as f32 * 0.125;
+            }
+        }
+    }
+    m
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+    /// Voxel staircases, the raw marching-cubes case: fans facing two or three axes (fan
+    /// certificates along the fan's normal), boxes touching along whole sides (settled in
+    /// the plane of contact), flat patches. Clean, and with vertices moved on the grid so
+    /// that triangles touch, cross and fold: the search finds exactly what brute force finds.
+    #[test]
+    fn staircases_match_brute_force(seed in any::<u64>(), amp in 0i32..5, moved in 5u32..40) {
+        let m = staircase(seed, amp, moved);
+        prop_assert_eq!(self_intersections(&m), brute_force(&m));
+    }
+}
+
+#[test]
+fn staircases_span_clean_and_crossing() {
+    // The property above sees both kinds.
+    assert!(self_intersections(&staircase(3, 0, 0)).is_empty());
+    let crossing = (1..20)
+        .map(|seed| self_intersections(&staircase(seed, 4, 30)).pairs)
+        .filter(|&p| p > 0)
+        .count();
+    assert!(crossing >= 5, "{crossing}");
 }

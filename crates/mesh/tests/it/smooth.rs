@@ -12,7 +12,7 @@ use osteon_mesh::{
 /// The surface of a set of unit voxels (centres at integer points): one quad, split in two,
 /// per face between a voxel inside and one outside, outward, welded at the grid corners.
 /// A digital ball gives a closed manifold staircase.
-fn voxels(inside: impl Fn(i32, i32, i32) -> bool, lo: i32, hi: i32) -> Mesh {
+pub(crate) fn voxels(inside: impl Fn(i32, i32, i32) -> bool, lo: i32, hi: i32) -> Mesh {
     let mut ids: HashMap<[i32; 3], u32> = HashMap::new();
     let mut positions = Vec::new();
     let mut triangles = Vec::new();
