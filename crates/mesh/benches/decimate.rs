@@ -10,6 +10,12 @@
 //! self-intersections; with `OSTEON_DECIMATE_OUT=dir` the 0.1 mm results are written there
 //! as `<name>.dec.ply` with a `<name>.dec.json` report (for independent checks), and with
 //! `OSTEON_DEC_RATIO_ONLY=1` only the ratio-mode timings are printed.
+//!
+//! `OSTEON_DEC_DIAG=a.ply` times the parts of a ratio-0.1 run (self-intersection guard off,
+//! the search of that output, guard on) and prints the result's quality (volume change,
+//! deviations, mean angle between adjacent faces); with `OSTEON_DEC_PAIRS=1` also every
+//! crossing pair of the unguarded output with its ring distance. `OSTEON_DEC_ONE=a.ply`
+//! does one run (guard off with `OSTEON_DEC_GUARD=0`), for `perf`.
 
 use std::io::Write;
 use std::time::Instant;
@@ -146,7 +152,171 @@ fn table(list: &str) {
     }
 }
 
+/// `OSTEON_DEC_DIAG=mesh.ply`: the parts of a ratio-0.1 run (guard off, the guard's
+/// search, guard on) timed separately, best of 3.
+fn diag(path: &str) {
+    let m = read_mesh_file(path);
+    let best = |f: &dyn Fn() -> String| {
+        let mut b = f64::INFINITY;
+        let mut s = String::new();
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            s = std::hint::black_box(f());
+            b = b.min(t0.elapsed().as_secs_f64());
+        }
+        (b, s)
+    };
+    let off = DecimateOptions::default()
+        .ratio(Some(0.1))
+        .measure(false)
+        .prevent_self_intersections(false);
+    let (out, rep_off) = decimate(&m, &off, &NoProgress, &NeverCancel).unwrap();
+    println!("guard off: {} passes", rep_off.passes);
+    let (t_off, _) = best(&|| {
+        let r = decimate(&m, &off, &NoProgress, &NeverCancel).unwrap();
+        r.0.triangles.len().to_string()
+    });
+    let (t_search, s) = best(&|| format!("{} faces", self_intersections(&out).faces.len()));
+    if std::env::var("OSTEON_DEC_PAIRS").is_ok() {
+        pairs_report(&out);
+    }
+    println!("guard off {t_off:.3} s; search of its output {t_search:.3} s ({s})");
+    let on = DecimateOptions::default().ratio(Some(0.1)).measure(false);
+    let (t_on, s) = best(&|| {
+        let (o, r) = decimate(&m, &on, &NoProgress, &NeverCancel).unwrap();
+        format!(
+            "{} tris, reruns {}, kept {}, crossing {:?}, prevented {}, passes {}",
+            o.triangles.len(),
+            r.intersection_reruns,
+            r.kept_for_intersections,
+            r.self_intersecting_faces,
+            r.crossings_prevented,
+            r.passes
+        )
+    });
+    println!("guard on {t_on:.3} s: {s}");
+    let (o, r) = decimate(
+        &m,
+        &DecimateOptions::default().ratio(Some(0.1)),
+        &NoProgress,
+        &NeverCancel,
+    )
+    .unwrap();
+    println!(
+        "quality: vol {:+.4} %, mean dev {:.4} mm, max dev {:.4} mm, mean face angle {:.3} deg, min quality<0.1: {}",
+        r.volume_change_pct,
+        r.mean_deviation_mm,
+        r.max_deviation_mm,
+        mean_face_angle(&o),
+        o.triangles
+            .iter()
+            .filter(|t| shape_quality(&o, t) < 0.1)
+            .count()
+    );
+}
+
+/// For every crossing pair of `m`: the ring distance between the two triangles (0 when
+/// they share a vertex) and their normals' dot.
+fn pairs_report(m: &Mesh) {
+    let faces = self_intersections(m).faces;
+    let tri = |f: u32| m.triangles[f as usize].map(|i| m.positions[i as usize]);
+    let mut adj = vec![Vec::new(); m.positions.len()];
+    for t in &m.triangles {
+        for k in 0..3 {
+            adj[t[k] as usize].push(t[(k + 1) % 3]);
+            adj[t[(k + 1) % 3] as usize].push(t[k]);
+        }
+    }
+    for (i, &f) in faces.iter().enumerate() {
+        for &g in &faces[i + 1..] {
+            if !osteon_mesh::triangles_intersect(tri(f), tri(g)) {
+                continue;
+            }
+            let mut dist = vec![u32::MAX; m.positions.len()];
+            let mut q = std::collections::VecDeque::new();
+            for v in m.triangles[f as usize] {
+                dist[v as usize] = 0;
+                q.push_back(v);
+            }
+            while let Some(v) = q.pop_front() {
+                if dist[v as usize] >= 8 {
+                    continue;
+                }
+                for &w in &adj[v as usize] {
+                    if dist[w as usize] == u32::MAX {
+                        dist[w as usize] = dist[v as usize] + 1;
+                        q.push_back(w);
+                    }
+                }
+            }
+            let d = m.triangles[g as usize]
+                .iter()
+                .map(|&v| dist[v as usize])
+                .min()
+                .unwrap();
+            let n = |t: [Vec3; 3]| (t[1] - t[0]).cross(t[2] - t[0]).normalize();
+            println!(
+                "pair {f} {g}: rings {d}, normal dot {:.2}",
+                n(tri(f)).dot(n(tri(g)))
+            );
+        }
+    }
+}
+
+fn shape_quality(m: &Mesh, t: &[u32; 3]) -> f64 {
+    let p = t.map(|i| m.positions[i as usize].as_dvec3());
+    let n = (p[1] - p[0]).cross(p[2] - p[0]).length();
+    let s = (p[1] - p[0]).length_squared()
+        + (p[2] - p[1]).length_squared()
+        + (p[0] - p[2]).length_squared();
+    if s > 0.0 {
+        2.0 * 3f64.sqrt() * n / s
+    } else {
+        0.0
+    }
+}
+
+/// Mean angle, degrees, between the normals of triangles sharing an edge.
+fn mean_face_angle(m: &Mesh) -> f64 {
+    let mut edges = std::collections::BTreeMap::new();
+    let normal = |t: &[u32; 3]| {
+        let p = t.map(|i| m.positions[i as usize].as_dvec3());
+        (p[1] - p[0]).cross(p[2] - p[0]).normalize_or_zero()
+    };
+    let (mut sum, mut n) = (0.0, 0usize);
+    for (ti, t) in m.triangles.iter().enumerate() {
+        for k in 0..3 {
+            let (a, b) = (t[k].min(t[(k + 1) % 3]), t[k].max(t[(k + 1) % 3]));
+            if let Some(o) = edges.insert((a, b), ti) {
+                let c = normal(t).dot(normal(&m.triangles[o])).clamp(-1.0, 1.0);
+                sum += c.acos().to_degrees();
+                n += 1;
+            }
+        }
+    }
+    sum / n.max(1) as f64
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("OSTEON_DEC_ONE") {
+        // One ratio-0.1 run, guard on or off (`OSTEON_DEC_GUARD=0`), for `perf stat`.
+        let m = read_mesh_file(&path);
+        let o = DecimateOptions::default()
+            .ratio(Some(0.1))
+            .measure(false)
+            .prevent_self_intersections(std::env::var("OSTEON_DEC_GUARD").as_deref() != Ok("0"));
+        let (out, rep) = decimate(&m, &o, &NoProgress, &NeverCancel).unwrap();
+        println!(
+            "{} triangles, {} reruns",
+            out.triangles.len(),
+            rep.intersection_reruns
+        );
+        return;
+    }
+    if let Ok(path) = std::env::var("OSTEON_DEC_DIAG") {
+        diag(&path);
+        return;
+    }
     if let Ok(list) = std::env::var("OSTEON_DECIMATE_PLY") {
         table(&list);
         return;

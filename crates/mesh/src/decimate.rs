@@ -73,19 +73,28 @@
 //!   The report measures the result again after the fact.
 //!
 //! Cost: without an error bound, 10 % of the head CT bone mesh (157 k triangles) in
-//! 1.15–1.3 × the time of `fast-simplification` on a loaded 2-core machine (see the
-//! benchmarks). With `max_error_mm`, the proofs of argument 4 dominate (each takes up to
+//! 1.15–1.3 × the time of `fast-simplification` on a loaded 2-core machine without the
+//! self-intersection guard, 2.4–2.5 × with it (its per-collapse check costs about as much
+//! as the decimation itself; see the benchmarks). With `max_error_mm`, the proofs of
+//! argument 4 dominate (each takes up to
 //! 512 distance queries); the bound is conservative where the surface is far from flat at
 //! the scale of `e` (open flat borders, sharp creases), where fewer collapses are accepted
 //! than a sampled check would.
 //!
-//! Self-intersections: the checks are local, so two distant sheets of the surface can be
-//! pushed through each other. The output is therefore searched (exactly, like
-//! [`crate::self_intersections`]); when triangles cross, decimation runs again from the
-//! input with every input vertex that was merged into a corner of a crossing triangle kept
-//! in place, up to [`MAX_RERUNS`] times (`prevent_self_intersections`, on by default). The
-//! 10 % head CT bone mesh needed 2 reruns (67 crossing triangles after the first run, 0
-//! after). What is left is reported in [`DecimateReport::self_intersecting_faces`].
+//! Self-intersections (`prevent_self_intersections`, on by default): the checks above are
+//! local, so a collapse can push the surface through itself. Every crossing seen on the
+//! head CT bone mesh without a guard (67 triangles at 10 %) was between triangles sharing
+//! a vertex or one edge apart, so every collapse is first checked against its
+//! neighbourhood (`Decimator::crossing_ok`: fans that are height fields over their
+//! summed normal are settled at once, the rest tested exactly) and refused when a new
+//! triangle would cross one there ([`DecimateReport::crossings_prevented`]). That check
+//! is not a proof (distant sheets, e.g. both walls of a thin shell, are not looked at), so
+//! the output is then searched as a whole (exactly, like [`crate::self_intersections`]);
+//! when triangles still cross, decimation runs again from the input with every input
+//! vertex that was merged into a corner of a crossing triangle kept in place, up to
+//! [`MAX_RERUNS`] times. The 10 % head CT bone mesh needs no rerun (55 collapses refused,
+//! 0 crossing triangles). What is left is reported in
+//! [`DecimateReport::self_intersecting_faces`].
 //! Positions are rounded to f32 before every check, so what is checked is what is written.
 
 use std::cmp::Ordering;
@@ -270,8 +279,9 @@ pub struct DecimateReport {
     pub frozen_vertices: usize,
     /// Boundary vertices kept in place by `lock_boundary`.
     pub locked_boundary_vertices: usize,
-    /// Triangles of the output that cross another one. The collapse checks are local, so
-    /// two sheets of the surface can be pushed through each other; when that happens the
+    /// Triangles of the output that cross another one. Each collapse is checked against
+    /// its neighbourhood (`crossings_prevented`), but distant sheets can still be pushed
+    /// through each other; when that happens the
     /// decimation runs again with the input vertices merged into the crossing triangles'
     /// corners kept (`intersection_reruns`), so this is 0 unless the input itself crosses
     /// or the reruns ran out; `None` when not searched
@@ -284,6 +294,11 @@ pub struct DecimateReport {
     /// Input vertices kept in place by those reruns.
     #[serde(default)]
     pub kept_for_intersections: usize,
+    /// Collapse attempts refused because a new triangle would have crossed one near it
+    /// (the local check run on every collapse when `prevent_self_intersections` is on;
+    /// summed over the runs).
+    #[serde(default)]
+    pub crossings_prevented: usize,
     /// Why decimation stopped: `"target"` (the triangle count was reached), `"max-error"`
     /// (every remaining collapse would break the error bound or a constraint) or
     /// `"no-valid-collapse"` (no collapse left that keeps the constraints).
@@ -341,6 +356,7 @@ pub fn decimate(
     };
     let mut keep = vec![false; mesh.positions.len()];
     let mut reruns = 0usize;
+    let mut crossings_prevented = 0usize;
     let (d, out, stopped_by, crossing, frozen_vertices, genus_before) = loop {
         let mut d = Decimator::new(mesh, opts, index.as_ref());
         // Vertices frozen by their own fan, before any kept for crossings.
@@ -352,6 +368,7 @@ pub fn decimate(
             }
         }
         let stopped_by = d.run(target, progress, cancel)?;
+        crossings_prevented += d.crossings_prevented;
         let (out, sources) = d.output_with_sources();
         if !opts.prevent_self_intersections {
             break (d, out, stopped_by, None, frozen_vertices, genus_before);
@@ -428,6 +445,7 @@ pub fn decimate(
         self_intersecting_faces: crossing.map(|c| c.len()),
         intersection_reruns: reruns,
         kept_for_intersections: keep.iter().filter(|&&k| k).count(),
+        crossings_prevented,
         stopped_by: stopped_by.to_string(),
     };
     if opts.measure && !out.triangles.is_empty() {
@@ -546,10 +564,27 @@ const DEAD: u8 = 8;
 /// sheet of the surface.
 const KEPT: u8 = 16;
 
+/// Below this many collapses to go, a pass is not cut short by the cost bound.
+const TAIL_COLLAPSES: usize = 256;
+
 /// How many times [`decimate`] runs again when its output crosses itself.
 pub const MAX_RERUNS: usize = 3;
 
 const NONE: u32 = u32::MAX;
+/// The doubled-area normal of a triangle.
+#[inline]
+fn tri_normal(c: [Vec3; 3]) -> Vec3 {
+    (c[1] - c[0]).cross(c[2] - c[0])
+}
+
+/// True when every one of the (doubled-area) `normals` points to the same side as their
+/// sum (strictly).
+#[inline]
+fn fan_one_way(normals: &[DVec3]) -> bool {
+    let m: DVec3 = normals.iter().copied().sum();
+    normals.iter().all(|n| n.dot(m) > 0.0)
+}
+
 /// Weight of the boundary-edge planes relative to face planes (meshoptimizer and Garland's
 /// thesis use a large constant so borders are kept first).
 const BOUNDARY_WEIGHT: f64 = 10.0;
@@ -688,6 +723,20 @@ struct Decimator<'a> {
     passes: usize,
     /// The vertex each collapsed vertex was merged into (itself while alive).
     merged_into: Vec<u32>,
+    /// Check every collapse for new triangles crossing their neighbourhood.
+    guard: bool,
+    /// Collapses refused by that check.
+    crossings_prevented: usize,
+    /// Scratch of the crossing check: a mark per triangle, the link vertices, the
+    /// triangles to test against.
+    tmark: Vec<u32>,
+    tstamp: u32,
+    link: Vec<u32>,
+    near: Vec<u32>,
+    normals: Vec<DVec3>,
+    /// Doubled-area normal of every triangle (kept only with `guard`), so the fans of the
+    /// link vertices are settled without reading their corners.
+    tnormal: Vec<Vec3>,
 }
 
 /// Shape quality `4√3·area / Σ edge²` from corners, and the doubled-area normal.
@@ -790,6 +839,21 @@ impl<'a> Decimator<'a> {
             rejected_error: 0,
             passes: 0,
             merged_into: (0..nv as u32).collect(),
+            guard: opts.prevent_self_intersections,
+            crossings_prevented: 0,
+            tmark: vec![0; nt],
+            tstamp: 0,
+            link: Vec::new(),
+            near: Vec::new(),
+            normals: Vec::new(),
+            tnormal: if opts.prevent_self_intersections {
+                mesh.triangles
+                    .par_iter()
+                    .map(|t| tri_normal(t.map(|v| mesh.positions[v as usize])))
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -997,9 +1061,13 @@ impl<'a> Decimator<'a> {
             } else {
                 usize::MAX
             };
-            let cost_goal = list
-                .get(goal)
-                .map_or(f32::INFINITY, |c| 1.5 * f32::from_bits(c.0));
+            // The last few collapses are done in one sweep down the list: bounding those
+            // passes too gave a tail of passes of one or two collapses each, every one
+            // re-planning and merging the whole list.
+            let cost_goal = match list.get(goal) {
+                Some(c) if goal >= TAIL_COLLAPSES => 1.5 * f32::from_bits(c.0),
+                _ => f32::INFINITY,
+            };
             let pass_start = self.collapses;
             self.passes += 1;
             for &(bits, a, b) in &list {
@@ -1158,6 +1226,10 @@ impl<'a> Decimator<'a> {
             if !self.geometry_ok(s, r, target) {
                 continue;
             }
+            if self.guard && !self.crossing_ok(s, r, target) {
+                self.crossings_prevented += 1;
+                continue;
+            }
             if self.bound.is_some() && !self.error_ok(s, r, target, k == 1) {
                 outcome = Outcome::Error;
                 continue;
@@ -1196,6 +1268,128 @@ impl<'a> Decimator<'a> {
                 let k = tri.iter().position(|&v| v == x).unwrap_or(0);
                 let rot = [new[k], new[(k + 1) % 3], new[(k + 2) % 3]];
                 self.new_tris.push((t, rot));
+            }
+        }
+        true
+    }
+
+    /// False when a new triangle of the collapse (in `new_tris`, the moved corner first)
+    /// would cross a triangle near it. Every crossing the whole-output search found on the
+    /// head CT bone mesh was between triangles sharing a vertex or one edge apart, so the
+    /// check covers the new fan and the fans of the link vertices. Each fan (of the moved
+    /// vertex and of every link vertex, as they will be) whose triangles all face the same
+    /// side as their summed normal counts as settled: such a fan lies over a plane like a
+    /// height field, and its triangles meet only along their shared edges.
+    /// When every fan is settled the collapse passes; otherwise each new triangle is tested
+    /// exactly ([`triangles_intersect`](crate::self_intersect::triangles_intersect)) against
+    /// the triangles of those fans that share no settled vertex with it and whose boxes
+    /// overlap its own, and the new triangles against each other when the new fan is not
+    /// settled. This check is local and not a proof (a settled fan could still wind twice
+    /// around its vertex); the output is still searched as a whole afterwards (see
+    /// [`decimate`]).
+    fn crossing_ok(&mut self, s: u32, r: u32, target: Vec3) -> bool {
+        let at = |d: &Self, v: u32| {
+            if v == s || v == r {
+                target
+            } else {
+                d.pos[v as usize]
+            }
+        };
+        // Link vertices (marked with the stamp).
+        let st = self.next_stamp();
+        self.mark[s as usize] = st;
+        self.mark[r as usize] = st;
+        self.link.clear();
+        self.normals.clear();
+        for &(t, c) in &self.new_tris {
+            self.normals.push((c[1] - c[0]).cross(c[2] - c[0]));
+            for v in self.tris[t as usize] {
+                if self.mark[v as usize] != st {
+                    self.mark[v as usize] = st;
+                    self.link.push(v);
+                }
+            }
+        }
+        let fan_ok = fan_one_way(&self.normals);
+        // Unsettled link vertices are marked `st + 1`.
+        let mut all_ok = fan_ok;
+        for i in 0..self.link.len() {
+            let x = self.link[i];
+            self.normals.clear();
+            for &t in &self.fans[x as usize] {
+                let tri = self.tris[t as usize];
+                let (hs, hr) = (tri.contains(&s), tri.contains(&r));
+                if hs && hr {
+                    continue; // an edge triangle: it disappears
+                }
+                self.normals.push(if hs || hr {
+                    let c = tri.map(|v| at(self, v).as_dvec3());
+                    (c[1] - c[0]).cross(c[2] - c[0])
+                } else {
+                    self.tnormal[t as usize].as_dvec3()
+                });
+            }
+            if !fan_one_way(&self.normals) {
+                self.mark[x as usize] = st + 1;
+                all_ok = false;
+            }
+        }
+        if all_ok {
+            return true;
+        }
+        // The triangles of the link vertices' fans, other than the old fan.
+        self.tstamp = self.tstamp.wrapping_add(1);
+        if self.tstamp == 0 {
+            self.tmark.iter_mut().for_each(|x| *x = 0);
+            self.tstamp = 1;
+        }
+        let ts = self.tstamp;
+        for &t in self.fans[s as usize].iter().chain(&self.fans[r as usize]) {
+            self.tmark[t as usize] = ts;
+        }
+        self.near.clear();
+        for &x in &self.link {
+            if self.mark[x as usize] == st {
+                continue;
+            }
+            for &u in &self.fans[x as usize] {
+                if self.tmark[u as usize] != ts {
+                    self.tmark[u as usize] = ts;
+                    self.near.push(u);
+                }
+            }
+        }
+        let bbox = |c: &[Vec3; 3]| (c[0].min(c[1]).min(c[2]), c[0].max(c[1]).max(c[2]));
+        for k in 0..self.new_tris.len() {
+            let t = self.new_tris[k].0;
+            let tv = self.tris[t as usize];
+            let tc = tv.map(|v| at(self, v));
+            let (lo, hi) = bbox(&tc);
+            for &u in &self.near {
+                let uv = self.tris[u as usize];
+                // A shared settled vertex settles the pair.
+                if uv
+                    .iter()
+                    .any(|&w| tv.contains(&w) && self.mark[w as usize] == st)
+                {
+                    continue;
+                }
+                let uc = uv.map(|v| self.pos[v as usize]);
+                let (ulo, uhi) = bbox(&uc);
+                if ulo.cmple(hi).all()
+                    && lo.cmple(uhi).all()
+                    && crate::self_intersect::triangles_intersect(tc, uc)
+                {
+                    return false;
+                }
+            }
+            if !fan_ok {
+                for j in 0..k {
+                    let uc = self.tris[self.new_tris[j].0 as usize].map(|v| at(self, v));
+                    if crate::self_intersect::triangles_intersect(tc, uc) {
+                        return false;
+                    }
+                }
             }
         }
         true
@@ -1523,6 +1717,12 @@ impl<'a> Decimator<'a> {
         self.flags[r as usize] |= DEAD;
         self.merged_into[r as usize] = s;
         self.flags[s as usize] |= fr & BOUNDARY;
+        if self.guard {
+            for &t in &self.fans[s as usize] {
+                self.tnormal[t as usize] =
+                    tri_normal(self.tris[t as usize].map(|v| self.pos[v as usize]));
+            }
+        }
         // Everything whose fan or neighbour positions changed: s and its new ring.
         let now = self.collapses as u32;
         for &t in &self.fans[s as usize] {
