@@ -382,6 +382,39 @@ impl Bvh {
         }
     }
 
+    /// The triangles whose bounding box is within `sqrt(r2)` of `p` (a superset of those
+    /// within that distance, cheaper to find), appended to `out` as `(squared box distance,
+    /// BVH-order triangle)` in tree order.
+    pub fn within_boxes(&self, p: Vec3, r2: f32, out: &mut Vec<(f32, u32)>) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        let mut stack = [0u32; 64];
+        let mut sp = 1usize;
+        stack[0] = 0;
+        while sp > 0 {
+            sp -= 1;
+            let idx = stack[sp];
+            let node = self.nodes[idx as usize];
+            if box_dist2(p, node.min, node.max) > r2 {
+                continue;
+            }
+            if node.count > 0 {
+                for t in node.first..node.first + node.count {
+                    let [a, b, c] = self.tris[t as usize];
+                    let d2 = box_dist2(p, a.min(b).min(c), a.max(b).max(c));
+                    if d2 <= r2 {
+                        out.push((d2, t));
+                    }
+                }
+            } else if sp + 2 <= 64 {
+                stack[sp] = idx + 1;
+                stack[sp + 1] = node.first;
+                sp += 2;
+            }
+        }
+    }
+
     /// Generalised winding number of the surface at `p`.
     pub fn winding(&self, p: Vec3) -> f32 {
         if self.nodes.is_empty() {

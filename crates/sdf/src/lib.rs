@@ -38,6 +38,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod batch;
 mod bvh;
 pub mod field;
 pub mod measure;

@@ -18,6 +18,7 @@
 use osteon_geom::Vec3;
 use osteon_mesh::Mesh;
 
+use crate::batch::PreparedTri;
 use crate::bvh::{Bvh, Feature, Hit};
 use crate::{SdfError, SignMethod};
 
@@ -46,6 +47,8 @@ pub struct SignedDistance {
     corners: Vec<[u32; 3]>,
     /// Angle-weighted vertex pseudo-normals.
     vertex_normals: Vec<Vec3>,
+    /// Triangles prepared for batched distances (BVH order, relative to the origin).
+    prepared: Vec<PreparedTri>,
     method: SignMethod,
 }
 
@@ -63,7 +66,9 @@ impl std::fmt::Debug for SignedDistance {
 /// Self-intersections and overlapping closed shells are not detected here (the mesh report
 /// does not list them): ask for [`SignMethod::WindingNumber`] for such input.
 pub fn auto_sign_method(mesh: &Mesh) -> Result<SignMethod, SdfError> {
-    let r = osteon_mesh::report(mesh).map_err(SdfError::Mesh)?;
+    // Only the topology matters here: skip the report's self-intersection search.
+    let opts = osteon_mesh::ReportOptions::default().self_intersections(false);
+    let r = osteon_mesh::report_with(mesh, &opts).map_err(SdfError::Mesh)?;
     Ok(if r.watertight && r.manifold && r.oriented {
         SignMethod::PseudoNormal
     } else {
@@ -135,7 +140,13 @@ impl SignedDistance {
             }
             s = e;
         }
+        let prepared = bvh
+            .tris
+            .iter()
+            .map(|&t| PreparedTri::new(t, Vec3::ZERO))
+            .collect();
         Ok(SignedDistance {
+            prepared,
             bvh,
             face_normals,
             edge_normals,
@@ -187,6 +198,33 @@ impl SignedDistance {
     #[inline]
     pub(crate) fn hit(&self, p: Vec3, hint: Option<u32>) -> Option<Hit> {
         self.bvh.closest(p, hint)
+    }
+
+    /// BVH-order triangle `t` prepared for batched distances, relative to `origin`.
+    #[inline]
+    pub(crate) fn prepared(&self, t: u32, origin: Vec3) -> PreparedTri {
+        self.prepared[t as usize].moved(origin)
+    }
+
+    /// The closest point to `p` on BVH-order triangle `t`, as a [`Hit`].
+    #[inline]
+    pub(crate) fn hit_on(&self, p: Vec3, t: u32) -> Hit {
+        let [a, b, c] = self.bvh.tris[t as usize];
+        let (q, feature) = crate::bvh::closest_on_triangle(p, a, b, c);
+        Hit {
+            point: q,
+            dist2: p.distance_squared(q),
+            tri: t,
+            feature,
+        }
+    }
+
+    /// Triangles (BVH order) whose bounding box is within `sqrt(r2)` of `p` (a superset of
+    /// the triangles within that distance), in tree order (deterministic), replacing the
+    /// contents of `out`.
+    pub(crate) fn candidates_unsorted(&self, p: Vec3, r2: f32, out: &mut Vec<(f32, u32)>) {
+        out.clear();
+        self.bvh.within_boxes(p, r2, out);
     }
 
     /// Triangles (BVH order) within `sqrt(r2)` of `p`, sorted by squared distance.
