@@ -109,3 +109,111 @@ fn open_meshes_compare_unsigned_with_a_warning() {
     );
     assert!(matches!(bad, Err(FitError::InvalidOption(_))));
 }
+
+#[test]
+fn samples_scale_with_the_mesh_and_the_distance() {
+    // A box inside a box 0.5 mm larger on every side: every point of the inner surface
+    // lies 0.5 mm from the outer one, so no triangle needs more than its centroid.
+    let inner = box_mesh(Vec3::splat(-5.0), Vec3::splat(5.0));
+    let outer = box_mesh(Vec3::splat(-5.5), Vec3::splat(5.5));
+    let r = compare(&inner, &outer).unwrap();
+    let (v, t) = (inner.positions.len(), inner.triangles.len());
+    assert_eq!(r.a_to_b.samples, v + t);
+    assert!(
+        r.a_to_b.quadrature_error_mm < 1e-12,
+        "{}",
+        r.a_to_b.quadrature_error_mm
+    );
+    assert!((r.a_to_b.mean_mm - 0.5).abs() < 1e-9 && (r.a_to_b.hd95_mm - 0.5).abs() < 1e-9);
+    assert!(!r.a_to_b.budget_reached && r.warnings.is_empty());
+    // The outer box's edges and corners are farther (up to √3 · 0.5): refined there.
+    assert!(r.b_to_a.samples > v + t && r.b_to_a.samples < 50_000);
+    // Twelve triangles whose distance has kinks get refined (far beyond one sample per
+    // triangle) but stay far below the budget, and the error estimate covers the true
+    // error of the exact box integrals (see `box_against_a_taller_box`).
+    let a = box_mesh(Vec3::ZERO, Vec3::splat(10.0));
+    let b = box_mesh(Vec3::ZERO, Vec3::new(10.0, 10.0, 10.5));
+    let r = compare(&a, &b).unwrap();
+    assert!(
+        r.a_to_b.samples > 1_000 && r.a_to_b.samples < 50_000,
+        "{}",
+        r.a_to_b.samples
+    );
+    let exact = (81.0 * 0.5 + 4.0 * (10.0 * 0.125 - 2.0 * 0.125 / 3.0)) / 600.0;
+    let err = (r.a_to_b.mean_mm - exact).abs();
+    assert!(
+        err <= r.a_to_b.quadrature_error_mm,
+        "{err} vs {}",
+        r.a_to_b.quadrature_error_mm
+    );
+    assert!(r.a_to_b.quadrature_error_mm < 1e-3);
+    // A finer tolerance refines further and lands closer.
+    let fine = compare_with(
+        &a,
+        &b,
+        &CompareOptions::default().with_quadrature_tolerance_mm(1e-4),
+        &osteon_geom::NoProgress,
+        &osteon_geom::NeverCancel,
+    )
+    .unwrap();
+    assert!(fine.a_to_b.samples > r.a_to_b.samples);
+    assert!(fine.a_to_b.quadrature_error_mm < r.a_to_b.quadrature_error_mm);
+    let bad = compare_with(
+        &a,
+        &b,
+        &CompareOptions::default().with_quadrature_tolerance_mm(0.0),
+        &osteon_geom::NoProgress,
+        &osteon_geom::NeverCancel,
+    );
+    assert!(matches!(bad, Err(FitError::InvalidOption(_))));
+}
+
+/// Two large triangles whose distance rises linearly across them: the adaptive quadrature
+/// has nothing to refine (the centroid equals the corners' average), so the percentile
+/// needs its own refinement. A unit square tilted as `z = x` over the plane `z = -1`:
+/// |d| = 1 + x, uniform in area over x ∈ [0, 1], so the p-th percentile is 1 + p / 100.
+#[test]
+fn percentile_of_a_linear_ramp_over_two_triangles() {
+    let square = |z: [f32; 4]| Mesh {
+        positions: vec![
+            Vec3::new(0.0, 0.0, z[0]),
+            Vec3::new(1.0, 0.0, z[1]),
+            Vec3::new(1.0, 1.0, z[2]),
+            Vec3::new(0.0, 1.0, z[3]),
+        ],
+        triangles: vec![[0, 1, 2], [0, 2, 3]],
+    };
+    let ramp = square([0.0, 1.0, 1.0, 0.0]);
+    // The plane z = -1, far wider than the ramp so no edge is nearest.
+    let plane = Mesh {
+        positions: vec![
+            Vec3::new(-50.0, -50.0, -1.0),
+            Vec3::new(50.0, -50.0, -1.0),
+            Vec3::new(50.0, 50.0, -1.0),
+            Vec3::new(-50.0, 50.0, -1.0),
+        ],
+        triangles: vec![[0, 1, 2], [0, 2, 3]],
+    };
+    for p in [50.0, 95.0] {
+        let r = compare_with(
+            &ramp,
+            &plane,
+            &CompareOptions::default().with_percentile(p),
+            &osteon_geom::NoProgress,
+            &osteon_geom::NeverCancel,
+        )
+        .unwrap();
+        let want = 1.0 + p / 100.0;
+        assert!(
+            (r.a_to_b.hd95_mm - want).abs() < 2e-3,
+            "p{p}: {} vs {want}",
+            r.a_to_b.hd95_mm
+        );
+        // The mean of a linear function is exact with or without refinement.
+        assert!(
+            (r.a_to_b.mean_mm - 1.5).abs() < 1e-9,
+            "{}",
+            r.a_to_b.mean_mm
+        );
+    }
+}
