@@ -416,7 +416,8 @@ fn step_percentile(sorted: &[(f64, f64)], goal: f64) -> f64 {
 /// well but places a large triangle's area on a few values, which shifts a percentile (a
 /// property of the distribution, not an integral). Only triangles that can hold values near
 /// the percentile `h` matter for it: the distance is 1-Lipschitz, so over a triangle with
-/// corner distances `dᵢ` and longest edge `e` it lies within `[max dᵢ − e, min dᵢ + e]`. A
+/// corner distances `dᵢ` and longest edge `e` it lies within `[max dᵢ − e, min dᵢ + e]` and
+/// within `[min dᵢ − e/√3, max dᵢ + e/√3]` (every point is within `e/√3` of a corner). A
 /// triangle whose interval misses the window `h ± m` counts with its whole area on its side
 /// of the window, exactly; the others are sampled at the uniform density of
 /// [`CompareOptions::target_samples`] per mesh area (the degree-2 rule on `k²`
@@ -450,8 +451,13 @@ fn refine_percentile(
             let longest = (0..3)
                 .map(|i| (c[(i + 1) % 3] - c[i]).length())
                 .fold(0.0, f64::max);
-            let lo = d[0].max(d[1]).max(d[2]) - longest;
-            let hi = d[0].min(d[1]).min(d[2]) + longest;
+            // Every point of a triangle lies within its covering radius (the circumradius
+            // if acute, else at most half the longest edge; both ≤ longest / √3) of a
+            // corner, and within `longest` of every corner: two valid intervals.
+            let (dmin, dmax) = (d[0].min(d[1]).min(d[2]), d[0].max(d[1]).max(d[2]));
+            let cover = longest / 3f64.sqrt();
+            let lo = (dmax - longest).max(dmin - cover);
+            let hi = (dmin + longest).min(dmax + cover);
             let by_area = (area / per_sample).sqrt().round();
             let by_edge = (longest / (3.0 * spacing)).ceil();
             let k = (by_area.max(by_edge) as usize).clamp(1, 256);
