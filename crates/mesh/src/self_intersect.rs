@@ -456,6 +456,18 @@ pub(crate) struct Incidence {
 }
 
 impl Incidence {
+    /// The triangles touching any of `verts`, ascending, each once.
+    pub(crate) fn triangles_around(&self, verts: &[u32]) -> Vec<u32> {
+        let mut tris: Vec<u32> = verts
+            .iter()
+            .flat_map(|&v| self.around(v as usize))
+            .map(|&c| c / 3)
+            .collect();
+        tris.sort_unstable();
+        tris.dedup();
+        tris
+    }
+
     /// Incidence of `triangles` over `nv` vertices (indices out of range are left out).
     pub(crate) fn new(triangles: &[[u32; 3]], nv: usize) -> Incidence {
         let mut off = vec![0usize; nv + 1];
@@ -1687,24 +1699,7 @@ mod tests {
     fn staircase_corners_are_certified() {
         // A cube: every corner's fan faces three axes, so each axis projection flattens
         // some of its triangles; along the fan's normal they wind once.
-        let positions = (0..8)
-            .map(|i| Vec3::new((i & 1) as f32, (i >> 1 & 1) as f32, (i >> 2) as f32))
-            .collect();
-        let triangles = vec![
-            [0, 2, 1],
-            [1, 2, 3],
-            [4, 5, 6],
-            [5, 7, 6],
-            [0, 1, 4],
-            [1, 5, 4],
-            [2, 6, 3],
-            [3, 6, 7],
-            [0, 4, 2],
-            [2, 4, 6],
-            [1, 3, 5],
-            [3, 7, 5],
-        ];
-        let m = Mesh::new(positions, triangles).unwrap();
+        let m = crate::shapes::cuboid(Vec3::ZERO, Vec3::ONE);
         let inc = Incidence::new(&m.triangles, m.positions.len());
         let cert = certify(&m, &inc, |_| true, None);
         assert_eq!(cert, vec![true; 8]);
@@ -1743,13 +1738,7 @@ mod tests {
                     let d = Vec3::new(g.next() as f32, g.next() as f32, g.next() as f32);
                     m.positions[v as usize] += step * (d - Vec3::splat(0.5));
                 }
-                let mut tris: Vec<u32> = verts
-                    .iter()
-                    .flat_map(|&v| inc.around(v as usize))
-                    .map(|&c| c / 3)
-                    .collect();
-                tris.sort_unstable();
-                tris.dedup();
+                let tris = inc.triangles_around(&verts);
                 index.refit(&m, &tris);
                 let got = index.among(&m, &inc, &tris);
                 assert_eq!(

@@ -528,13 +528,7 @@ fn roll_back(
             let (o, p) = (input.positions[v], smoothed.positions[v]);
             smoothed.positions[v] = if last { o } else { o + (p - o) * 0.5 };
         }
-        let mut tris: Vec<u32> = verts
-            .iter()
-            .flat_map(|&v| inc.around(v as usize))
-            .map(|&c| c / 3)
-            .collect();
-        tris.sort_unstable();
-        tris.dedup();
+        let tris = inc.triangles_around(&verts);
         index.refit(smoothed, &tris);
         si = index.among(smoothed, inc, &tris);
     }

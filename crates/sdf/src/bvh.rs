@@ -352,40 +352,29 @@ impl Bvh {
     /// The triangles within `sqrt(r2)` of `p` (exact triangle distance), appended to `out`
     /// as `(squared distance, BVH-order triangle)`.
     pub fn within(&self, p: Vec3, r2: f32, out: &mut Vec<(f32, u32)>) {
-        if self.nodes.is_empty() {
-            return;
-        }
-        let mut stack = [0u32; 64];
-        let mut sp = 1usize;
-        stack[0] = 0;
-        while sp > 0 {
-            sp -= 1;
-            let idx = stack[sp];
-            let node = self.nodes[idx as usize];
-            if box_dist2(p, node.min, node.max) > r2 {
-                continue;
-            }
-            if node.count > 0 {
-                for t in node.first..node.first + node.count {
-                    let [a, b, c] = self.tris[t as usize];
-                    let (q, _) = closest_on_triangle(p, a, b, c);
-                    let d2 = p.distance_squared(q);
-                    if d2 <= r2 {
-                        out.push((d2, t));
-                    }
-                }
-            } else if sp + 2 <= 64 {
-                stack[sp] = idx + 1;
-                stack[sp + 1] = node.first;
-                sp += 2;
-            }
-        }
+        self.within_by(p, r2, out, |[a, b, c]| {
+            p.distance_squared(closest_on_triangle(p, a, b, c).0)
+        });
     }
 
     /// The triangles whose bounding box is within `sqrt(r2)` of `p` (a superset of those
     /// within that distance, cheaper to find), appended to `out` as `(squared box distance,
     /// BVH-order triangle)` in tree order.
     pub fn within_boxes(&self, p: Vec3, r2: f32, out: &mut Vec<(f32, u32)>) {
+        self.within_by(p, r2, out, |[a, b, c]| {
+            box_dist2(p, a.min(b).min(c), a.max(b).max(c))
+        });
+    }
+
+    /// The triangles whose `dist2` (a squared distance from `p`, at least the box
+    /// distance) is at most `r2`, in tree order.
+    fn within_by(
+        &self,
+        p: Vec3,
+        r2: f32,
+        out: &mut Vec<(f32, u32)>,
+        dist2: impl Fn([Vec3; 3]) -> f32,
+    ) {
         if self.nodes.is_empty() {
             return;
         }
@@ -401,8 +390,7 @@ impl Bvh {
             }
             if node.count > 0 {
                 for t in node.first..node.first + node.count {
-                    let [a, b, c] = self.tris[t as usize];
-                    let d2 = box_dist2(p, a.min(b).min(c), a.max(b).max(c));
+                    let d2 = dist2(self.tris[t as usize]);
                     if d2 <= r2 {
                         out.push((d2, t));
                     }

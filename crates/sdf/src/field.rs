@@ -620,13 +620,7 @@ impl Ctx<'_> {
             } else {
                 v
             };
-            for k in k0..(k0 + n).min(kbase + kcount) {
-                for j in j0..(j0 + n).min(ny) {
-                    let row = ((k - kbase) * ny + j) * nx;
-                    let end = (i0 + n).min(nx);
-                    out[row + i0..row + end].fill(v);
-                }
-            }
+            self.fill(out, kbase, kcount, i0, j0, k0, n, v);
             return Some(hit.tri);
         }
         if n == 8 && self.tile8(out, kbase, kcount, i0, j0, k0, c, u) {
