@@ -45,6 +45,7 @@ pub mod measure;
 mod ops;
 pub mod project;
 mod signed_distance;
+mod untangle;
 
 pub use field::signed_distance_field;
 pub use ops::{offset, shell, thicken, wrap};

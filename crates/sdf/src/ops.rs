@@ -11,7 +11,8 @@ use osteon_volume::fill_cavities;
 
 use crate::field::{band_field, check_budget, grid_for, Shape};
 use crate::measure::measure;
-use crate::project::{project_vertices, refine, separate_coincident, untangle, Projector};
+use crate::project::{project_vertices, refine, separate_coincident, Projector};
+use crate::untangle::untangle;
 use crate::{
     OffsetError, OffsetReport, SdfError, SdfOptions, ShellSide, SignMethod, SignedDistance,
     DEFAULT_VOXELS_PER_DIAGONAL,
