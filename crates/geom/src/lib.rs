@@ -3,6 +3,7 @@
 //! * [`Vec3`] — glam's `f32` 3-vector (the type parry3d uses), for mesh positions in millimetres.
 //! * [`DVec3`], [`DMat3`], [`DAffine3`] — `f64` vectors and affines for grids and transforms.
 //! * [`Aabb`] — an axis-aligned box; [`Frame`] — the patient frame coordinates are given in.
+//! * [`Lcg`] — a deterministic pseudo-random generator for phantoms, tests and benchmarks.
 //! * [`Progress`] and [`Cancel`] — how a long computation reports progress and is stopped,
 //!   without knowing about terminals.
 //!
@@ -14,9 +15,11 @@
 //! ```
 #![deny(missing_docs)]
 
+mod lcg;
 mod progress;
 
 pub use glam::{DAffine3, DMat3, DVec3, Vec3};
+pub use lcg::Lcg;
 pub use progress::{Cancel, NeverCancel, NoProgress, Progress};
 
 use serde::{Deserialize, Serialize};

@@ -15,29 +15,18 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use criterion::{criterion_group, Criterion};
-use osteon_geom::Vec3;
+use osteon_geom::{Lcg, Vec3};
 use osteon_mesh::repair::{repair, RepairOptions};
 use osteon_mesh::shapes::icosphere;
 use osteon_mesh::topology::Topology;
 use osteon_mesh::{self_intersections, Mesh};
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// An icosphere with holes, duplicated vertices and flipped triangles.
 fn broken_sphere() -> Mesh {
     let m = icosphere(6, 50.0);
-    let mut g = Lcg(11);
+    let mut g = Lcg::new(11);
     let seeds: Vec<Vec3> = (0..12)
-        .map(|_| m.positions[(g.next() * m.positions.len() as f64) as usize])
+        .map(|_| m.positions[(g.next_f64() * m.positions.len() as f64) as usize])
         .collect();
     let mut positions = m.positions.clone();
     let mut triangles = Vec::new();
@@ -47,13 +36,13 @@ fn broken_sphere() -> Mesh {
             continue;
         }
         let mut t = *t;
-        if g.next() < 0.2 {
+        if g.next_f64() < 0.2 {
             t = t.map(|i| {
                 positions.push(m.positions[i as usize]);
                 positions.len() as u32 - 1
             });
         }
-        if g.next() < 0.05 {
+        if g.next_f64() < 0.05 {
             t.swap(1, 2);
         }
         triangles.push(t);

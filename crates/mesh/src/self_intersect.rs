@@ -1596,30 +1596,19 @@ fn morton(q: [u32; 3]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A small deterministic generator (no dependency needed).
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use osteon_geom::Lcg;
 
     #[test]
     fn fast_predicates_agree_with_robust() {
-        let mut g = Lcg(7);
+        let mut g = Lcg::new(7);
         let pt = |g: &mut Lcg, grid: bool| -> [f64; 3] {
             std::array::from_fn(|_| {
-                let x = (g.next() * 8.0 - 4.0) as f32;
+                let x = (g.next_f64() * 8.0 - 4.0) as f32;
                 // Grid values make exact zeros common; others take every exponent path.
                 if grid {
                     ((x * 4.0).round() * 0.25 + 100.0) as f64
                 } else {
-                    (x * 10f32.powi((g.next() * 8.0) as i32 - 4)) as f64
+                    (x * 10f32.powi((g.next_f64() * 8.0) as i32 - 4)) as f64
                 }
             })
         };
@@ -1635,7 +1624,7 @@ mod tests {
             }
             if i % 3 == 0 {
                 // On the plane abc, rounded to f32: exactly on it or just off.
-                let (s, t) = (g.next(), g.next());
+                let (s, t) = (g.next_f64(), g.next_f64());
                 d = std::array::from_fn(|k| {
                     (a[k] + s * (b[k] - a[k]) + t * (c[k] - a[k])) as f32 as f64
                 });
@@ -1715,11 +1704,16 @@ mod tests {
 
     #[test]
     fn search_index_follows_moved_vertices() {
-        let mut g = Lcg(5);
+        let mut g = Lcg::new(5);
         for (amp, step) in [(0.0f32, 0.4f32), (0.2, 0.8), (0.5, 1.5)] {
             let mut m = crate::shapes::torus(3.0, 1.0, 24, 12);
             for p in &mut m.positions {
-                *p += amp * Vec3::new(g.next() as f32, g.next() as f32, g.next() as f32);
+                *p += amp
+                    * Vec3::new(
+                        g.next_f64() as f32,
+                        g.next_f64() as f32,
+                        g.next_f64() as f32,
+                    );
             }
             // One degenerate triangle (a corner on its neighbour) when the index is built:
             // it gets an empty box, and a real one once the corner moves away again.
@@ -1735,7 +1729,11 @@ mod tests {
                     verts.push(40);
                 }
                 for &v in &verts {
-                    let d = Vec3::new(g.next() as f32, g.next() as f32, g.next() as f32);
+                    let d = Vec3::new(
+                        g.next_f64() as f32,
+                        g.next_f64() as f32,
+                        g.next_f64() as f32,
+                    );
                     m.positions[v as usize] += step * (d - Vec3::splat(0.5));
                 }
                 let tris = inc.triangles_around(&verts);
@@ -1755,9 +1753,9 @@ mod tests {
 
     #[test]
     fn radix_sort_sorts_stably() {
-        let mut g = Lcg(9);
+        let mut g = Lcg::new(9);
         let mut keys: Vec<u64> = (0..5000u64)
-            .map(|i| ((g.next() * 64.0) as u64) << 13 | i)
+            .map(|i| ((g.next_f64() * 64.0) as u64) << 13 | i)
             .collect();
         let mut want = keys.clone();
         want.sort_unstable();

@@ -5,13 +5,7 @@ use osteon_mesh::repair::{fill_holes, orient_outward, repair, split_nonmanifold,
 use osteon_mesh::shapes::icosphere;
 use osteon_mesh::{report, Mesh, MeshError, RepairLog};
 
-fn meshes_dir() -> std::path::PathBuf {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/scans/meshes").into()
-}
-
-fn read(name: &str) -> Mesh {
-    osteon_io::read_mesh(&meshes_dir().join(name)).expect("public mesh reads")
-}
+use crate::common::{assert_directed_edges_paired, read};
 
 fn fix(m: &Mesh) -> (Mesh, RepairLog) {
     let (out, log) = repair(m, &RepairOptions::default()).expect("repair runs");
@@ -32,19 +26,7 @@ fn assert_closed(m: &Mesh) {
     );
     assert_eq!(r.self_intersecting_faces, Some(0));
     assert_eq!((r.degenerate_triangles, r.duplicate_triangles), (0, 0));
-    let mut directed: Vec<(u32, u32)> = m
-        .triangles
-        .iter()
-        .flat_map(|t| (0..3).map(move |k| (t[k], t[(k + 1) % 3])))
-        .collect();
-    directed.sort_unstable();
-    assert!(
-        directed.windows(2).all(|w| w[0] != w[1]),
-        "a directed edge twice"
-    );
-    for &(a, b) in &directed {
-        assert!(directed.binary_search(&(b, a)).is_ok(), "edge {a}-{b} open");
-    }
+    assert_directed_edges_paired(m, "repaired mesh");
     // No two vertices at one position (an STL round trip would weld them).
     let mut p: Vec<[u32; 3]> = m
         .positions

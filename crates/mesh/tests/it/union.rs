@@ -5,13 +5,7 @@ use osteon_mesh::repair::{repair, union_shells, RepairOptions};
 use osteon_mesh::shapes::{cuboid, icosphere};
 use osteon_mesh::{report, self_intersections, Mesh, RepairLog};
 
-fn meshes_dir() -> std::path::PathBuf {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/scans/meshes").into()
-}
-
-fn read(name: &str) -> Mesh {
-    osteon_io::read_mesh(&meshes_dir().join(name)).expect("public mesh reads")
-}
+use crate::common::{assert_directed_edges_paired, read};
 
 /// Two meshes as one (shells side by side in one vertex and triangle list).
 fn join(a: &Mesh, b: &Mesh) -> Mesh {
@@ -33,22 +27,7 @@ fn assert_solid(m: &Mesh, what: &str) {
         r.problems()
     );
     assert_eq!(r.self_intersecting_faces, Some(0), "{what}");
-    let mut directed: Vec<(u32, u32)> = m
-        .triangles
-        .iter()
-        .flat_map(|t| (0..3).map(move |k| (t[k], t[(k + 1) % 3])))
-        .collect();
-    directed.sort_unstable();
-    assert!(
-        directed.windows(2).all(|w| w[0] != w[1]),
-        "{what}: edge twice"
-    );
-    for &(a, b) in &directed {
-        assert!(
-            directed.binary_search(&(b, a)).is_ok(),
-            "{what}: edge {a}-{b} open"
-        );
-    }
+    assert_directed_edges_paired(m, what);
 }
 
 fn fix(m: &Mesh) -> (Mesh, RepairLog) {

@@ -3,19 +3,9 @@
 
 use std::collections::HashMap;
 
+use osteon_geom::Lcg;
 use osteon_mesh::cdt::{triangulate, CdtError, Domain};
 use robust::{incircle, orient2d, Coord};
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn c(p: [f64; 2]) -> Coord<f64> {
     Coord { x: p[0], y: p[1] }
@@ -150,10 +140,10 @@ fn check(p: &[[f64; 2]], cons: &[[u32; 2]], t: &[[u32; 3]]) {
 
 #[test]
 fn random_points_delaunay_and_hull() {
-    let mut g = Lcg(3);
+    let mut g = Lcg::new(3);
     for round in 0..30 {
         let n = 3 + round * 3;
-        let mut p: Vec<[f64; 2]> = (0..n).map(|_| [g.next(), g.next()]).collect();
+        let mut p: Vec<[f64; 2]> = (0..n).map(|_| [g.next_f64(), g.next_f64()]).collect();
         if round % 3 == 0 {
             // Grid points: many collinear and cocircular quadruples.
             for q in &mut p {
@@ -180,14 +170,14 @@ fn random_points_delaunay_and_hull() {
 
 #[test]
 fn polygon_with_chords_and_inner_points() {
-    let mut g = Lcg(11);
+    let mut g = Lcg::new(11);
     for round in 0..40 {
         // A star-shaped polygon (random radii), points inside, chords from a centre.
         let m = 5 + round % 17;
         let mut p: Vec<[f64; 2]> = (0..m)
             .map(|i| {
                 let a = i as f64 / m as f64 * std::f64::consts::TAU;
-                let r = 0.5 + g.next();
+                let r = 0.5 + g.next_f64();
                 [r * a.cos(), r * a.sin()]
             })
             .collect();
@@ -199,8 +189,8 @@ fn polygon_with_chords_and_inner_points() {
             cons.push([centre, i]);
         }
         for _ in 0..round {
-            let a = g.next() * std::f64::consts::TAU;
-            let r = 0.45 * g.next();
+            let a = g.next_f64() * std::f64::consts::TAU;
+            let r = 0.45 * g.next_f64();
             p.push([r * a.cos(), r * a.sin()]);
         }
         let t = triangulate(&p, &cons, Domain::Enclosed).unwrap();
