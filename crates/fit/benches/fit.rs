@@ -68,7 +68,11 @@ fn table(implant: &str, bone: &str) {
 fn compare_table(a: &str, b: &str) {
     let ma = osteon_io::read_mesh(a.as_ref()).unwrap();
     let mb = osteon_io::read_mesh(b.as_ref()).unwrap();
-    let (t, r) = best_of(5, || compare(&ma, &mb).unwrap());
+    let runs = std::env::var("OSTEON_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let (t, r) = best_of(runs, || compare(&ma, &mb).unwrap());
     println!(
         "compare {a} ({} tri) vs {b} ({} tri)",
         ma.triangles.len(),

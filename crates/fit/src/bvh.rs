@@ -1,325 +1,448 @@
-//! A bounding-volume hierarchy over (a subset of) the triangles of a mesh, for the pair
-//! queries of fit: which triangles of two meshes may touch, and the closest pair.
+//! The closest-point index of compare: a 4-ary bounding-volume hierarchy over all triangles
+//! of a mesh, for long runs of warm-started exact point queries (see [`PointIndex`]).
 //!
-//! Median split of the centroids along the longest axis; the tree's shape depends only on
-//! the triangle count and positions, and every query returns its answer in a fixed order,
-//! so results do not depend on the number of threads.
+//! Midpoint split of the centroids along the longest axis; the tree's shape depends only on
+//! the triangles and their order, and every query walks it in a fixed order, so results do
+//! not depend on the number of threads.
 
 use osteon_geom::DVec3;
 use osteon_mesh::Mesh;
 use rayon::prelude::*;
 
-use crate::geometry::{triangle_distance, Tri};
+use crate::geometry::Tri;
 
-/// Triangles per leaf.
-const LEAF: usize = 4;
+/// Triangles per leaf of [`PointIndex`].
+const PLEAF: usize = 4;
+/// Leaf flag of a [`PointIndex`] child reference (the rest: first slot).
+const LEAF_BIT: u32 = 1 << 31;
+/// Points per warm-start chain of [`PointIndex::closest_many`]: fixed, so the answers do
+/// not depend on the number of threads.
+const CHAIN: usize = 256;
 
+/// One node of [`PointIndex`]: the boxes of up to four children, structure of arrays (f32,
+/// exact: the mesh's corners are f32), so the four box distances vectorise.
 #[derive(Clone, Copy, Debug)]
-struct Node {
-    min: DVec3,
-    max: DVec3,
-    /// Internal: index of the right child (the left follows the node). Leaf: first slot.
-    a: u32,
-    /// Leaf: number of triangles (> 0); internal: 0.
-    count: u32,
+struct Node4 {
+    /// `lo[axis][child]`; an empty child has `lo = +inf`, `hi = -inf`.
+    lo: [[f32; 4]; 3],
+    hi: [[f32; 4]; 3],
+    /// Internal child: node index; leaf child: `LEAF_BIT | first slot`.
+    child: [u32; 4],
+    /// Triangles of a leaf child (0 for an internal or empty child).
+    count: [u8; 4],
 }
 
-/// The hierarchy (crate-private).
+const EMPTY4: Node4 = Node4 {
+    lo: [[f32::INFINITY; 4]; 3],
+    hi: [[f32::NEG_INFINITY; 4]; 3],
+    child: [0; 4],
+    count: [0; 4],
+};
+
+/// A 4-ary bounding-volume hierarchy over all triangles of a mesh for exact closest-point
+/// queries, made for long runs of nearby query points (the samples of a surface taken in
+/// mesh order): every query starts from a hint triangle (the previous point's answer), whose
+/// exact distance bounds the descent, so only the few boxes that can still hold a closer
+/// triangle are opened. Boxes are tested in f32 with a slack that covers the rounding of
+/// the query point; triangle distances are exact f64, so answers equal a brute-force
+/// search's distance (among equally close triangles the hint, then the first met, wins).
+///
+/// The tree's shape depends only on the triangles and their order (midpoint splits),
+/// and queries are pure, so answers do not depend on the thread count.
 #[derive(Clone, Debug)]
-pub(crate) struct TriBvh {
-    nodes: Vec<Node>,
-    /// Triangle id (into the mesh) of every slot.
-    pub(crate) ids: Vec<u32>,
-    /// Corners of every slot (f64, relative to nothing: world millimetres).
-    pub(crate) corners: Vec<Tri>,
+pub(crate) struct PointIndex {
+    nodes: Vec<Node4>,
+    /// Corners of every slot (f64).
+    tris: Vec<Tri>,
+    /// Triangle id of every slot.
+    ids: Vec<u32>,
+    /// Slot of every triangle id.
+    slot_of: Vec<u32>,
+    /// Per slot: bounding sphere (centre, radius) and plane (unit normal, offset; zero for
+    /// a degenerate triangle), two lower bounds of the distance that skip most exact tests.
+    bounds: Vec<[f64; 8]>,
+    /// Covers the f32 rounding of box distances (mm).
+    slack: f64,
 }
 
-fn node_count(n: usize) -> usize {
-    if n <= LEAF {
-        1
-    } else {
-        1 + node_count(n / 2) + node_count(n - n / 2)
-    }
-}
+type Item = ([f32; 3], u32);
 
-impl TriBvh {
-    /// A hierarchy over the triangles `subset` of `mesh` (ids must be valid; may be empty).
-    pub(crate) fn new(mesh: &Mesh, subset: &[u32]) -> TriBvh {
-        let n = subset.len();
-        if n == 0 {
-            return TriBvh {
-                nodes: Vec::new(),
-                ids: Vec::new(),
-                corners: Vec::new(),
-            };
-        }
-        let mut items: Vec<(DVec3, u32, Tri)> = subset
-            .iter()
-            .map(|&t| {
-                let c = mesh.corners(t as usize).map(|p| p.as_dvec3());
-                ((c[0] + c[1] + c[2]) / 3.0, t, c)
+/// Traversal stack of [`PointIndex::closest_with`]: (child reference, leaf count, box
+/// distance²).
+pub(crate) type Stack = Vec<(u32, u8, f32)>;
+
+impl PointIndex {
+    /// The index over every triangle of `mesh` (a valid mesh with at least one triangle).
+    pub(crate) fn new(mesh: &Mesh) -> PointIndex {
+        let n = mesh.triangles.len();
+        let mut items: Vec<Item> = (0..n)
+            .into_par_iter()
+            .map(|t| {
+                let [a, b, c] = mesh.corners(t);
+                (((a + b + c) / 3.0).to_array(), t as u32)
             })
             .collect();
-        let mut nodes = vec![
-            Node {
-                min: DVec3::ZERO,
-                max: DVec3::ZERO,
-                a: 0,
-                count: 0,
-            };
-            node_count(n)
-        ];
-        build(&mut items, &mut nodes, 0, 0);
-        TriBvh {
-            nodes,
-            ids: items.iter().map(|i| i.1).collect(),
-            corners: items.iter().map(|i| i.2).collect(),
-        }
-    }
-
-    /// Number of triangles.
-    pub(crate) fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Every (slot of `self`, slot of `other`) whose boxes, grown by `margin`, overlap,
-    /// sorted.
-    pub(crate) fn overlapping_slots(&self, other: &TriBvh, margin: f64) -> Vec<(u32, u32)> {
-        let mut out = Vec::new();
-        if self.nodes.is_empty() || other.nodes.is_empty() {
-            return out;
-        }
-        let mut stack: Vec<(u32, u32)> = vec![(0, 0)];
-        while let Some((i, j)) = stack.pop() {
-            let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
-            if !boxes_overlap(a, b, margin) {
-                continue;
-            }
-            match (a.count > 0, b.count > 0) {
-                (true, true) => {
-                    for s in a.a..a.a + a.count {
-                        for t in b.a..b.a + b.count {
-                            out.push((s, t));
-                        }
-                    }
-                }
-                (false, true) => {
-                    stack.push((i + 1, j));
-                    stack.push((a.a, j));
-                }
-                (true, false) => {
-                    stack.push((i, j + 1));
-                    stack.push((i, b.a));
-                }
-                (false, false) => {
-                    // Split the larger box.
-                    if extent(a) >= extent(b) {
-                        stack.push((i + 1, j));
-                        stack.push((a.a, j));
-                    } else {
-                        stack.push((i, j + 1));
-                        stack.push((i, b.a));
-                    }
-                }
+        let mut nodes = vec![EMPTY4];
+        if n > 0 {
+            let root = build4(mesh, &mut items, 0);
+            nodes = root.0;
+            if let Child::Leaf(first, count, lo, hi) = root.1 {
+                // A single leaf: hang it under a root node.
+                let mut r = EMPTY4;
+                set_child(&mut r, 0, LEAF_BIT | first, count, lo, hi);
+                nodes = vec![r];
             }
         }
-        out.sort_unstable();
-        out
-    }
-
-    /// The closest pair of triangles (slots) between `self` and `other` at a distance below
-    /// `bound`: (distance, point on self, point on other). Triangles must not intersect
-    /// (the distance of crossing triangles is not zero here). Parallel over a frontier of
-    /// node pairs; ties go to the first pair of the frontier order, so the answer does not
-    /// depend on the thread count.
-    pub(crate) fn closest_pair(&self, other: &TriBvh, bound: f64) -> Option<(f64, DVec3, DVec3)> {
-        if self.nodes.is_empty() || other.nodes.is_empty() {
-            return None;
-        }
-        // Expand breadth-first to a frontier of node pairs still within the bound.
-        let mut frontier: Vec<(u32, u32)> = vec![(0, 0)];
-        while frontier.len() < 256 {
-            let mut next = Vec::with_capacity(frontier.len() * 2);
-            let mut split_any = false;
-            for &(i, j) in &frontier {
-                let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
-                if box_box_dist(a, b) >= bound {
-                    continue;
-                }
-                match self.children(i, j, other) {
-                    Some(k) => {
-                        next.extend(k);
-                        split_any = true;
-                    }
-                    None => next.push((i, j)),
-                }
-            }
-            frontier = next;
-            if !split_any {
-                break;
-            }
-        }
-        let results: Vec<Option<(f64, DVec3, DVec3)>> = frontier
+        let ids: Vec<u32> = items.iter().map(|i| i.1).collect();
+        let tris: Vec<Tri> = ids
             .par_iter()
-            .map(|&root| self.closest_from(other, root, bound))
+            .map(|&t| mesh.corners(t as usize).map(|p| p.as_dvec3()))
             .collect();
-        results
-            .into_iter()
-            .flatten()
-            .fold(None, |acc: Option<(f64, DVec3, DVec3)>, r| match acc {
-                Some(a) if a.0 <= r.0 => Some(a),
-                _ => Some(r),
+        let bounds = tris
+            .par_iter()
+            .map(|t| {
+                let c = (t[0] + t[1] + t[2]) / 3.0;
+                let r = t.iter().map(|&q| (q - c).length()).fold(0.0, f64::max);
+                // Slack against the rounding of `c`, `r` and the plane.
+                let r = r * (1.0 + 1e-9) + 1e-12;
+                let nrm = crate::geometry::normal(t).normalize_or_zero();
+                let off = nrm.dot(t[0]);
+                [c.x, c.y, c.z, r, nrm.x, nrm.y, nrm.z, off]
             })
-    }
-
-    /// The two child pairs of node pair `(i, j)` (splitting the larger internal box), or
-    /// `None` for two leaves.
-    fn children(&self, i: u32, j: u32, other: &TriBvh) -> Option<[(u32, u32); 2]> {
-        let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
-        let (leaf_a, leaf_b) = (a.count > 0, b.count > 0);
-        if leaf_a && leaf_b {
-            return None;
+            .collect();
+        let mut slot_of = vec![0u32; n];
+        for (s, &t) in ids.iter().enumerate() {
+            slot_of[t as usize] = s as u32;
         }
-        let split_a = !leaf_a && (leaf_b || extent(a) >= extent(b));
-        Some(if split_a {
-            [(i + 1, j), (a.a, j)]
-        } else {
-            [(i, j + 1), (i, b.a)]
-        })
+        let extent = mesh
+            .positions
+            .iter()
+            .fold(0.0f32, |m, p| m.max(p.abs().max_element()));
+        PointIndex {
+            nodes,
+            tris,
+            ids,
+            slot_of,
+            bounds,
+            slack: f64::from(extent) * 2f64.powi(-20) + 1e-30,
+        }
     }
 
-    fn closest_from(
-        &self,
-        other: &TriBvh,
-        root: (u32, u32),
-        bound: f64,
-    ) -> Option<(f64, DVec3, DVec3)> {
-        let mut best = bound;
-        let mut found = None;
-        let mut stack: Vec<(u32, u32)> = vec![root];
-        while let Some((i, j)) = stack.pop() {
-            let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
-            if box_box_dist(a, b) >= best {
+    /// Corners of triangle `t` (a triangle id of the mesh).
+    #[inline]
+    pub(crate) fn corners(&self, t: u32) -> &Tri {
+        &self.tris[self.slot_of[t as usize] as usize]
+    }
+
+    /// Distance from `p` to triangle `t` (a triangle id of the mesh), exact f64.
+    #[inline]
+    pub(crate) fn distance_to(&self, t: u32, p: DVec3) -> f64 {
+        osteon_mesh::distance::point_triangle_distance2(p, self.corners(t)).sqrt()
+    }
+
+    /// The triangle closest to `p` and its squared distance, starting from triangle `hint`
+    /// (any value; out of range: no warm start).
+    pub(crate) fn closest(&self, p: DVec3, hint: u32) -> (u32, f64) {
+        self.closest_with(p, hint, &mut Vec::with_capacity(64))
+    }
+
+    /// [`PointIndex::closest`] with a reusable traversal stack.
+    pub(crate) fn closest_with(&self, p: DVec3, hint: u32, stack: &mut Stack) -> (u32, f64) {
+        let mut best = f64::INFINITY;
+        let mut found = u32::MAX;
+        if let Some(&s) = self.slot_of.get(hint as usize) {
+            best = osteon_mesh::distance::point_triangle_distance2(p, &self.tris[s as usize]);
+            found = s;
+        }
+        // Met again in its leaf, the hint cannot win (ties go to the hint): skip it there.
+        let hint_slot = found as usize;
+        let slack = self.slack + p.abs().max_element() * 2f64.powi(-20);
+        let lim = |best: f64| -> f32 {
+            let r = best.sqrt() + slack;
+            (r * r * (1.0 + 1e-6)) as f32
+        };
+        let mut limit = lim(best);
+        let mut reach = best.sqrt();
+        // Rounding of the plane test at the magnitudes of the point and of the mesh.
+        let plane_eps = 1e-5 * slack + 1e-12;
+        let (px, py, pz) = (p.x as f32, p.y as f32, p.z as f32);
+        stack.clear();
+        stack.push((0, 0, 0.0));
+        while let Some((r, count, bd)) = stack.pop() {
+            if bd > limit {
                 continue;
             }
-            match self.children(i, j, other) {
-                None => {
-                    for s in a.a..a.a + a.count {
-                        let ts = &self.corners[s as usize];
-                        let (slo, shi) = tri_box(ts);
-                        for t in b.a..b.a + b.count {
-                            let tt = &other.corners[t as usize];
-                            let (tlo, thi) = tri_box(tt);
-                            // Cheap box test before the exact 15-feature distance.
-                            let gap = (slo - thi).max(tlo - shi).max(DVec3::ZERO).length();
-                            if gap >= best {
-                                continue;
-                            }
-                            let (d, p, q) = triangle_distance(ts, tt);
-                            if d < best {
-                                best = d;
-                                found = Some((d, p, q));
-                            }
-                        }
+            if count > 0 {
+                let first = (r & !LEAF_BIT) as usize;
+                for s in first..first + count as usize {
+                    if s == hint_slot {
+                        continue;
+                    }
+                    let b = &self.bounds[s];
+                    // Every point of the triangle lies within r of c and on the plane.
+                    let dc = DVec3::new(b[0] - p.x, b[1] - p.y, b[2] - p.z);
+                    let out = reach + b[3];
+                    if dc.length_squared() > out * out * (1.0 + 1e-9) {
+                        continue;
+                    }
+                    let plane = (b[4] * p.x + b[5] * p.y + b[6] * p.z - b[7]).abs();
+                    if plane > reach * (1.0 + 1e-9) + plane_eps {
+                        continue;
+                    }
+                    let d2 = osteon_mesh::distance::point_triangle_distance2(p, &self.tris[s]);
+                    if d2 < best {
+                        best = d2;
+                        reach = best.sqrt();
+                        found = s as u32;
+                        limit = lim(best);
                     }
                 }
-                Some(kids) => {
-                    let d0 = box_box_dist(
-                        &self.nodes[kids[0].0 as usize],
-                        &other.nodes[kids[0].1 as usize],
-                    );
-                    let d1 = box_box_dist(
-                        &self.nodes[kids[1].0 as usize],
-                        &other.nodes[kids[1].1 as usize],
-                    );
-                    // Nearer pair on top of the stack.
-                    if d0 <= d1 {
-                        stack.push(kids[1]);
-                        stack.push(kids[0]);
-                    } else {
-                        stack.push(kids[0]);
-                        stack.push(kids[1]);
+                continue;
+            }
+            let node = &self.nodes[r as usize];
+            let mut d = [0.0f32; 4];
+            #[allow(clippy::needless_range_loop)] // lane-indexed on purpose: vectorised
+            for c in 0..4 {
+                let dx = (node.lo[0][c] - px).max(px - node.hi[0][c]).max(0.0);
+                let dy = (node.lo[1][c] - py).max(py - node.hi[1][c]).max(0.0);
+                let dz = (node.lo[2][c] - pz).max(pz - node.hi[2][c]).max(0.0);
+                d[c] = dx * dx + dy * dy + dz * dz;
+            }
+            // Children within reach, nearest on top of the stack.
+            let mut order = [0usize; 4];
+            let mut k = 0;
+            for c in 0..4 {
+                if d[c] <= limit {
+                    let mut i = k;
+                    while i > 0 && d[order[i - 1]] < d[c] {
+                        order[i] = order[i - 1];
+                        i -= 1;
                     }
+                    order[i] = c;
+                    k += 1;
                 }
             }
+            for &c in &order[..k] {
+                stack.push((node.child[c], node.count[c], d[c]));
+            }
         }
-        found
+        (self.ids[found as usize], best)
+    }
+
+    /// Closest triangles (and squared distances) of many points, in order, in fixed chains
+    /// of consecutive points, each query warm-started from the previous answer (parallel,
+    /// deterministic).
+    pub(crate) fn closest_many(&self, points: &[DVec3], first_hint: u32) -> Vec<(u32, f64)> {
+        points
+            .par_chunks(CHAIN)
+            .flat_map_iter(|chain| {
+                let mut hint = first_hint;
+                let mut stack = Vec::with_capacity(64);
+                chain
+                    .iter()
+                    .map(|&p| {
+                        let c = self.closest_with(p, hint, &mut stack);
+                        hint = c.0;
+                        c
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 }
 
-fn tri_box(t: &Tri) -> (DVec3, DVec3) {
-    (t[0].min(t[1]).min(t[2]), t[0].max(t[1]).max(t[2]))
+/// A subtree's root as its parent sees it.
+enum Child {
+    /// First slot, count, box.
+    Leaf(u32, u8, [f32; 3], [f32; 3]),
+    /// Node index (in the returned vector), box.
+    Node(u32, [f32; 3], [f32; 3]),
 }
 
-fn build(items: &mut [(DVec3, u32, Tri)], nodes: &mut [Node], node: usize, offset: usize) {
-    let n = items.len();
-    let (mut min, mut max) = (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY));
+fn set_child(n: &mut Node4, c: usize, r: u32, count: u8, lo: [f32; 3], hi: [f32; 3]) {
+    for a in 0..3 {
+        n.lo[a][c] = lo[a];
+        n.hi[a][c] = hi[a];
+    }
+    n.child[c] = r;
+    n.count[c] = count;
+}
+
+/// Splits `items` at the middle of the box of their centroids along its longest axis (one
+/// partition pass, deterministic for the given order); at the median when that leaves a
+/// side empty (all centroids at one coordinate).
+fn halve(items: &mut [Item]) -> usize {
+    let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
     for it in items.iter() {
-        for p in it.2 {
-            min = min.min(p);
-            max = max.max(p);
+        for a in 0..3 {
+            lo[a] = lo[a].min(it.0[a]);
+            hi[a] = hi[a].max(it.0[a]);
         }
     }
-    if n <= LEAF {
-        nodes[0] = Node {
-            min,
-            max,
-            a: offset as u32,
-            count: n as u32,
-        };
-        return;
-    }
-    let (mut cmin, mut cmax) = (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY));
-    for it in items.iter() {
-        cmin = cmin.min(it.0);
-        cmax = cmax.max(it.0);
-    }
-    let e = cmax - cmin;
-    let axis = if e.x >= e.y && e.x >= e.z {
+    let e = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+    let axis = if e[0] >= e[1] && e[0] >= e[2] {
         0
-    } else if e.y >= e.z {
+    } else if e[1] >= e[2] {
         1
     } else {
         2
     };
-    let half = n / 2;
-    items.select_nth_unstable_by(half, |a, b| {
-        a.0[axis].total_cmp(&b.0[axis]).then(a.1.cmp(&b.1))
-    });
-    let left_nodes = node_count(half);
-    nodes[0] = Node {
-        min,
-        max,
-        a: (node + 1 + left_nodes) as u32,
-        count: 0,
-    };
-    let (li, ri) = items.split_at_mut(half);
-    let (ln, rn) = nodes[1..].split_at_mut(left_nodes);
-    if n > 8192 {
-        rayon::join(
-            || build(li, ln, node + 1, offset),
-            || build(ri, rn, node + 1 + left_nodes, offset + half),
-        );
-    } else {
-        build(li, ln, node + 1, offset);
-        build(ri, rn, node + 1 + left_nodes, offset + half);
+    let mid = lo[axis] + 0.5 * e[axis];
+    // Two-pointer partition: centroids below `mid` first.
+    let (mut i, mut j) = (0usize, items.len());
+    while i < j {
+        if items[i].0[axis] < mid {
+            i += 1;
+        } else {
+            j -= 1;
+            items.swap(i, j);
+        }
     }
+    if i > 0 && i < items.len() {
+        return i;
+    }
+    let half = items.len() / 2;
+    items.select_nth_unstable_by(half, |a, b| a.0[axis].total_cmp(&b.0[axis]));
+    half
 }
 
-fn boxes_overlap(a: &Node, b: &Node, margin: f64) -> bool {
-    a.min.x <= b.max.x + margin
-        && b.min.x <= a.max.x + margin
-        && a.min.y <= b.max.y + margin
-        && b.min.y <= a.max.y + margin
-        && a.min.z <= b.max.z + margin
-        && b.min.z <= a.max.z + margin
+/// Builds the subtree over `items` (slots from `offset`): its nodes (root first when it is
+/// a node) and the root.
+fn build4(mesh: &Mesh, items: &mut [Item], offset: usize) -> (Vec<Node4>, Child) {
+    let n = items.len();
+    if n <= PLEAF {
+        let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
+        for it in items.iter() {
+            for p in mesh.corners(it.1 as usize) {
+                let p = p.to_array();
+                for a in 0..3 {
+                    lo[a] = lo[a].min(p[a]);
+                    hi[a] = hi[a].max(p[a]);
+                }
+            }
+        }
+        return (
+            Vec::new(),
+            Child::Leaf(LEAF_BIT | offset as u32, n as u8, lo, hi),
+        );
+    }
+    // Up to four groups: halve, then halve each half that is larger than a leaf.
+    let h = halve(items);
+    let (l, r) = items.split_at_mut(h);
+    let mut groups: Vec<(&mut [Item], usize)> = Vec::with_capacity(4);
+    for (part, off) in [(l, offset), (r, offset + h)] {
+        if part.len() > PLEAF {
+            let q = halve(part);
+            let (a, b) = part.split_at_mut(q);
+            groups.push((a, off));
+            groups.push((b, off + q));
+        } else {
+            groups.push((part, off));
+        }
+    }
+    let subs: Vec<(Vec<Node4>, Child)> = if n > 16_384 {
+        groups
+            .into_par_iter()
+            .map(|(g, off)| build4(mesh, g, off))
+            .collect()
+    } else {
+        groups
+            .into_iter()
+            .map(|(g, off)| build4(mesh, g, off))
+            .collect()
+    };
+    let total: usize = 1 + subs.iter().map(|s| s.0.len()).sum::<usize>();
+    let mut nodes = Vec::with_capacity(total);
+    nodes.push(EMPTY4);
+    let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
+    for (c, (sub, root)) in subs.into_iter().enumerate() {
+        let base = nodes.len() as u32;
+        let (r, count, clo, chi) = match root {
+            Child::Leaf(first, count, clo, chi) => (first, count, clo, chi),
+            Child::Node(i, clo, chi) => (base + i, 0, clo, chi),
+        };
+        for a in 0..3 {
+            lo[a] = lo[a].min(clo[a]);
+            hi[a] = hi[a].max(chi[a]);
+        }
+        let mut first = nodes[0];
+        set_child(&mut first, c, r, count, clo, chi);
+        nodes[0] = first;
+        nodes.extend(sub.into_iter().map(|mut m| {
+            for k in 0..4 {
+                if m.count[k] == 0 && m.lo[0][k] <= m.hi[0][k] {
+                    m.child[k] += base;
+                }
+            }
+            m
+        }));
+    }
+    (nodes, Child::Node(0, lo, hi))
 }
 
-fn extent(a: &Node) -> f64 {
-    (a.max - a.min).length_squared()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osteon_geom::Vec3;
+    use osteon_mesh::distance::point_triangle_distance2;
 
-fn box_box_dist(a: &Node, b: &Node) -> f64 {
-    let d = (a.min - b.max).max(b.min - a.max).max(DVec3::ZERO);
-    d.length()
+    fn lcg(s: &mut u64) -> f64 {
+        *s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    /// Every answer has the brute-force distance (exactly: the same f64 routine on the same
+    /// triangle), whatever the hint — none, a good one, a far one — on a sphere plus a
+    /// cloud of random triangles (slivers, repeated corners) away from the origin, for
+    /// points on, near and far from the surface.
+    #[test]
+    fn closest_matches_brute_force() {
+        let mut m =
+            osteon_mesh::shapes::icosphere(3, 10.0).map_positions(|p| p + Vec3::splat(300.0));
+        let mut s = 11u64;
+        for i in 0..200 {
+            let n = m.positions.len() as u32;
+            let c = Vec3::new(300.0, 300.0, 300.0)
+                + Vec3::new(lcg(&mut s) as f32, lcg(&mut s) as f32, lcg(&mut s) as f32) * 25.0;
+            let mut v =
+                || c + Vec3::new(lcg(&mut s) as f32, lcg(&mut s) as f32, lcg(&mut s) as f32) * 2.0;
+            let (a, b) = (v(), v());
+            let d = if i % 7 == 0 { a } else { v() };
+            m.positions.extend([a, b, d]);
+            m.triangles.push([n, n + 1, n + 2]);
+        }
+        let idx = PointIndex::new(&m);
+        let tris: Vec<Tri> = (0..m.triangles.len())
+            .map(|t| m.corners(t).map(|p| p.as_dvec3()))
+            .collect();
+        let brute = |p: DVec3| {
+            tris.iter()
+                .map(|t| point_triangle_distance2(p, t))
+                .fold(f64::INFINITY, f64::min)
+        };
+        let mut pts = Vec::new();
+        for k in 0..600 {
+            let r = [0.0, 9.9, 10.0, 10.3, 14.0, 40.0][k % 6];
+            let dir = DVec3::new(lcg(&mut s), lcg(&mut s), lcg(&mut s)).normalize_or_zero();
+            pts.push(DVec3::splat(300.0) + dir * r);
+        }
+        let many = idx.closest_many(&pts, u32::MAX);
+        let mut prev = u32::MAX;
+        for (k, &p) in pts.iter().enumerate() {
+            let want = brute(p);
+            for hint in [u32::MAX, prev, 0, (m.triangles.len() - 1) as u32, 1 << 30] {
+                let (t, d2) = idx.closest(p, hint);
+                assert_eq!(d2, want, "point {k} hint {hint}");
+                assert_eq!(point_triangle_distance2(p, &tris[t as usize]), d2);
+            }
+            assert_eq!(many[k].1, want, "point {k} (chained)");
+            prev = many[k].0;
+        }
+        // A one-triangle mesh: a root over a single leaf.
+        let one = Mesh::new(vec![Vec3::ZERO, Vec3::X, Vec3::Y], vec![[0, 1, 2]]).unwrap();
+        let (t, d2) = PointIndex::new(&one).closest(DVec3::new(0.25, 0.25, 2.0), u32::MAX);
+        assert_eq!((t, d2), (0, 4.0));
+    }
 }

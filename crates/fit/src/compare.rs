@@ -26,14 +26,20 @@
 //! * `d(x)`: the exact distance from a sample to the surface of Y; the signed version is
 //!   negative inside Y (only when Y is a closed solid).
 //! * **mean** `∫|d| dA / A`, **rms** `sqrt(∫d² dA / A)`, **signed mean** `∫d dA / A`, **HD95**
-//!   the smallest `h` with `∫_{|d| ≤ h} dA ≥ 0.95 A`: first the area-weighted percentile
-//!   of the samples, then refined — every triangle whose distance (1-Lipschitz, bounded
-//!   from its corners) can come near that value is sampled at the uniform density of
-//!   [`CompareOptions::target_samples`], the others count with their whole area on their
-//!   side (see `refine_percentile`).
+//!   the smallest `h` with `∫_{|d| ≤ h} dA ≥ 0.95 A`, with `|d|` taken piecewise linear
+//!   between the samples of every sub-triangle the quadrature resolves (each cut into three
+//!   at its centroid; the area below `h` of a linear piece is exact), so a large triangle's
+//!   area is spread over its range instead of sitting on a few values; a sub-triangle left
+//!   coarser than the tolerance (budget or split limit reached) counts as its samples'
+//!   point masses (see `linear_percentile`).
 //! * **max** (directed Hausdorff) `max_{x ∈ X} d(x, Y)` over the whole surface, not only
 //!   samples: vertices first, then branch and bound over the triangles (see `maximize`),
 //!   certified within [`CompareOptions::hausdorff_tolerance_mm`].
+//!
+//! Closest points come from a 4-ary bounding-volume hierarchy over Y (`bvh::PointIndex`),
+//! queried in mesh order with each query warm-started from the previous answer (vertices in
+//! first-use order, each centroid from its first corner, grid points in chains), the sign
+//! from Y's pseudo-normals ([`SignedIndex`]). Both directions run at once.
 //!
 //! Combined: `hausdorff = max(max_ab, max_ba)`, `hd95 = max(hd95_ab, hd95_ba)` (as in
 //! medical segmentation practice), `mean` and `rms` over both surfaces together (the average
@@ -45,7 +51,8 @@ use osteon_mesh::Mesh;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::fit::{solid_index, used_vertices};
+use crate::bvh::PointIndex;
+use crate::fit::used_vertices;
 use crate::geometry::{normal, Tri};
 use crate::maximize::{maximize, Field};
 use crate::signed::{SignedIndex, SignedPoint};
@@ -214,10 +221,12 @@ pub fn compare_with(
     }
     progress.begin("compare", 2);
     let (ia, ib) = rayon::join(
-        || solid_index(a, "first mesh"),
-        || solid_index(b, "second mesh"),
+        || sign_index(a, "first mesh"),
+        || sign_index(b, "second mesh"),
     );
     let (ia, ib) = (ia?, ib?);
+    // Both meshes are valid and non-empty now.
+    let (pa, pb) = rayon::join(|| PointIndex::new(a), || PointIndex::new(b));
     let mut warnings = Vec::new();
     for (name, idx) in [("first", &ia), ("second", &ib)] {
         if !idx.solid() {
@@ -230,14 +239,17 @@ pub fn compare_with(
     if cancel.is_cancelled() {
         return Err(FitError::Cancelled);
     }
-    let (ab, va) = directed(a, &ib, opts);
-    progress.advance(1);
+    // Both directions at once: the sequential steps of one (percentile, sample lists) overlap
+    // the parallel queries of the other. Each is a pure function of its inputs.
+    let ((ab, va), (ba, vb)) = rayon::join(
+        || directed(a, &ib, &pb, opts),
+        || directed(b, &ia, &pa, opts),
+    );
+    progress.advance(2);
+    progress.finish();
     if cancel.is_cancelled() {
         return Err(FitError::Cancelled);
     }
-    let (ba, vb) = directed(b, &ia, opts);
-    progress.advance(1);
-    progress.finish();
     for (name, d) in [("a->b", &ab), ("b->a", &ba)] {
         if d.max_certified_mm > opts.hausdorff_tolerance_mm * 1.0001 {
             warnings.push(format!(
@@ -282,6 +294,19 @@ pub fn compare_with(
         a_vertex_distance: va,
         b_vertex_distance: vb,
     })
+}
+
+/// The solid check and pseudo-normals of `mesh`, for the signs only: compare finds the
+/// closest triangles with its own [`PointIndex`], so this index holds no tree of its own (its
+/// region is empty; nothing queries it).
+fn sign_index(mesh: &Mesh, which: &'static str) -> Result<SignedIndex, FitError> {
+    if mesh.triangles.is_empty() {
+        return Err(FitError::Empty { which });
+    }
+    mesh.validate()
+        .map_err(|source| FitError::Mesh { which, source })?;
+    let nowhere = [DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)];
+    SignedIndex::near(mesh, Some(nowhere)).map_err(|e| e.with_which(which))
 }
 
 /// The quadrature of a mesh's surface (see the module docs): its used vertices in the
@@ -399,134 +424,283 @@ pub fn area_samples(m: &Mesh, target: usize) -> Vec<(DVec3, f64)> {
         .collect()
 }
 
-/// The smallest sample value whose cumulative weight (samples sorted by value) reaches
-/// `goal`: the percentile of a weighted sample.
-fn step_percentile(sorted: &[(f64, f64)], goal: f64) -> f64 {
-    let mut acc = 0.0;
-    for &(d, wt) in sorted {
-        acc += wt;
-        if acc >= goal * (1.0 - 1e-12) {
-            return d;
-        }
-    }
-    sorted.last().map_or(0.0, |o| o.0)
+/// One third of a sub-triangle of the quadrature (cut at its centroid), on which `|d|` is
+/// taken linear between its values at the two corners and the centroid.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    /// `|d|` at its three corners, sorted.
+    v: [f64; 3],
+    /// Area, mm².
+    area: f64,
 }
 
-/// The percentile refined where it matters. The adaptive quadrature integrates mean and RMS
-/// well but places a large triangle's area on a few values, which shifts a percentile (a
-/// property of the distribution, not an integral). Only triangles that can hold values near
-/// the percentile `h` matter for it: the distance is 1-Lipschitz, so over a triangle with
-/// corner distances `dᵢ` and longest edge `e` it lies within `[max dᵢ − e, min dᵢ + e]` and
-/// within `[min dᵢ − e/√3, max dᵢ + e/√3]` (every point is within `e/√3` of a corner). A
-/// triangle whose interval misses the window `h ± m` counts with its whole area on its side
-/// of the window, exactly; the others are sampled at the uniform density of
-/// [`CompareOptions::target_samples`] per mesh area (the degree-2 rule on `k²`
-/// sub-triangles). If the refined percentile leaves the window, the window doubles (up to
-/// every triangle).
-#[allow(clippy::too_many_arguments)]
-fn refine_percentile(
-    x: &Mesh,
-    vpos: &[DVec3],
-    vq: &[SignedPoint],
-    coarse: &[(f64, DVec3, SignedPoint, f64)],
-    y: &SignedIndex,
-    h0: f64,
-    total_area: f64,
-    opts: &CompareOptions,
-) -> f64 {
-    if x.triangles.is_empty() || total_area <= 0.0 {
-        return h0;
+impl Piece {
+    /// The pieces of a sub-triangle of area `area` with `|d|` values `v` at its corners and
+    /// (`v[3]`) its centroid: three linear ones through the centroid when `linear`, else
+    /// four point masses with the degree-2 rule's weights (1/12 at each corner, 3/4 at the
+    /// centroid).
+    fn push_quadrature(v: [f64; 4], area: f64, linear: bool, out: &mut Vec<Piece>) {
+        if !linear {
+            for (i, &x) in v.iter().enumerate() {
+                out.push(Piece {
+                    v: [x; 3],
+                    area: if i < 3 { area / 12.0 } else { 0.75 * area },
+                });
+            }
+            return;
+        }
+        for i in 0..3 {
+            let mut f = [v[i], v[(i + 1) % 3], v[3]];
+            if f[0] > f[1] {
+                f.swap(0, 1);
+            }
+            if f[1] > f[2] {
+                f.swap(1, 2);
+            }
+            if f[0] > f[1] {
+                f.swap(0, 1);
+            }
+            out.push(Piece {
+                v: f,
+                area: area / 3.0,
+            });
+        }
     }
-    let target = opts.target_samples.max(1) as f64;
-    let per_sample = total_area / target;
-    let spacing = (4.0 * total_area / (3f64.sqrt() * target)).sqrt();
-    // (lower, upper) bound of |d| over each triangle, its longest edge, its split.
-    let bounds: Vec<(f64, f64, usize)> = x
-        .triangles
-        .par_iter()
-        .zip(coarse)
-        .map(|(t, &(area, _, _, _))| {
-            let c: Tri = t.map(|i| vpos[i as usize]);
-            let d = t.map(|i| vq[i as usize].distance.abs());
-            let longest = (0..3)
-                .map(|i| (c[(i + 1) % 3] - c[i]).length())
-                .fold(0.0, f64::max);
-            // Every point of a triangle lies within its covering radius (the circumradius
-            // if acute, else at most half the longest edge; both ≤ longest / √3) of a
-            // corner, and within `longest` of every corner: two valid intervals.
-            let (dmin, dmax) = (d[0].min(d[1]).min(d[2]), d[0].max(d[1]).max(d[2]));
-            let cover = longest / 3f64.sqrt();
-            let lo = (dmax - longest).max(dmin - cover);
-            let hi = (dmin + longest).min(dmax + cover);
-            let by_area = (area / per_sample).sqrt().round();
-            let by_edge = (longest / (3.0 * spacing)).ceil();
-            let k = (by_area.max(by_edge) as usize).clamp(1, 256);
-            (lo, hi, k)
-        })
-        .collect();
-    let goal = total_area * opts.percentile / 100.0;
-    let mut margin = (1e-3f64).max(0.01 * h0.abs());
+
+    /// Area where the interpolant is at most `h`: with `v₀ ≤ v₁ ≤ v₂`,
+    /// `A (h − v₀)² / ((v₁ − v₀)(v₂ − v₀))` up to `v₁` and
+    /// `A (1 − (v₂ − h)² / ((v₂ − v₀)(v₂ − v₁)))` above (right-continuous where constant).
+    #[inline]
+    fn cdf(&self, h: f64) -> f64 {
+        let [v0, v1, v2] = self.v;
+        if h < v0 {
+            0.0
+        } else if h >= v2 {
+            self.area
+        } else if h < v1 {
+            self.area * (h - v0) * (h - v0) / ((v1 - v0) * (v2 - v0))
+        } else {
+            self.area * (1.0 - (v2 - h) * (v2 - h) / ((v2 - v0) * (v2 - v1)))
+        }
+    }
+}
+
+/// The percentile of `|d|` over the surface: the smallest `h` whose area `{|d| ≤ h}`
+/// reaches `goal`, where `|d|` is modelled by `pieces`: piecewise linear between the
+/// quadrature's samples on every sub-triangle the quadrature resolves (each cut at its
+/// centroid), point masses with the quadrature weights on the others (see `directed`).
+/// The adaptive quadrature integrates mean and RMS well, but as a step function of its
+/// samples it would put a large triangle's area on a few values, which shifts a percentile
+/// (a property of the distribution, not an integral); the interpolant spreads each piece's
+/// area over its range exactly. `|d − L| ≤ ε` everywhere moves no percentile by more than
+/// `ε`, so where the interpolation error is within the quadrature tolerance, so is the
+/// percentile.
+///
+/// Found by k-section on `h`: each pass evaluates the area function `G` at up to
+/// [`SECTIONS`] points of the bracket `(lo, hi)` and keeps the sub-interval where `G`
+/// crosses the goal. Pieces wholly below or above the bracket are settled and dropped; a
+/// piece whose range covers the bracket without a break point inside it is a quadratic in
+/// `h` there, summed into one polynomial per pass and dropped too, so the later passes look
+/// only at the few pieces with a break point inside the bracket. Ends at adjacent floats.
+/// Sequential sums in a fixed order: deterministic.
+fn linear_percentile(mut pieces: Vec<Piece>, goal: f64) -> f64 {
+    if pieces.is_empty() {
+        return 0.0;
+    }
+    let goal = goal * (1.0 - 1e-12);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for p in &pieces {
+        lo = lo.min(p.v[0]);
+        hi = hi.max(p.v[2]);
+    }
+    let at_lo: f64 = pieces.iter().map(|p| p.cdf(lo)).sum();
+    if at_lo >= goal {
+        return lo;
+    }
+    // Invariant: G(lo) < goal <= G(hi) (G(max) is the whole area).
+    let mut below = 0.0;
+    // Settled covering pieces: (origin o, c0, c1, c2), area c0 + c1 t + c2 t² at h = o + t.
+    let mut quads: Vec<(f64, f64, f64, f64)> = Vec::new();
     loop {
-        let all = margin.is_infinite();
-        let near = |b: &(f64, f64, usize)| all || (b.0 <= h0 + margin && b.1 >= h0 - margin);
-        // Triangles away from the window: their whole area on their side of it.
-        let mut below = 0.0;
-        for (b, c) in bounds.iter().zip(coarse) {
-            if !near(b) && b.1 < h0 - margin {
-                below += c.0;
+        // Settle the pieces outside (lo, hi) or covering it: every h tried from now on lies
+        // inside.
+        let mut kept = 0;
+        let mut q = (lo, 0.0, 0.0, 0.0);
+        for i in 0..pieces.len() {
+            let p = pieces[i];
+            let [v0, v1, v2] = p.v;
+            if v2 <= lo {
+                below += p.area;
+            } else if v0 >= hi {
+                // Above: nothing at any h < hi.
+            } else if v0 <= lo && hi <= v1 {
+                // A (h − v₀)² / D on the whole bracket (v₁ > v₀ here).
+                let (d, e) = ((v1 - v0) * (v2 - v0), lo - v0);
+                q.1 += p.area * e * e / d;
+                q.2 += 2.0 * p.area * e / d;
+                q.3 += p.area / d;
+            } else if v1 <= lo && hi <= v2 {
+                // A (1 − (v₂ − h)² / D) on the whole bracket (v₂ > v₁ here).
+                let (d, e) = ((v2 - v0) * (v2 - v1), v2 - lo);
+                q.1 += p.area - p.area * e * e / d;
+                q.2 += 2.0 * p.area * e / d;
+                q.3 -= p.area / d;
+            } else {
+                pieces[kept] = p;
+                kept += 1;
             }
         }
-        let refined: Vec<(f64, f64)> = (0..x.triangles.len())
-            .into_par_iter()
-            .filter(|&t| near(&bounds[t]))
-            .flat_map_iter(|t| {
-                let tri = x.triangles[t];
-                let c: Tri = tri.map(|i| vpos[i as usize]);
-                let (area, k) = (coarse[t].0, bounds[t].2);
-                let corner_w = area / (12.0 * (k * k) as f64);
-                let hint = vq[tri[0] as usize].triangle;
-                let corners: Vec<(f64, f64)> = tri
+        pieces.truncate(kept);
+        if q != (lo, 0.0, 0.0, 0.0) {
+            quads.push(q);
+        }
+        // Interior points, strictly increasing (fewer near adjacent floats).
+        let mut hs: Vec<f64> = Vec::with_capacity(SECTIONS);
+        for j in 1..=SECTIONS {
+            let h = lo + (hi - lo) * (j as f64 / (SECTIONS + 1) as f64);
+            if h > lo && h < hi && hs.last().is_none_or(|&l| h > l) {
+                hs.push(h);
+            }
+        }
+        if hs.is_empty() {
+            return hi;
+        }
+        let n = hs.len();
+        // g[j]: area at hs[j] of the pieces straddling it and of the settled polynomials;
+        // full[j]: pieces whose range ends at or below hs[j] (a difference array).
+        let mut g: Vec<f64> = hs
+            .iter()
+            .map(|&h| {
+                quads
                     .iter()
-                    .map(|&v| (vq[v as usize].distance.abs(), corner_w))
-                    .collect();
-                let mut hint = hint;
-                let inner: Vec<(f64, f64)> = grid_points(c, area, k)
-                    .map(|(p, wt)| {
-                        let q = y.query_near(p, hint);
-                        hint = q.triangle;
-                        (q.distance.abs(), wt)
+                    .map(|&(o, c0, c1, c2)| {
+                        let t = h - o;
+                        c0 + t * (c1 + t * c2)
                     })
-                    .collect();
-                corners.into_iter().chain(inner)
+                    .sum()
             })
             .collect();
-        let mut refined = refined;
-        refined.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        let h = step_percentile(&refined, goal - below);
-        if all || (h >= h0 - margin && h <= h0 + margin) {
-            return h;
+        let mut full = vec![0.0; n + 1];
+        let first_at_least = |v: f64| hs.partition_point(|&h| h < v);
+        for p in &pieces {
+            let j0 = first_at_least(p.v[0]);
+            let j1 = first_at_least(p.v[2]);
+            for (j, gj) in g.iter_mut().enumerate().take(j1).skip(j0) {
+                *gj += p.cdf(hs[j]);
+            }
+            full[j1] += p.area;
         }
-        margin *= 2.0;
-        if margin > 64.0 * (1e-3f64).max(0.01 * h0.abs()) {
-            margin = f64::INFINITY;
+        let mut acc = below;
+        let mut cross = n;
+        for j in 0..n {
+            acc += full[j];
+            if acc + g[j] >= goal {
+                cross = j;
+                break;
+            }
+        }
+        if cross < n {
+            hi = hs[cross];
+        }
+        if cross > 0 {
+            lo = hs[cross - 1];
         }
     }
 }
 
-struct Unsigned<'a>(&'a SignedIndex);
+/// Points per pass of [`linear_percentile`]'s k-section.
+const SECTIONS: usize = 31;
+
+/// The other mesh, as the maximiser sees it: unsigned distance through the point index.
+struct Unsigned<'a>(&'a PointIndex);
 
 impl Field for Unsigned<'_> {
     fn eval(&self, x: DVec3, hint: u32) -> (f64, u32) {
-        let q = self.0.query_near(x, hint);
-        (q.distance.abs(), q.triangle)
+        let (t, d2) = self.0.closest(x, hint);
+        (d2.sqrt(), t)
     }
     fn dist_to(&self, b: u32, x: DVec3) -> f64 {
-        self.0.triangle_distance(b, x)
+        self.0.distance_to(b, x)
     }
 }
 
+/// Signed answers of many points in order (warm-started chains, see
+/// [`PointIndex::closest_many`]).
+fn signed_many(y: &SignedIndex, py: &PointIndex, pts: &[DVec3]) -> Vec<SignedPoint> {
+    let c = py.closest_many(pts, u32::MAX);
+    pts.par_iter()
+        .zip(c.par_iter())
+        .map(|(&p, &(t, _))| y.signed_on(p, t))
+        .collect()
+}
+
+/// The pieces of the percentile interpolant of one triangle split `k`-fold, from its
+/// corners' `|d|` and the `|d|` of its grid points in [`grid_points`] order.
+fn grid_pieces(
+    corner: [f64; 3],
+    grid: &[f64],
+    area: f64,
+    k: usize,
+    resolved: bool,
+    out: &mut Vec<Piece>,
+) {
+    let row = |i: usize| i * (k + 1) - i * i.saturating_sub(1) / 2;
+    let idx = |i: usize, j: usize| row(i) + j;
+    let mut val = vec![0.0; (k + 1) * (k + 2) / 2];
+    let mut next = 0;
+    for i in 0..=k {
+        for j in 0..=k - i {
+            let l = k - i - j;
+            val[idx(i, j)] = if l == k {
+                corner[0]
+            } else if i == k {
+                corner[1]
+            } else if j == k {
+                corner[2]
+            } else {
+                next += 1;
+                grid[next - 1]
+            };
+        }
+    }
+    let sub = area / (k * k) as f64;
+    for i in 0..k {
+        for j in 0..k - i {
+            let up = grid[next];
+            next += 1;
+            Piece::push_quadrature(
+                [val[idx(i, j)], val[idx(i + 1, j)], val[idx(i, j + 1)], up],
+                sub,
+                resolved,
+                out,
+            );
+            if i + j + 2 <= k {
+                let down = grid[next];
+                next += 1;
+                Piece::push_quadrature(
+                    [
+                        val[idx(i + 1, j)],
+                        val[idx(i + 1, j + 1)],
+                        val[idx(i, j + 1)],
+                        down,
+                    ],
+                    sub,
+                    resolved,
+                    out,
+                );
+            }
+        }
+    }
+    debug_assert_eq!(next, grid.len());
+}
+
 /// Statistics of `x` against `y`, and the per-vertex signed distances of `x`.
-fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats, Vec<f64>) {
+fn directed(
+    x: &Mesh,
+    y: &SignedIndex,
+    py: &PointIndex,
+    opts: &CompareOptions,
+) -> (DirectedStats, Vec<f64>) {
     let vpos: Vec<DVec3> = x.positions.iter().map(|p| p.as_dvec3()).collect();
     let used = used_vertices(x);
     // 1. Every vertex: used ones in first-use order (neighbours warm-start each other),
@@ -545,7 +719,7 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
     order.extend((0..vpos.len() as u32).filter(|&v| !used[v as usize]));
     let nv = order.len();
     let vpts: Vec<DVec3> = order.iter().map(|&v| vpos[v as usize]).collect();
-    let answers = y.query_many(&vpts);
+    let answers = signed_many(y, py, &vpts);
     let mut vq = vec![answers[0]; vpos.len()];
     for (i, &v) in order.iter().enumerate() {
         vq[v as usize] = answers[i];
@@ -556,11 +730,15 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
     let coarse: Vec<(f64, DVec3, SignedPoint, f64)> = x
         .triangles
         .par_iter()
-        .map(|t| {
+        .map_init(Vec::new, |stack, t| {
             let c: Tri = t.map(|i| vpos[i as usize]);
             let area = 0.5 * normal(&c).length();
             let centroid = c[0] + (c[1] - c[0]) * (1.0 / 3.0) + (c[2] - c[0]) * (1.0 / 3.0);
-            let q = y.query_near(centroid, vq[t[0] as usize].triangle);
+            let q = y.signed_on(
+                centroid,
+                py.closest_with(centroid, vq[t[0] as usize].triangle, stack)
+                    .0,
+            );
             let d = t.map(|i| vq[i as usize].distance);
             let lin = (d[0] + d[1] + d[2]) / 3.0;
             let lin_abs = (d[0].abs() + d[1].abs() + d[2].abs()) / 3.0;
@@ -624,7 +802,7 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
         })
         .collect();
     let fine_pts: Vec<DVec3> = fine.iter().map(|f| f.0).collect();
-    let fine_q = y.query_many(&fine_pts);
+    let fine_q = signed_many(y, py, &fine_pts);
     let mut samples: Vec<(DVec3, f64)> = Vec::with_capacity(nv + fine.len() + split.len());
     let mut sd: Vec<f64> = Vec::with_capacity(samples.capacity());
     let mut pts: Vec<DVec3> = Vec::with_capacity(samples.capacity());
@@ -635,13 +813,29 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
         pts.push(vpos[v as usize]);
     }
     let mut next = 0usize;
-    for (&(area, centroid, q, _), &(_, k)) in coarse.iter().zip(&split) {
+    let mut pieces: Vec<Piece> = Vec::with_capacity(3 * x.triangles.len() + 2 * fine.len());
+    for ((&(area, centroid, q, delta), &(_, k)), t) in coarse.iter().zip(&split).zip(&x.triangles) {
+        let corner = t.map(|i| vq[i as usize].distance.abs());
+        // Resolved (estimated interpolation error within the tolerance): linear pieces;
+        // else point masses with the quadrature weights.
+        let resolved = delta / (k * k) as f64 <= tau;
         if k == 1 {
             samples.push((centroid, 0.75 * area));
             sd.push(q.distance);
             pts.push(centroid);
+            Piece::push_quadrature(
+                [corner[0], corner[1], corner[2], q.distance.abs()],
+                area,
+                resolved,
+                &mut pieces,
+            );
         } else {
             let n = (k + 1) * (k + 2) / 2 - 3 + k * k;
+            let block: Vec<f64> = fine_q[next..next + n]
+                .iter()
+                .map(|q| q.distance.abs())
+                .collect();
+            grid_pieces(corner, &block, area, k, resolved, &mut pieces);
             for i in next..next + n {
                 samples.push(fine[i]);
                 sd.push(fine_q[i].distance);
@@ -669,15 +863,8 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
     let (w, sa, s2, ss) = sums.iter().fold((0.0, 0.0, 0.0, 0.0), |a, b| {
         (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
     });
-    let mut order: Vec<(f64, f64)> = sd
-        .iter()
-        .zip(&samples)
-        .map(|(d, s)| (d.abs(), s.1))
-        .collect();
-    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let goal = w * opts.percentile / 100.0;
-    let coarse_pct = step_percentile(&order, goal);
-    let pct = refine_percentile(x, &vpos, &vq, &coarse, y, coarse_pct, w, opts);
+    let pct = linear_percentile(pieces, goal);
     // Directed Hausdorff: vertices and grid points, then certified branch and bound.
     let (mut start, mut start_p) = (0.0f64, vpos.first().copied().unwrap_or(DVec3::ZERO));
     for (i, (s, d)) in pts.iter().zip(&sd).enumerate() {
@@ -701,7 +888,7 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
         })
         .collect();
     let m = maximize(
-        &Unsigned(y),
+        &Unsigned(py),
         &tris,
         start,
         start_p,
@@ -722,4 +909,88 @@ fn directed(x: &Mesh, y: &SignedIndex, opts: &CompareOptions) -> (DirectedStats,
         budget_reached: scale < 1.0,
     };
     (stats, vq.iter().map(|q| q.distance).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exact percentile of a linear function over a triangle split `k`-fold, through
+    /// the grid points and the pieces: `f = u` on the triangle (0,0), (1,0), (0,1) has
+    /// area `{f ≤ h} = (1 − (1 − h)²) / 2`, so its `p`-quantile is `1 − √(1 − p)`. A
+    /// wrong grid-to-piece mapping makes the interpolant non-linear and misses it.
+    #[test]
+    fn pieces_of_a_split_triangle_give_the_exact_percentile() {
+        let c: Tri = [DVec3::ZERO, DVec3::X, DVec3::Y];
+        for k in [1usize, 2, 3, 5] {
+            let grid: Vec<(DVec3, f64)> = grid_points(c, 0.5, k).collect();
+            let vals: Vec<f64> = grid.iter().map(|g| g.0.x).collect();
+            let mut pieces = Vec::new();
+            if k == 1 {
+                Piece::push_quadrature([0.0, 1.0, 0.0, vals[0]], 0.5, true, &mut pieces);
+            } else {
+                grid_pieces([0.0, 1.0, 0.0], &vals, 0.5, k, true, &mut pieces);
+            }
+            let area: f64 = pieces.iter().map(|p| p.area).sum();
+            assert!((area - 0.5).abs() < 1e-15);
+            for p in [0.1, 0.5, 0.95, 0.99] {
+                let h = linear_percentile(pieces.clone(), 0.5 * p);
+                let want = 1.0 - (1.0 - p).sqrt();
+                assert!((h - want).abs() < 1e-9, "k {k} p {p}: {h} vs {want}");
+            }
+            // The goal's relative slack of 1e-12 is 1e-6 in h at the quadratic top.
+            let top = linear_percentile(pieces.clone(), 0.5);
+            assert!((top - 1.0).abs() < 2e-6, "k {k}: {top}");
+        }
+    }
+
+    /// Point masses (unresolved pieces) give the weighted step percentile; a constant piece
+    /// is an atom; mixed pieces agree with a brute-force bisection of the area function.
+    #[test]
+    fn percentile_of_atoms_and_mixed_pieces() {
+        let mut atoms = Vec::new();
+        Piece::push_quadrature([1.0, 2.0, 3.0, 4.0], 12.0, false, &mut atoms);
+        // Weights 1, 1, 1 (corners) and 9 (centroid) of 12.
+        assert_eq!(linear_percentile(atoms.clone(), 2.0), 2.0);
+        assert_eq!(linear_percentile(atoms.clone(), 2.5), 3.0);
+        assert_eq!(linear_percentile(atoms.clone(), 3.5), 4.0);
+        assert_eq!(linear_percentile(atoms, 12.0), 4.0);
+        let flat = vec![Piece {
+            v: [0.5; 3],
+            area: 2.0,
+        }];
+        assert_eq!(linear_percentile(flat, 1.9), 0.5);
+        let mut s = 5u64;
+        let mut r = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut pieces = Vec::new();
+        for i in 0..3000 {
+            let base = 3.0 * r();
+            let v = [base, base + r() * r(), base + r() * 0.1, base + r()];
+            Piece::push_quadrature(v, 0.1 + r(), i % 4 != 0, &mut pieces);
+        }
+        let total: f64 = pieces.iter().map(|p| p.area).sum();
+        let g = |h: f64| pieces.iter().map(|p| p.cdf(h)).sum::<f64>();
+        let min = pieces.iter().map(|p| p.v[0]).fold(f64::INFINITY, f64::min);
+        assert_eq!(linear_percentile(pieces.clone(), 0.0), min);
+        for q in [0.05, 0.5, 0.95, 0.999] {
+            let goal = q * total;
+            let h = linear_percentile(pieces.clone(), goal);
+            // Up to the rounding of sums taken in another order.
+            assert!(
+                g(h) >= goal * (1.0 - 1e-9),
+                "q {q}: G({h}) = {} < {goal}",
+                g(h)
+            );
+            let below = h - 1e-9 * (1.0 + h);
+            assert!(
+                below < 0.0 || g(below) < goal * (1.0 - 1e-10),
+                "q {q}: {h} is not the smallest"
+            );
+        }
+    }
 }

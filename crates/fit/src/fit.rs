@@ -9,7 +9,7 @@
 //!   BVHs), or an implant point lies inside the bone, or a bone point inside the implant — so
 //!   an implant entirely inside the bone intersects.
 //! * **Maximum penetration**: the largest depth of an implant *surface* point below the bone
-//!   surface, found by branch and bound over the implant triangles (see `maximize`),
+//!   surface, found by branch and bound over the implant triangles (see `depth`),
 //!   certified to [`FitOptions::depth_tolerance_mm`], with the implant point and the bone
 //!   point it is measured to.
 //! * **Penetration volume**: the volume of the intersection solid `implant ∩ bone`, exactly
@@ -29,15 +29,25 @@
 //! Meshes that are not closed 2-manifold solids (open, non-manifold, inconsistent winding)
 //! get a warning: solid tests are unreliable there, so the report keeps the surface-only
 //! numbers (unsigned distances, surface crossing, clearance) and leaves depth and volume out.
+//!
+//! Speed: one bounding-volume hierarchy per mesh serves every stage (`near`); the bone's
+//! covers only the triangles near the implant's box (a query it cannot vouch for goes to a
+//! tree over the whole bone, built on first need), so a plate on a long bone does not pay
+//! for the whole bone. Work whose answer is already decided is skipped: the depth search
+//! sees only triangles with a corner inside or met by the bone surface; on a cut edge the
+//! pieces next to a corner take the corner's side; bone triangles away from the implant
+//! surface are decided one connected part at a time.
+
+use std::borrow::Cow;
 
 use osteon_geom::{Cancel, DVec3, NeverCancel, NoProgress, Progress};
 use osteon_mesh::Mesh;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::bvh::TriBvh;
+use crate::depth::deepest;
 use crate::geometry::{normal, segment_crosses, triangle_crossing, Crossing, Tri};
-use crate::maximize::{maximize, Field};
+use crate::near::Tree;
 use crate::signed::{SignedIndex, SignedPoint, SolidCheck};
 use crate::FitError;
 
@@ -242,14 +252,12 @@ pub fn fit(implant: &Mesh, bone: &Mesh, opts: &FitOptions) -> Result<FitReport, 
     fit_with(implant, bone, opts, &NoProgress, &NeverCancel)
 }
 
-/// A solid index of `mesh` (an inside-out solid gets its normals negated).
-pub(crate) fn solid_index(mesh: &Mesh, which: &'static str) -> Result<SignedIndex, FitError> {
-    if mesh.triangles.is_empty() {
-        return Err(FitError::Empty { which });
-    }
-    mesh.validate()
-        .map_err(|source| FitError::Mesh { which, source })?;
-    SignedIndex::new(mesh).map_err(|e| e.with_which(which))
+/// How far around the implant's box the bone's index reaches, mm: the implant vertices'
+/// distances and every later query (implant surface points, bone points near the implant)
+/// stay within it in practice; a query it cannot vouch for goes to a tree over the whole
+/// bone (see [`SignedIndex::near`]).
+fn bone_reach(ibox: &[DVec3; 2]) -> f64 {
+    1.0 + 0.1 * (ibox[1] - ibox[0]).length()
 }
 
 /// Checks the fit of `implant` against `bone` (see the [module documentation](self)).
@@ -265,23 +273,41 @@ pub fn fit_with(
 ) -> Result<FitReport, FitError> {
     opts.validate()?;
     progress.begin("fit", 5);
+    if implant.triangles.is_empty() {
+        return Err(FitError::Empty { which: "implant" });
+    }
+    implant.validate().map_err(|source| FitError::Mesh {
+        which: "implant",
+        source,
+    })?;
+    let vpos: Vec<DVec3> = implant.positions.iter().map(|p| p.as_dvec3()).collect();
+    let used = used_vertices(implant);
+    let ibox = bounds(&vpos, &used);
+    let reach = bone_reach(&ibox);
+    // One tree per mesh, shared by every stage; the bone's covers the implant's surroundings.
     let (ii, bi) = rayon::join(
-        || solid_index(implant, "implant"),
-        || solid_index(bone, "bone"),
+        || SignedIndex::near(implant, None).map_err(|e| e.with_which("implant")),
+        || {
+            if bone.triangles.is_empty() {
+                return Err(FitError::Empty { which: "bone" });
+            }
+            SignedIndex::near(bone, Some([ibox[0] - reach, ibox[1] + reach]))
+                .map_err(|e| e.with_which("bone"))
+        },
     );
     let (ii, bi) = (ii?, bi?);
     // Work on the outward-wound meshes.
-    let implant_m = if ii.check().flipped {
-        implant.flipped()
+    let implant_m: Cow<Mesh> = if ii.check().flipped {
+        Cow::Owned(implant.flipped())
     } else {
-        implant.clone()
+        Cow::Borrowed(implant)
     };
-    let bone_m = if bi.check().flipped {
-        bone.flipped()
+    let bone_m: Cow<Mesh> = if bi.check().flipped {
+        Cow::Owned(bone.flipped())
     } else {
-        bone.clone()
+        Cow::Borrowed(bone)
     };
-    let (implant, bone) = (&implant_m, &bone_m);
+    let (implant, bone) = (&*implant_m, &*bone_m);
     let bone_solid = bi.solid();
     let implant_solid = ii.solid();
     let mut warnings = Vec::new();
@@ -311,11 +337,9 @@ pub fn fit_with(
     }
 
     // 1. Signed distance of every implant vertex.
-    let vpos: Vec<DVec3> = implant.positions.iter().map(|p| p.as_dvec3()).collect();
     let vq: Vec<SignedPoint> = bi.query_many(&vpos);
     let sd: Vec<f64> = vq.iter().map(|q| q.distance).collect();
     let near: Vec<u32> = vq.iter().map(|q| q.triangle).collect();
-    let used = used_vertices(implant);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut nearest_v: Option<usize> = None;
     for (i, &d) in sd.iter().enumerate() {
@@ -334,37 +358,34 @@ pub fn fit_with(
         return Err(FitError::Cancelled);
     }
 
-    // 2. Crossing of the surfaces, over the bone triangles near the implant.
-    let ibox = bounds(&vpos, &used);
-    let vertex_bound = sd[nearest_v].abs();
-    let margin = vertex_bound * (1.0 + 1e-9) + 1e-9;
-    let bone_near: Vec<u32> = (0..bone.triangles.len() as u32)
-        .into_par_iter()
-        .filter(|&t| tri_box_overlap(&bi.corners(t), &ibox, margin))
-        .collect();
-    let all_implant: Vec<u32> = (0..implant.triangles.len() as u32).collect();
-    let (ibvh, bbvh) = rayon::join(
-        || TriBvh::new(implant, &all_implant),
-        || TriBvh::new(bone, &bone_near),
-    );
-    let pairs = ibvh.overlapping_slots(&bbvh, 0.0);
-    let crossings: Vec<(u32, u32, Crossing)> = pairs
+    // 2. Crossing of the surfaces: triangle pairs whose boxes overlap (every bone triangle
+    //    that can meet the implant lies in the bone tree's region).
+    let itree = ii.near_tree().0;
+    let (btree, region) = bi.near_tree();
+    // Corners in the outward winding (the trees keep the input's).
+    let ic: Cow<[Tri]> = if ii.check().flipped {
+        Cow::Owned(itree.ids.iter().map(|&t| corners_f64(implant, t)).collect())
+    } else {
+        Cow::Borrowed(&itree.corners)
+    };
+    let bc: Cow<[Tri]> = if bi.check().flipped {
+        Cow::Owned(btree.ids.iter().map(|&t| corners_f64(bone, t)).collect())
+    } else {
+        Cow::Borrowed(&btree.corners)
+    };
+    let pairs = itree.overlapping(btree);
+    let crossings: Vec<Crossing> = pairs
         .par_iter()
-        .map(|&(s, t)| {
-            (
-                s,
-                t,
-                triangle_crossing(&ibvh.corners[s as usize], &bbvh.corners[t as usize]),
-            )
-        })
+        .map(|&(s, t)| triangle_crossing(&ic[s as usize], &bc[t as usize]))
         .collect();
     let coplanar_pairs = crossings
         .iter()
-        .filter(|c| matches!(c.2, Crossing::Coplanar))
+        .filter(|c| matches!(c, Crossing::Coplanar))
         .count();
-    let segments: Vec<(u32, u32, DVec3, DVec3)> = crossings
+    let segments: Vec<(u32, u32, DVec3, DVec3)> = pairs
         .iter()
-        .filter_map(|&(s, t, ref c)| match c {
+        .zip(&crossings)
+        .filter_map(|(&(s, t), c)| match c {
             Crossing::Segment(p, q) => Some((s, t, *p, *q)),
             _ => None,
         })
@@ -379,23 +400,29 @@ pub fn fit_with(
     let any_vertex_inside = bone_solid && used.iter().zip(&sd).any(|(&u, &d)| u && d < 0.0);
     let implant_inside_bone =
         bone_solid && !surfaces_cross && used.iter().zip(&sd).all(|(&u, &d)| !u || d < 0.0);
-    let bone_inside_implant = implant_solid && !surfaces_cross && {
-        // A bone vertex inside the implant: only those within the implant's box can be.
-        bone.positions.par_iter().any(|p| {
-            let p = p.as_dvec3();
-            in_box(p, &ibox, 0.0) && ii.inside(p)
-        })
-    };
+    let bone_inside_implant =
+        implant_solid && !surfaces_cross && bone_inside(bone, &ii, &ibox, coplanar_pairs > 0);
     let intersects = surfaces_cross || any_vertex_inside || bone_inside_implant;
 
     // 4. Clearance: the closest pair of triangles, bounded by the closest vertex.
     let (surface_distance, cp_i, cp_b) = if surfaces_cross {
-        let (_, _, p, q) = segments[0];
+        // A crossing point: the segment of the first (implant, bone) triangle pair by id,
+        // whatever the trees' layout.
+        let &(_, _, p, q) = segments
+            .iter()
+            .min_by_key(|c| (itree.ids[c.0 as usize], btree.ids[c.1 as usize]))
+            .expect("surfaces cross");
         (0.0, (p + q) * 0.5, (p + q) * 0.5)
     } else {
         let v = &vq[nearest_v];
         let start = (v.distance.abs(), vpos[nearest_v], v.closest);
-        match ibvh.closest_pair(&bbvh, start.0) {
+        // A bone triangle closer than `start` to the implant lies within the region when
+        // the region reaches that far around the implant's box.
+        let covered = region.is_some_and(|r| {
+            (ibox[0] - r[0]).min_element() >= start.0 && (r[1] - ibox[1]).min_element() >= start.0
+        });
+        let other = if covered { btree } else { bi.full_tree() };
+        match itree.closest_pair(other, start.0) {
             Some((d, p, q)) if d < start.0 => (d, p, q),
             _ => start,
         }
@@ -413,18 +440,28 @@ pub fn fit_with(
         } else {
             vpos[nearest_v]
         };
+        // Only triangles with a corner inside the bone or met by its surface can hold a
+        // point below it; the others lie outside (depth <= 0 <= the start value).
+        let mut met = vec![false; implant.triangles.len()];
+        for (&(s, _), c) in pairs.iter().zip(&crossings) {
+            if !matches!(c, Crossing::None) {
+                met[itree.ids[s as usize] as usize] = true;
+            }
+        }
         let tris: Vec<(Tri, [f64; 3], [u32; 3])> = implant
             .triangles
             .iter()
-            .map(|t| {
+            .zip(&met)
+            .filter(|(t, &m)| m || t.iter().any(|&i| sd[i as usize] < 0.0))
+            .map(|(t, _)| {
                 let c = t.map(|i| vpos[i as usize]);
                 let v = t.map(|i| -sd[i as usize]);
                 let n = t.map(|i| vq[i as usize].triangle);
                 (c, v, n)
             })
             .collect();
-        let m = maximize(
-            &Depth(&bi),
+        let m = deepest(
+            &bi,
             &tris,
             if intersects { 0.0 } else { f64::NEG_INFINITY },
             start_point,
@@ -455,9 +492,21 @@ pub fn fit_with(
         } else if implant_inside_bone {
             ii.check().volume_mm3
         } else {
-            intersection_volume(
-                implant, &ii, &bi, &ibvh, &bbvh, &sd, &near, &segments, &pairs, &ibox,
-            )
+            intersection_volume(&Sides {
+                implant,
+                bone,
+                ii: &ii,
+                bi: &bi,
+                itree,
+                btree,
+                ic: &ic,
+                bc: &bc,
+                sd: &sd,
+                near: &near,
+                segments: &segments,
+                pairs: &pairs,
+                ibox: &ibox,
+            })
         });
         if coplanar_pairs > 0 {
             warnings.push(format!(
@@ -576,19 +625,6 @@ pub fn fit_with(
     })
 }
 
-/// Depth below the bone surface (negative outside): the function maximised.
-struct Depth<'a>(&'a SignedIndex);
-
-impl Field for Depth<'_> {
-    fn eval(&self, x: DVec3, hint: u32) -> (f64, u32) {
-        let q = self.0.query_near(x, hint);
-        (-q.distance, q.triangle)
-    }
-    fn dist_to(&self, b: u32, x: DVec3) -> f64 {
-        self.0.triangle_distance(b, x)
-    }
-}
-
 /// Which vertices some triangle uses.
 pub(crate) fn used_vertices(m: &Mesh) -> Vec<bool> {
     let mut used = vec![false; m.positions.len()];
@@ -650,52 +686,153 @@ fn frac_below_strict(s: [f64; 3], h: f64) -> f64 {
     }
 }
 
+/// Some bone point lies inside the implant, the surfaces not crossing. Without crossing
+/// (and without coplanar touching faces, `touching`), a connected part of the bone surface
+/// lies wholly inside or wholly outside the implant: one vertex (off the implant's surface)
+/// per connected part whose box lies within the implant's box decides. With coplanar faces,
+/// every bone vertex in the implant's box is tested.
+fn bone_inside(bone: &Mesh, ii: &SignedIndex, ibox: &[DVec3; 2], touching: bool) -> bool {
+    let inside_box = |p: DVec3| in_box(p, ibox, 0.0);
+    if touching {
+        return bone.positions.par_iter().any(|p| {
+            let p = p.as_dvec3();
+            inside_box(p) && ii.inside(p)
+        });
+    }
+    let nv = bone.positions.len();
+    let mut parent: Vec<u32> = (0..nv as u32).collect();
+    for t in &bone.triangles {
+        for &v in &t[1..] {
+            let (a, b) = (find(&mut parent, t[0]), find(&mut parent, v));
+            // The smaller index becomes the root: the labelling is order-independent.
+            let (r, c) = if a < b { (a, b) } else { (b, a) };
+            parent[c as usize] = r;
+        }
+    }
+    let used = used_vertices(bone);
+    // Per root: all its vertices within the implant's box.
+    let mut boxed = vec![true; nv];
+    for (v, (&u, p)) in used.iter().zip(&bone.positions).enumerate() {
+        if u && !inside_box(p.as_dvec3()) {
+            let r = find(&mut parent, v as u32);
+            boxed[r as usize] = false;
+        }
+    }
+    let mut decided = vec![false; nv];
+    for (v, (&u, p)) in used.iter().zip(&bone.positions).enumerate() {
+        if !u {
+            continue;
+        }
+        let r = find(&mut parent, v as u32) as usize;
+        if !boxed[r] || decided[r] {
+            continue;
+        }
+        let d = ii.query(p.as_dvec3()).distance;
+        if d < 0.0 {
+            return true;
+        }
+        if d > 0.0 {
+            decided[r] = true;
+        }
+    }
+    false
+}
+
+/// Root of `v` in a union-find forest (path halving).
+fn find(parent: &mut [u32], mut v: u32) -> u32 {
+    while parent[v as usize] != v {
+        let g = parent[parent[v as usize] as usize];
+        parent[v as usize] = g;
+        v = g;
+    }
+    v
+}
+
+/// Corners of triangle `t` in f64.
+fn corners_f64(m: &Mesh, t: u32) -> Tri {
+    m.corners(t as usize).map(|p| p.as_dvec3())
+}
+
+/// What [`intersection_volume`] works on: both meshes (outward wound), their indices and
+/// trees, corners per tree slot, the implant vertices' distances and nearest bone
+/// triangles, the crossing segments and box-overlapping pairs (slots, sorted).
+struct Sides<'a> {
+    implant: &'a Mesh,
+    bone: &'a Mesh,
+    ii: &'a SignedIndex,
+    bi: &'a SignedIndex,
+    itree: &'a Tree,
+    btree: &'a Tree,
+    ic: &'a [Tri],
+    bc: &'a [Tri],
+    sd: &'a [f64],
+    near: &'a [u32],
+    segments: &'a [(u32, u32, DVec3, DVec3)],
+    pairs: &'a [(u32, u32)],
+    ibox: &'a [DVec3; 2],
+}
+
+/// Items grouped by key `0..n` (a counting sort; the order within a group is kept): the
+/// start of every group and the items.
+fn group<T: Copy + Default>(
+    n: usize,
+    items: impl Iterator<Item = (u32, T)> + Clone,
+) -> (Vec<u32>, Vec<T>) {
+    let mut first = vec![0u32; n + 1];
+    for (k, _) in items.clone() {
+        first[k as usize + 1] += 1;
+    }
+    for k in 0..n {
+        first[k + 1] += first[k];
+    }
+    let mut fill = first.clone();
+    let mut out = vec![T::default(); first[n] as usize];
+    for (k, v) in items {
+        out[fill[k as usize] as usize] = v;
+        fill[k as usize] += 1;
+    }
+    (first, out)
+}
+
 /// Volume of `implant ∩ bone` by the divergence theorem over its boundary.
-#[allow(clippy::too_many_arguments)]
-fn intersection_volume(
-    implant: &Mesh,
-    ii: &SignedIndex,
-    bi: &SignedIndex,
-    ibvh: &TriBvh,
-    bbvh: &TriBvh,
-    sd: &[f64],
-    near: &[u32],
-    segments: &[(u32, u32, DVec3, DVec3)],
-    pairs: &[(u32, u32)],
-    ibox: &[DVec3; 2],
-) -> f64 {
-    let origin = (ibox[0] + ibox[1]) * 0.5;
-    // Segments and candidate partners grouped per slot of either side.
-    let mut seg_i: Vec<Vec<(DVec3, DVec3)>> = vec![Vec::new(); ibvh.len()];
-    let mut seg_b: Vec<Vec<(DVec3, DVec3)>> = vec![Vec::new(); bbvh.len()];
-    for &(s, t, p, q) in segments {
-        seg_i[s as usize].push((p, q));
-        seg_b[t as usize].push((q, p));
-    }
-    let mut nb_i: Vec<Vec<u32>> = vec![Vec::new(); ibvh.len()];
-    let mut nb_b: Vec<Vec<u32>> = vec![Vec::new(); bbvh.len()];
-    for &(s, t) in pairs {
-        nb_i[s as usize].push(t);
-        nb_b[t as usize].push(s);
-    }
+///
+/// Which parts of a triangle are inside the other solid: an uncut triangle is wholly in or
+/// out (its corners' signs decide when they agree, else one query); on a cut triangle's
+/// edge, the pieces next to a corner take that corner's side (no crossing lies between),
+/// and only pieces between two crossings are queried. Bone triangles no implant triangle's
+/// box reaches are grouped into connected parts (shared vertices) and one query decides
+/// each part.
+fn intersection_volume(w: &Sides) -> f64 {
+    let origin = (w.ibox[0] + w.ibox[1]) * 0.5;
+    let (ni, nb) = (w.itree.len(), w.btree.len());
+    // Segments and partners per slot of either side.
+    let (seg_i_first, seg_i) = group(ni, w.segments.iter().map(|&(s, _, p, q)| (s, (p, q))));
+    let (seg_b_first, seg_b) = group(nb, w.segments.iter().map(|&(_, t, p, q)| (t, (q, p))));
+    let (nb_i_first, nb_i) = group(ni, w.pairs.iter().map(|&(s, t)| (s, t)));
+    let (nb_b_first, nb_b) = group(nb, w.pairs.iter().map(|&(s, t)| (t, s)));
+    let range = |f: &[u32], k: usize| f[k] as usize..f[k + 1] as usize;
+
     // Implant triangles inside the bone.
-    let vol_i: f64 = (0..ibvh.len())
+    let vol_i: f64 = (0..ni)
         .into_par_iter()
         .map(|s| {
-            let t = &ibvh.corners[s];
-            let tid = ibvh.ids[s] as usize;
-            let hint = nb_i[s]
+            let t = &w.ic[s];
+            let tid = w.itree.ids[s] as usize;
+            let segs = &seg_i[range(&seg_i_first, s)];
+            let partners = &nb_i[range(&nb_i_first, s)];
+            let hint = partners
                 .first()
-                .map_or(near[implant.triangles[tid][0] as usize], |&b| {
-                    bbvh.ids[b as usize]
+                .map_or(w.near[w.implant.triangles[tid][0] as usize], |&b| {
+                    w.btree.ids[b as usize]
                 });
-            let area_in = if seg_i[s].is_empty() {
-                let [a, b, c] = implant.triangles[tid].map(|i| sd[i as usize]);
+            let sv = w.implant.triangles[tid].map(|i| w.sd[i as usize]);
+            let area_in = if segs.is_empty() {
+                let [a, b, c] = sv;
                 if a < 0.0 && b < 0.0 && c < 0.0 {
                     1.0
                 } else if a > 0.0 && b > 0.0 && c > 0.0 {
                     0.0
-                } else if bi.inside_near((t[0] + t[1] + t[2]) / 3.0, hint) {
+                } else if w.bi.inside_near((t[0] + t[1] + t[2]) / 3.0, hint) {
                     1.0
                 } else {
                     0.0
@@ -703,46 +840,104 @@ fn intersection_volume(
             } else {
                 -1.0
             };
-            piece_volume(
-                t,
-                area_in,
-                &seg_i[s],
-                &nb_i[s],
-                &bbvh.corners,
-                bi,
-                origin,
-                hint,
-            )
+            let ends = sv.map(|d| (d != 0.0).then_some(d < 0.0));
+            piece_volume(t, area_in, segs, partners, w.bc, ends, w.bi, origin, hint)
         })
         .collect::<Vec<f64>>()
         .iter()
         .sum();
-    // Bone triangles inside the implant.
-    let vol_b: f64 = (0..bbvh.len())
+
+    // Bone triangles inside the implant. Partnerless triangles in the implant's box: one
+    // query per connected part.
+    let bverts = |t: usize| w.bone.triangles[w.btree.ids[t] as usize];
+    let lonely =
+        |t: usize| range(&nb_b_first, t).is_empty() && tri_box_overlap(&w.bc[t], w.ibox, 0.0);
+    let mut part: Vec<u32> = (0..nb as u32).collect();
+    {
+        let mut owner = vec![u32::MAX; w.bone.positions.len()];
+        for t in 0..nb {
+            if !lonely(t) {
+                continue;
+            }
+            for v in bverts(t) {
+                let o = owner[v as usize];
+                if o == u32::MAX {
+                    owner[v as usize] = t as u32;
+                } else {
+                    let (a, b) = (find(&mut part, o), find(&mut part, t as u32));
+                    let (r, c) = if a < b { (a, b) } else { (b, a) };
+                    part[c as usize] = r;
+                }
+            }
+        }
+        for t in 0..nb {
+            part[t] = find(&mut part, t as u32);
+        }
+    }
+    // Side of each part's root (the smallest slot), and of every corner of a cut triangle.
+    let roots: Vec<u32> = (0..nb)
+        .filter(|&t| lonely(t) && part[t] == t as u32)
+        .map(|t| t as u32)
+        .collect();
+    let root_in: Vec<bool> = roots
+        .par_iter()
+        .map(|&t| {
+            let c = &w.bc[t as usize];
+            w.ii.inside((c[0] + c[1] + c[2]) / 3.0)
+        })
+        .collect();
+    let mut side = vec![false; nb];
+    for (&t, &inside) in roots.iter().zip(&root_in) {
+        side[t as usize] = inside;
+    }
+    let mut corner_of_cut: Vec<(u32, u32)> = (0..nb)
+        .filter(|&t| !range(&seg_b_first, t).is_empty())
+        .flat_map(|t| {
+            let hint = nb_b[nb_b_first[t] as usize];
+            bverts(t).map(|v| (v, w.itree.ids[hint as usize]))
+        })
+        .collect();
+    corner_of_cut.sort_unstable();
+    corner_of_cut.dedup_by_key(|c| c.0);
+    let corner_side: Vec<Option<bool>> = corner_of_cut
+        .par_iter()
+        .map(|&(v, hint)| {
+            let d =
+                w.ii.query_near(w.bone.positions[v as usize].as_dvec3(), hint)
+                    .distance;
+            (w.ii.solid() && d != 0.0).then_some(d < 0.0)
+        })
+        .collect();
+    let side_of = |v: u32| {
+        corner_of_cut
+            .binary_search_by_key(&v, |c| c.0)
+            .ok()
+            .and_then(|k| corner_side[k])
+    };
+    let vol_b: f64 = (0..nb)
         .into_par_iter()
         .map(|s| {
-            let t = &bbvh.corners[s];
-            let hint = nb_b[s].first().map_or(0, |&i| ibvh.ids[i as usize]);
-            let area_in = if seg_b[s].is_empty() {
-                if tri_box_overlap(t, ibox, 0.0) && ii.inside_near((t[0] + t[1] + t[2]) / 3.0, hint)
-                {
-                    1.0
-                } else {
-                    0.0
-                }
-            } else {
+            let t = &w.bc[s];
+            let segs = &seg_b[range(&seg_b_first, s)];
+            let partners = &nb_b[range(&nb_b_first, s)];
+            let hint = partners.first().map_or(0, |&i| w.itree.ids[i as usize]);
+            let area_in = if !segs.is_empty() {
                 -1.0
+            } else if !tri_box_overlap(t, w.ibox, 0.0) {
+                0.0
+            } else if partners.is_empty() {
+                f64::from(u8::from(side[part[s] as usize]))
+            } else if w.ii.inside_near((t[0] + t[1] + t[2]) / 3.0, hint) {
+                1.0
+            } else {
+                0.0
             };
-            piece_volume(
-                t,
-                area_in,
-                &seg_b[s],
-                &nb_b[s],
-                &ibvh.corners,
-                ii,
-                origin,
-                hint,
-            )
+            let ends = if segs.is_empty() {
+                [None; 3]
+            } else {
+                bverts(s).map(side_of)
+            };
+            piece_volume(t, area_in, segs, partners, w.ic, ends, w.ii, origin, hint)
         })
         .collect::<Vec<f64>>()
         .iter()
@@ -751,8 +946,9 @@ fn intersection_volume(
 }
 
 /// `⅓ (n·(a − o)) A_in` for triangle `t`: `whole` is 1 (all inside), 0 (all outside) or
-/// negative (cut: integrate the segments and the inside pieces of its edges). `hint`: a
-/// triangle of `other` near `t`.
+/// negative (cut: integrate the segments and the inside pieces of its edges). `ends`: the
+/// side of each corner when known (`Some(true)`: inside `other`). `hint`: a triangle of
+/// `other` near `t`.
 #[allow(clippy::too_many_arguments)]
 fn piece_volume(
     t: &Tri,
@@ -760,6 +956,7 @@ fn piece_volume(
     segs: &[(DVec3, DVec3)],
     partners: &[u32],
     partner_corners: &[Tri],
+    ends: [Option<bool>; 3],
     other: &SignedIndex,
     origin: DVec3,
     hint: u32,
@@ -792,10 +989,18 @@ fn piece_volume(
             }
             params.sort_by(f64::total_cmp);
             params.dedup();
-            for w in params.windows(2) {
+            let last = params.len() - 2;
+            for (j, w) in params.windows(2).enumerate() {
                 let (s0, s1) = (w[0], w[1]);
-                let mid = u + (v - u) * (0.5 * (s0 + s1));
-                if other.inside_near(mid, hint) {
+                // A piece next to a corner lies on the corner's side.
+                let known = match (j == 0, j == last) {
+                    (true, _) if ends[k].is_some() => ends[k],
+                    (_, true) => ends[(k + 1) % 3],
+                    _ => None,
+                };
+                let inside = known
+                    .unwrap_or_else(|| other.inside_near(u + (v - u) * (0.5 * (s0 + s1)), hint));
+                if inside {
                     va += (u + (v - u) * s0 - o).cross(u + (v - u) * s1 - o);
                 }
             }

@@ -30,9 +30,11 @@
 mod bvh;
 pub mod colormap;
 pub mod compare;
+mod depth;
 pub mod fit;
 mod geometry;
 mod maximize;
+mod near;
 pub mod phantom;
 mod signed;
 

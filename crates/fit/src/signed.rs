@@ -12,12 +12,15 @@
 //! unreliable and callers use the unsigned distance only.
 
 use osteon_geom::DVec3;
-use osteon_mesh::distance::{ClosestPoint, DistanceIndex};
-use osteon_mesh::{Mesh, Topology};
+use std::sync::OnceLock;
+
+use osteon_mesh::distance::DistanceIndex;
+use osteon_mesh::{Mesh, MeshError, Topology};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::geometry::{closest_feature, normal, Feature};
+use crate::geometry::{closest_feature, normal, Feature, Tri};
+use crate::near::Tree;
 use crate::FitError;
 
 /// Whether a mesh encloses a solid, and if not, why not.
@@ -71,14 +74,15 @@ impl SolidCheck {
     }
 }
 
-/// Exact signed distance to a mesh. See the [module documentation](self).
+/// Exact signed distance to a mesh: exact closest points over a BVH, the sign from
+/// angle-weighted pseudo-normals (Bærentzen & Aanæs 2005), negative inside.
 ///
 /// Pseudo-normals are computed on demand from a table of directed edges grouped by their
 /// start vertex (a counting sort, linear time), so the index costs little more than its
 /// bounding-volume hierarchy. An inside-out solid is kept as it is and its normals negated.
 #[derive(Clone, Debug)]
 pub struct SignedIndex {
-    index: DistanceIndex,
+    backend: Backend,
     triangles: Vec<[u32; 3]>,
     positions: Vec<DVec3>,
     /// Start of every vertex's outgoing directed edges in `out` (`len = vertices + 1`).
@@ -89,6 +93,26 @@ pub struct SignedIndex {
     /// −1 for an inside-out solid taken reversed, else 1.
     sign: f64,
     check: SolidCheck,
+}
+
+/// Where the closest points come from.
+#[derive(Clone, Debug)]
+enum Backend {
+    /// All triangles, in the mesh crate's distance index.
+    Global(DistanceIndex),
+    /// Fit's index: a [`Tree`] over the triangles whose boxes meet `region` (all triangles
+    /// for `None`). A query point inside the region whose answer lies closer than the
+    /// region's border is exact (every triangle left out lies beyond the border); any other
+    /// query goes to a tree over all triangles, built on first need.
+    Local(Box<Local>),
+}
+
+/// See [`Backend::Local`].
+#[derive(Clone, Debug)]
+struct Local {
+    tree: Tree,
+    region: Option<[DVec3; 2]>,
+    full: OnceLock<Tree>,
 }
 
 /// One answer of [`SignedIndex::query`].
@@ -109,9 +133,53 @@ impl SignedIndex {
     ///
     /// Errors: [`FitError::Mesh`] for an empty or invalid mesh.
     pub fn new(mesh: &Mesh) -> Result<SignedIndex, FitError> {
-        let (index, (first, out, lean)) =
-            rayon::join(|| DistanceIndex::new(mesh), || edge_table(mesh));
-        let index = index?;
+        let (index, table) = rayon::join(|| DistanceIndex::new(mesh), || edge_table(mesh));
+        SignedIndex::assemble(mesh, Backend::Global(index?), table)
+    }
+
+    /// Fit's index over the triangles whose bounding boxes meet `region` (all of them for
+    /// `None`); answers are the same as [`SignedIndex::new`]'s (exact distances; among
+    /// equally close triangles another one may be named).
+    ///
+    /// Errors: [`FitError::Mesh`] for an empty or invalid mesh.
+    pub(crate) fn near(mesh: &Mesh, region: Option<[DVec3; 2]>) -> Result<SignedIndex, FitError> {
+        mesh.validate()?;
+        if mesh.triangles.is_empty() {
+            return Err(MeshError::Empty.into());
+        }
+        if mesh.triangles.len() > u32::MAX as usize / 2 {
+            return Err(MeshError::TooManyVertices(mesh.triangles.len()).into());
+        }
+        let (tree, table) = rayon::join(
+            || match region {
+                None => Tree::new(mesh, None),
+                Some([lo, hi]) => {
+                    let subset: Vec<u32> = (0..mesh.triangles.len() as u32)
+                        .filter(|&t| {
+                            let c = mesh.corners(t as usize).map(|p| p.as_dvec3());
+                            let (tlo, thi) = (c[0].min(c[1]).min(c[2]), c[0].max(c[1]).max(c[2]));
+                            tlo.cmple(hi).all() && thi.cmpge(lo).all()
+                        })
+                        .collect();
+                    Tree::new(mesh, Some(&subset))
+                }
+            },
+            || edge_table(mesh),
+        );
+        let backend = Backend::Local(Box::new(Local {
+            tree,
+            region,
+            full: OnceLock::new(),
+        }));
+        SignedIndex::assemble(mesh, backend, table)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn assemble(
+        mesh: &Mesh,
+        backend: Backend,
+        (first, out, lean): (Vec<u32>, Vec<[u32; 2]>, Option<usize>),
+    ) -> Result<SignedIndex, FitError> {
         let volume = mesh.signed_volume();
         let (boundary, nm_edges, nm_vertices, inconsistent) = match lean {
             Some(pinched) => (0, 0, pinched, 0),
@@ -139,7 +207,7 @@ impl SignedIndex {
             volume_mm3: volume.abs(),
         };
         Ok(SignedIndex {
-            index,
+            backend,
             triangles: mesh.triangles.clone(),
             positions: mesh.positions.iter().map(|p| p.as_dvec3()).collect(),
             first,
@@ -147,6 +215,65 @@ impl SignedIndex {
             sign: if flipped { -1.0 } else { 1.0 },
             check,
         })
+    }
+
+    /// The tree over all triangles (fit's index only; built on first need).
+    pub(crate) fn full_tree(&self) -> &Tree {
+        match &self.backend {
+            Backend::Local(l) if l.region.is_none() => &l.tree,
+            Backend::Local(l) => l.full.get_or_init(|| {
+                Tree::from_corners(self.triangles.len(), None, |t| self.corners(t))
+            }),
+            Backend::Global(_) => unreachable!("fit's trees come from SignedIndex::near"),
+        }
+    }
+
+    /// The tree over the triangles near the region and the region (fit's index only).
+    pub(crate) fn near_tree(&self) -> (&Tree, Option<[DVec3; 2]>) {
+        match &self.backend {
+            Backend::Local(l) => (&l.tree, l.region),
+            Backend::Global(_) => unreachable!("fit's trees come from SignedIndex::near"),
+        }
+    }
+
+    /// Triangle and point closest to `p` within `bound` (inclusive), warm-started from
+    /// triangle `hint` (any value is valid).
+    fn closest(&self, p: DVec3, bound: f64, hint: u32) -> Option<(u32, DVec3)> {
+        match &self.backend {
+            Backend::Global(index) => {
+                if bound.is_finite() {
+                    index
+                        .closest_point_f64(p, bound)
+                        .map(|c| (c.triangle, c.point))
+                } else {
+                    let c = index.closest_point_near(p, hint);
+                    Some((c.triangle, c.point))
+                }
+            }
+            Backend::Local(l) => {
+                let tree = &l.tree;
+                // How far p lies inside the region: every triangle left out is farther.
+                let border = match l.region {
+                    None => f64::INFINITY,
+                    Some([lo, hi]) => {
+                        let m = (p - lo).min(hi - p);
+                        m.x.min(m.y).min(m.z) * (1.0 - 1e-12) - 1e-12
+                    }
+                };
+                if border >= 0.0 {
+                    let lim = bound.min(border);
+                    if let Some((s, q)) = tree.closest(p, lim, tree.slot(hint)) {
+                        return Some((tree.ids[s], q));
+                    }
+                    if bound <= lim {
+                        return None;
+                    }
+                }
+                let full = self.full_tree();
+                full.closest(p, bound, full.slot(hint))
+                    .map(|(s, q)| (full.ids[s], q))
+            }
+        }
     }
 
     /// Whether the mesh is a solid (the sign is meaningful), and its defects.
@@ -201,19 +328,18 @@ impl SignedIndex {
         n
     }
 
-    /// The signed answer for `p` whose closest point is `c`.
-    fn signed(&self, p: DVec3, c: ClosestPoint) -> SignedPoint {
-        let t = c.triangle as usize;
-        let tri = self.triangles[t];
+    /// The signed answer for `p` whose closest triangle is `t`.
+    fn signed(&self, p: DVec3, t: u32) -> SignedPoint {
+        let tri = self.triangles[t as usize];
         // The feature of the closest point, found again on the same triangle (same f64
         // arithmetic as the index).
-        let corners = self.index.triangle_corners(c.triangle);
-        let (q, feature) = closest_feature(p, corners);
+        let corners = self.corners(t);
+        let (q, feature) = closest_feature(p, &corners);
         let n = match feature {
-            Feature::Face => self.face_normal(corners),
+            Feature::Face => self.face_normal(&corners),
             Feature::Edge(k) => {
                 let k = k as usize;
-                self.edge_normal(t, tri[k], tri[(k + 1) % 3])
+                self.edge_normal(t as usize, tri[k], tri[(k + 1) % 3])
             }
             Feature::Vertex(k) => self.vertex_normal(tri[k as usize]),
         };
@@ -227,15 +353,15 @@ impl SignedIndex {
             distance: signed,
             closest: q,
             normal: n,
-            triangle: c.triangle,
+            triangle: t,
         }
     }
 
     /// Signed distance from `p`, looking only closer than `bound` (pass infinity for no
     /// bound); `None` when nothing is that close.
     pub fn query_within(&self, p: DVec3, bound: f64) -> Option<SignedPoint> {
-        let c = self.index.closest_point_f64(p, bound)?;
-        Some(self.signed(p, c))
+        let (t, _) = self.closest(p, bound, u32::MAX)?;
+        Some(self.signed(p, t))
     }
 
     /// Signed distance from `p` (see [`SignedIndex::query_within`]).
@@ -248,7 +374,16 @@ impl SignedIndex {
     /// e.g. the answer of a nearby point; any value is valid). Same distance as
     /// [`SignedIndex::query`].
     pub fn query_near(&self, p: DVec3, hint: u32) -> SignedPoint {
-        self.signed(p, self.index.closest_point_near(p, hint))
+        let (t, _) = self
+            .closest(p, f64::INFINITY, hint)
+            .expect("an index has at least one triangle");
+        self.signed(p, t)
+    }
+
+    /// The signed answer for `p` whose closest triangle is known to be `triangle` (found by
+    /// another index over the same mesh).
+    pub(crate) fn signed_on(&self, p: DVec3, triangle: u32) -> SignedPoint {
+        self.signed(p, triangle)
     }
 
     /// True when `p` lies inside the solid (false for no solid).
@@ -263,25 +398,45 @@ impl SignedIndex {
 
     /// Distance from `x` to triangle `t` of the mesh.
     pub(crate) fn triangle_distance(&self, t: u32, x: DVec3) -> f64 {
-        osteon_mesh::distance::point_triangle_distance2(x, self.index.triangle_corners(t)).sqrt()
+        osteon_mesh::distance::point_triangle_distance2(x, &self.corners(t)).sqrt()
     }
 
     /// Corners of triangle `t` (f64).
-    pub(crate) fn corners(&self, t: u32) -> [DVec3; 3] {
-        *self.index.triangle_corners(t)
+    pub(crate) fn corners(&self, t: u32) -> Tri {
+        self.triangles[t as usize].map(|i| self.positions[i as usize])
     }
 
     /// Signed distances of many points, in parallel and in order. Neighbouring points in
-    /// the list warm-start each other (see [`DistanceIndex::closest_points`]).
+    /// the list warm-start each other (in fixed chains, so the answers do not depend on the
+    /// thread count).
     pub fn query_many(&self, points: &[DVec3]) -> Vec<SignedPoint> {
-        let c = self.index.closest_points(points);
+        if let Backend::Global(index) = &self.backend {
+            let c = index.closest_points(points);
+            return points
+                .par_iter()
+                .zip(c.par_iter())
+                .map(|(&p, c)| self.signed(p, c.triangle))
+                .collect();
+        }
         points
-            .par_iter()
-            .zip(c.par_iter())
-            .map(|(&p, &c)| self.signed(p, c))
+            .par_chunks(CHAIN)
+            .flat_map_iter(|chain| {
+                let mut hint = u32::MAX;
+                chain
+                    .iter()
+                    .map(|&p| {
+                        let q = self.query_near(p, hint);
+                        hint = q.triangle;
+                        q
+                    })
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 }
+
+/// Queries per warm-start chain of [`SignedIndex::query_many`] (fit's index).
+const CHAIN: usize = 256;
 
 /// Directed edges grouped by start vertex (`first`, `out`, see [`SignedIndex`]), and, when
 /// every directed edge is used once and its reverse once (closed, edge-manifold,

@@ -1,5 +1,5 @@
 use osteon_fit::phantom::{box_mesh, PlateOnBlock};
-use osteon_fit::{fit, FitError, FitOptions};
+use osteon_fit::{fit, FitError, FitOptions, SignedIndex};
 use osteon_geom::Vec3;
 use osteon_mesh::shapes::icosphere;
 use osteon_mesh::Mesh;
@@ -297,4 +297,38 @@ fn bad_input_is_a_typed_error() {
     )
     .unwrap_err();
     assert!(matches!(e, FitError::InvalidOption(_)));
+}
+
+#[test]
+fn local_bone_index_matches_a_whole_bone_index() {
+    // Fit indexes only the bone near the implant (a tree over all of it is built only for
+    // queries the local one cannot vouch for): every vertex distance must equal a
+    // whole-mesh index's, for an implant across the surface and for one far off.
+    let femur =
+        osteon_io::read_mesh(&crate::scans().join("meshes/openforge_leg-right_femur.stl")).unwrap();
+    let whole = SignedIndex::new(&femur).unwrap();
+    let top = *femur
+        .positions
+        .iter()
+        .max_by(|a, b| a.x.total_cmp(&b.x))
+        .unwrap();
+    let ball = icosphere(3, 3.0);
+    for (offset, crossing) in [(Vec3::ZERO, true), (Vec3::new(60.0, 0.0, 0.0), false)] {
+        let implant = moved(&ball, top + offset);
+        let r = fit(&implant, &femur, &FitOptions::default()).unwrap();
+        assert_eq!(r.surfaces_cross, crossing);
+        for (p, d) in implant.positions.iter().zip(&r.signed_distance) {
+            let w = whole.query(p.as_dvec3()).distance;
+            assert!((d - w).abs() < 1e-12, "{p}: {d} vs {w}");
+        }
+        if !crossing {
+            // Far off: the clearance is at most the nearest vertex's distance, and at
+            // least the distance between the two boxes.
+            let vmin = r
+                .signed_distance
+                .iter()
+                .fold(f64::INFINITY, |m, d| m.min(*d));
+            assert!(r.min_clearance_mm <= vmin && r.min_clearance_mm > 50.0);
+        }
+    }
 }

@@ -1,0 +1,591 @@
+//! A bounding-volume hierarchy over a subset of a mesh's triangles, shared by every query of
+//! [`crate::fit()`]: warm-started closest points (the signed distances), overlapping triangle
+//! pairs (the surface crossing) and the closest triangle pair (the clearance).
+//!
+//! Fit builds one tree per mesh — over the bone, only the triangles near the implant — and
+//! runs every stage on it, instead of a separate tree per stage. Boxes are f64 (no
+//! conversion per test). The tree's shape depends only on the triangles and their
+//! positions (median split of the centroids along the longest axis, ties by triangle id),
+//! and every query walks it in a fixed order, so answers do not depend on the thread count.
+
+use osteon_geom::DVec3;
+use osteon_mesh::distance::closest_on_triangle;
+use osteon_mesh::Mesh;
+use rayon::prelude::*;
+
+use crate::geometry::{normal, triangle_distance, Tri};
+
+/// Triangles per leaf.
+const LEAF: usize = 4;
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    min: DVec3,
+    max: DVec3,
+    /// Internal: index of the right child (the left one follows the node). Leaf: first slot.
+    a: u32,
+    /// Leaf: number of triangles (> 0); internal: 0.
+    count: u32,
+}
+
+/// The hierarchy (crate-private).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tree {
+    nodes: Vec<Node>,
+    /// Corners of every slot (f64 copies of the mesh's f32 corners).
+    pub(crate) corners: Vec<Tri>,
+    /// Mesh triangle of every slot.
+    pub(crate) ids: Vec<u32>,
+    /// Slot of every mesh triangle (`u32::MAX` when not in the subset).
+    slot_of: Vec<u32>,
+    /// Bounding sphere (centre, radius) of every slot's triangle.
+    spheres: Vec<[f64; 4]>,
+    /// Plane (unit normal, offset) of every slot's triangle (zero for a degenerate one).
+    planes: Vec<[f64; 4]>,
+    /// Bounding box of every slot's triangle.
+    boxes: Vec<(DVec3, DVec3)>,
+}
+
+fn node_count(n: usize) -> usize {
+    if n <= LEAF {
+        1
+    } else {
+        1 + node_count(n / 2) + node_count(n - n / 2)
+    }
+}
+
+impl Tree {
+    /// A tree over the triangles `subset` of `mesh` (all of them for `None`). Ids must be
+    /// valid and distinct; the subset may be empty.
+    pub(crate) fn new(mesh: &Mesh, subset: Option<&[u32]>) -> Tree {
+        Tree::from_corners(mesh.triangles.len(), subset, |t| {
+            mesh.corners(t as usize).map(|p| p.as_dvec3())
+        })
+    }
+
+    /// [`Tree::new`] for a mesh of `total` triangles given by their corners.
+    pub(crate) fn from_corners(
+        total: usize,
+        subset: Option<&[u32]>,
+        corners_of: impl Fn(u32) -> Tri,
+    ) -> Tree {
+        let all: Vec<u32>;
+        let subset = match subset {
+            Some(s) => s,
+            None => {
+                all = (0..total as u32).collect();
+                &all
+            }
+        };
+        let mut slot_of = vec![u32::MAX; total];
+        let n = subset.len();
+        if n == 0 {
+            return Tree {
+                slot_of,
+                ..Tree::default()
+            };
+        }
+        // (centroid, triangle, index into `tris`): small items for the selections.
+        let tris: Vec<Tri> = subset.iter().map(|&t| corners_of(t)).collect();
+        let mut items: Vec<([f64; 3], u32, u32)> = subset
+            .iter()
+            .zip(&tris)
+            .enumerate()
+            .map(|(k, (&t, c))| (((c[0] + c[1] + c[2]) / 3.0).to_array(), t, k as u32))
+            .collect();
+        let mut nodes = vec![
+            Node {
+                min: DVec3::ZERO,
+                max: DVec3::ZERO,
+                a: 0,
+                count: 0,
+            };
+            node_count(n)
+        ];
+        build(&mut items, &tris, &mut nodes, 0, 0);
+        let ids: Vec<u32> = items.iter().map(|i| i.1).collect();
+        let corners: Vec<Tri> = items.iter().map(|i| tris[i.2 as usize]).collect();
+        let planes = corners
+            .iter()
+            .map(|t| {
+                let n = normal(t).normalize_or_zero();
+                [n.x, n.y, n.z, n.dot(t[0])]
+            })
+            .collect();
+        let spheres = corners
+            .iter()
+            .map(|t| {
+                let c = (t[0] + t[1] + t[2]) / 3.0;
+                let r = t.iter().map(|&q| (q - c).length()).fold(0.0, f64::max);
+                // Slack against the rounding of `c` and `r`.
+                let r = r * (1.0 + 1e-9) + 1e-12;
+                [c.x, c.y, c.z, r]
+            })
+            .collect();
+        for (s, &i) in ids.iter().enumerate() {
+            slot_of[i as usize] = s as u32;
+        }
+        let boxes = corners.iter().map(tri_box).collect();
+        Tree {
+            nodes,
+            corners,
+            ids,
+            slot_of,
+            spheres,
+            planes,
+            boxes,
+        }
+    }
+
+    /// Unit normal of the triangle in `slot` (zero for a degenerate one).
+    fn unit_normal(&self, slot: usize) -> DVec3 {
+        let [x, y, z, _] = self.planes[slot];
+        DVec3::new(x, y, z)
+    }
+
+    /// Number of triangles.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The slot of mesh triangle `t`, if it is in the tree.
+    pub(crate) fn slot(&self, t: u32) -> Option<usize> {
+        match self.slot_of.get(t as usize) {
+            Some(&s) if s != u32::MAX => Some(s as usize),
+            _ => None,
+        }
+    }
+
+    /// The slot and point of the triangle closest to `p` at a distance of at most
+    /// `max_distance`, starting from slot `hint`; `None` when nothing is that close. Among
+    /// equally close triangles the hint wins, then the first met.
+    pub(crate) fn closest(
+        &self,
+        p: DVec3,
+        max_distance: f64,
+        hint: Option<usize>,
+    ) -> Option<(usize, DVec3)> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let mut best = max_distance * max_distance;
+        let mut found: Option<(usize, DVec3)> = None;
+        if let Some(h) = hint {
+            let q = closest_on_triangle(p, &self.corners[h]);
+            let d2 = (q - p).length_squared();
+            if d2 <= best {
+                best = d2;
+                found = Some((h, q));
+            }
+        }
+        let mut reach = best.sqrt();
+        let mut stack: [(u32, f64); 64] = [(0, 0.0); 64];
+        stack[0] = (0, box_dist2(&self.nodes[0], p));
+        let mut top = 1usize;
+        while top > 0 {
+            top -= 1;
+            let (ni, bd) = stack[top];
+            if bd > best || (bd == best && found.is_some()) {
+                continue;
+            }
+            let node = &self.nodes[ni as usize];
+            if node.count > 0 {
+                let first = node.a as usize;
+                for s in first..first + node.count as usize {
+                    let [cx, cy, cz, r] = self.spheres[s];
+                    let dc2 = (DVec3::new(cx, cy, cz) - p).length_squared();
+                    let lim = reach + r;
+                    if dc2 > lim * lim * (1.0 + 1e-9) {
+                        continue;
+                    }
+                    // The triangle is no nearer than its plane.
+                    let [nx, ny, nz, off] = self.planes[s];
+                    let pd = nx * p.x + ny * p.y + nz * p.z - off;
+                    if pd * pd > best * (1.0 + 1e-9) + 1e-24 {
+                        continue;
+                    }
+                    let q = closest_on_triangle(p, &self.corners[s]);
+                    let d2 = (q - p).length_squared();
+                    if d2 < best || (found.is_none() && d2 <= best) {
+                        best = d2;
+                        reach = best.sqrt();
+                        found = Some((s, q));
+                    }
+                }
+            } else if top + 2 <= stack.len() {
+                // The depth is log2(n / LEAF) < 32: the stack never overflows.
+                let (l, r) = (ni as usize + 1, node.a as usize);
+                let (dl, dr) = (box_dist2(&self.nodes[l], p), box_dist2(&self.nodes[r], p));
+                let ((near, dn), (far, df)) = if dl <= dr {
+                    ((l, dl), (r, dr))
+                } else {
+                    ((r, dr), (l, dl))
+                };
+                if df < best || (df == best && found.is_none()) {
+                    stack[top] = (far as u32, df);
+                    top += 1;
+                }
+                if dn < best || (dn == best && found.is_none()) {
+                    stack[top] = (near as u32, dn);
+                    top += 1;
+                }
+            }
+        }
+        found
+    }
+
+    /// Every (slot of `self`, slot of `other`) whose triangles' bounding boxes overlap
+    /// (closed boxes: touching counts), sorted.
+    pub(crate) fn overlapping(&self, other: &Tree) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        if self.nodes.is_empty() || other.nodes.is_empty() {
+            return out;
+        }
+        let mut stack: Vec<(u32, u32)> = vec![(0, 0)];
+        while let Some((i, j)) = stack.pop() {
+            let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
+            if !overlap(a.min, a.max, b.min, b.max) {
+                continue;
+            }
+            match self.children(i, j, other) {
+                None => {
+                    for s in a.a..a.a + a.count {
+                        let (slo, shi) = self.boxes[s as usize];
+                        if !overlap(slo, shi, b.min, b.max) {
+                            continue;
+                        }
+                        for t in b.a..b.a + b.count {
+                            let (tlo, thi) = other.boxes[t as usize];
+                            if overlap(slo, shi, tlo, thi) {
+                                out.push((s, t));
+                            }
+                        }
+                    }
+                }
+                Some(k) => stack.extend(k),
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The two child pairs of node pair `(i, j)` (splitting the larger internal box), or
+    /// `None` for two leaves.
+    fn children(&self, i: u32, j: u32, other: &Tree) -> Option<[(u32, u32); 2]> {
+        let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
+        let (leaf_a, leaf_b) = (a.count > 0, b.count > 0);
+        if leaf_a && leaf_b {
+            return None;
+        }
+        let split_a = !leaf_a && (leaf_b || extent(a) >= extent(b));
+        Some(if split_a {
+            [(i + 1, j), (a.a, j)]
+        } else {
+            [(i, j + 1), (i, b.a)]
+        })
+    }
+
+    /// The closest pair of triangles between `self` and `other` at a distance below `bound`:
+    /// (distance, point on self, point on other); triangles must not cross. The node pairs
+    /// are expanded breadth first into a fixed frontier, searched in parallel, depth first
+    /// and nearer pair first; a leaf pair is measured exactly (15 features) only when
+    /// neither its boxes nor the planes of its two triangles already keep it at the best
+    /// distance so far or more. Ties go to the first root of the frontier, then the first
+    /// pair met, so the answer does not depend on the thread count.
+    pub(crate) fn closest_pair(&self, other: &Tree, bound: f64) -> Option<(f64, DVec3, DVec3)> {
+        if self.nodes.is_empty() || other.nodes.is_empty() {
+            return None;
+        }
+        let gap = |(i, j): (u32, u32)| {
+            let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
+            box_gap(a.min, a.max, b.min, b.max)
+        };
+        let mut frontier: Vec<(u32, u32)> = vec![(0, 0)];
+        while frontier.len() < 64 {
+            let mut next = Vec::with_capacity(2 * frontier.len());
+            let mut split = false;
+            for &pair in &frontier {
+                if gap(pair) >= bound {
+                    continue;
+                }
+                match self.children(pair.0, pair.1, other) {
+                    Some(k) => {
+                        next.extend(k);
+                        split = true;
+                    }
+                    None => next.push(pair),
+                }
+            }
+            frontier = next;
+            if !split {
+                break;
+            }
+        }
+        let found: Vec<Option<(f64, DVec3, DVec3)>> = frontier
+            .par_iter()
+            .map(|&root| self.closest_from(other, root, bound))
+            .collect();
+        found
+            .into_iter()
+            .flatten()
+            .fold(None, |acc: Option<(f64, DVec3, DVec3)>, r| match acc {
+                Some(a) if a.0 <= r.0 => Some(a),
+                _ => Some(r),
+            })
+    }
+
+    /// [`Tree::closest_pair`] below node pair `root`.
+    fn closest_from(
+        &self,
+        other: &Tree,
+        root: (u32, u32),
+        bound: f64,
+    ) -> Option<(f64, DVec3, DVec3)> {
+        let mut best = bound;
+        let mut found = None;
+        let mut stack: Vec<(u32, u32)> = vec![root];
+        while let Some((i, j)) = stack.pop() {
+            let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
+            if box_gap(a.min, a.max, b.min, b.max) >= best {
+                continue;
+            }
+            match self.children(i, j, other) {
+                None => {
+                    for s in a.a..a.a + a.count {
+                        let ts = &self.corners[s as usize];
+                        let (slo, shi) = self.boxes[s as usize];
+                        if box_gap(slo, shi, b.min, b.max) >= best {
+                            continue;
+                        }
+                        let ns = self.unit_normal(s as usize);
+                        for t in b.a..b.a + b.count {
+                            let tt = &other.corners[t as usize];
+                            let (tlo, thi) = other.boxes[t as usize];
+                            if box_gap(slo, shi, tlo, thi) >= best
+                                || axis_gap(ns, ts, tt) >= best
+                                || axis_gap(other.unit_normal(t as usize), ts, tt) >= best
+                            {
+                                continue;
+                            }
+                            let (d, p, q) = triangle_distance(ts, tt);
+                            if d < best {
+                                best = d;
+                                found = Some((d, p, q));
+                            }
+                        }
+                    }
+                }
+                Some(kids) => {
+                    let gap = |k: (u32, u32)| {
+                        let (a, b) = (&self.nodes[k.0 as usize], &other.nodes[k.1 as usize]);
+                        box_gap(a.min, a.max, b.min, b.max)
+                    };
+                    // Nearer pair on top of the stack.
+                    if gap(kids[0]) <= gap(kids[1]) {
+                        stack.push(kids[1]);
+                        stack.push(kids[0]);
+                    } else {
+                        stack.push(kids[0]);
+                        stack.push(kids[1]);
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+/// A lower bound of the distance between triangles `t` and `u`: the gap between their
+/// projections on the unit vector `n` (zero vector: 0), shrunk to cover rounding.
+fn axis_gap(n: DVec3, t: &Tri, u: &Tri) -> f64 {
+    let pt = t.map(|p| n.dot(p));
+    let pu = u.map(|p| n.dot(p));
+    let (tlo, thi) = (pt[0].min(pt[1]).min(pt[2]), pt[0].max(pt[1]).max(pt[2]));
+    let (ulo, uhi) = (pu[0].min(pu[1]).min(pu[2]), pu[0].max(pu[1]).max(pu[2]));
+    let g = (ulo - thi).max(tlo - uhi);
+    if g > 0.0 {
+        g * (1.0 - 1e-9) - 1e-9
+    } else {
+        0.0
+    }
+}
+
+fn tri_box(t: &Tri) -> (DVec3, DVec3) {
+    (t[0].min(t[1]).min(t[2]), t[0].max(t[1]).max(t[2]))
+}
+
+#[inline]
+fn overlap(alo: DVec3, ahi: DVec3, blo: DVec3, bhi: DVec3) -> bool {
+    alo.x <= bhi.x
+        && blo.x <= ahi.x
+        && alo.y <= bhi.y
+        && blo.y <= ahi.y
+        && alo.z <= bhi.z
+        && blo.z <= ahi.z
+}
+
+#[inline]
+fn box_gap(alo: DVec3, ahi: DVec3, blo: DVec3, bhi: DVec3) -> f64 {
+    (alo - bhi).max(blo - ahi).max(DVec3::ZERO).length()
+}
+
+#[inline]
+fn box_dist2(node: &Node, p: DVec3) -> f64 {
+    (node.min - p)
+        .max(DVec3::ZERO)
+        .max(p - node.max)
+        .length_squared()
+}
+
+fn extent(a: &Node) -> f64 {
+    (a.max - a.min).length_squared()
+}
+
+/// Builds the subtree over `items` into `nodes` (its root first); `offset` is the slot of
+/// `items[0]`. Returns the subtree's box.
+fn build(
+    items: &mut [([f64; 3], u32, u32)],
+    tris: &[Tri],
+    nodes: &mut [Node],
+    node: usize,
+    offset: usize,
+) -> (DVec3, DVec3) {
+    let n = items.len();
+    if n <= LEAF {
+        let (mut min, mut max) = (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY));
+        for it in items.iter() {
+            for p in tris[it.2 as usize] {
+                min = min.min(p);
+                max = max.max(p);
+            }
+        }
+        nodes[0] = Node {
+            min,
+            max,
+            a: offset as u32,
+            count: n as u32,
+        };
+        return (min, max);
+    }
+    let (mut cmin, mut cmax) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+    for it in items.iter() {
+        for k in 0..3 {
+            cmin[k] = cmin[k].min(it.0[k]);
+            cmax[k] = cmax[k].max(it.0[k]);
+        }
+    }
+    let e = [cmax[0] - cmin[0], cmax[1] - cmin[1], cmax[2] - cmin[2]];
+    let axis = if e[0] >= e[1] && e[0] >= e[2] {
+        0
+    } else if e[1] >= e[2] {
+        1
+    } else {
+        2
+    };
+    let half = n / 2;
+    // A total order (coordinate, then triangle id): the split does not depend on the
+    // selection algorithm.
+    items.select_nth_unstable_by(half, |a, b| {
+        a.0[axis].total_cmp(&b.0[axis]).then(a.1.cmp(&b.1))
+    });
+    let left_nodes = node_count(half);
+    let (li, ri) = items.split_at_mut(half);
+    let (head, rest) = nodes.split_at_mut(1);
+    let (ln, rn) = rest.split_at_mut(left_nodes);
+    let (lb, rb) = if n > 4096 {
+        rayon::join(
+            || build(li, tris, ln, node + 1, offset),
+            || build(ri, tris, rn, node + 1 + left_nodes, offset + half),
+        )
+    } else {
+        (
+            build(li, tris, ln, node + 1, offset),
+            build(ri, tris, rn, node + 1 + left_nodes, offset + half),
+        )
+    };
+    let (min, max) = (lb.0.min(rb.0), lb.1.max(rb.1));
+    head[0] = Node {
+        min,
+        max,
+        a: (node + 1 + left_nodes) as u32,
+        count: 0,
+    };
+    (min, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osteon_geom::Vec3;
+    use osteon_mesh::shapes::icosphere;
+
+    /// Brute force over all triangles.
+    fn brute(m: &Mesh, p: DVec3) -> f64 {
+        (0..m.triangles.len())
+            .map(|t| {
+                let c = m.corners(t).map(|q| q.as_dvec3());
+                (closest_on_triangle(p, &c) - p).length()
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    #[test]
+    fn closest_matches_brute_force_and_respects_the_bound() {
+        let m = icosphere(3, 5.0);
+        let tree = Tree::new(&m, None);
+        for k in 0..200 {
+            let f = k as f64;
+            let p = DVec3::new(
+                (f * 0.37).sin() * 7.0,
+                (f * 0.91).cos() * 6.0,
+                f * 0.05 - 5.0,
+            );
+            let hint = tree.slot((k * 37 % m.triangles.len()) as u32);
+            let (s, q) = tree.closest(p, f64::INFINITY, hint).unwrap();
+            let d = (q - p).length();
+            assert!((d - brute(&m, p)).abs() < 1e-12, "{p}");
+            assert!(s < tree.len());
+            // Nothing within a bound below the distance.
+            assert!(tree.closest(p, d * 0.999, hint).is_none());
+        }
+    }
+
+    #[test]
+    fn subset_pairs_and_closest_pair_match_brute_force() {
+        let a = icosphere(2, 3.0);
+        let b = icosphere(2, 2.0).map_positions(|p| p + Vec3::new(5.7, 0.3, -0.2));
+        let sub: Vec<u32> = (0..a.triangles.len() as u32)
+            .filter(|t| t % 3 != 0)
+            .collect();
+        let ta = Tree::new(&a, Some(&sub));
+        let tb = Tree::new(&b, None);
+        assert_eq!(ta.len(), sub.len());
+        assert_eq!(ta.slot(0), None);
+        // Closest pair against all pairs.
+        let mut best = f64::INFINITY;
+        for s in 0..ta.len() {
+            for t in 0..tb.len() {
+                best = best.min(triangle_distance(&ta.corners[s], &tb.corners[t]).0);
+            }
+        }
+        let (d, p, q) = ta.closest_pair(&tb, f64::INFINITY).unwrap();
+        assert!((d - best).abs() < 1e-12 && ((p - q).length() - d).abs() < 1e-12);
+        assert!(ta.closest_pair(&tb, best).is_none());
+        // Crossing spheres: overlapping boxes against all pairs.
+        let c = icosphere(2, 2.0).map_positions(|p| p + Vec3::new(3.5, 0.0, 0.0));
+        let tc = Tree::new(&c, None);
+        let pairs = ta.overlapping(&tc);
+        let mut all = Vec::new();
+        for s in 0..ta.len() {
+            let (slo, shi) = tri_box(&ta.corners[s]);
+            for t in 0..tc.len() {
+                let (tlo, thi) = tri_box(&tc.corners[t]);
+                if overlap(slo, shi, tlo, thi) {
+                    all.push((s as u32, t as u32));
+                }
+            }
+        }
+        assert!(!all.is_empty());
+        assert_eq!(pairs, all);
+    }
+}
