@@ -41,6 +41,7 @@
 mod batch;
 mod bvh;
 pub mod field;
+mod many;
 pub mod measure;
 mod ops;
 pub mod project;

@@ -18,6 +18,9 @@ use crate::{
     DEFAULT_VOXELS_PER_DIAGONAL,
 };
 
+/// Cell (in voxels) of the spatial groups that share candidate triangles in the projection's
+/// and the measurement's closest-point queries (`many`).
+pub(crate) const GROUP_CELL_VOXELS: f64 = 4.0;
 /// Bytes a voxel of the offset/shell/thicken field (one f32).
 const FIELD_BYTES: u64 = 4;
 /// Bytes a voxel of wrap: the f32 field, the u8 shell mask and its filled copy, and the
@@ -178,7 +181,8 @@ impl Job<'_> {
                 eps: (1e-3 * h) as f32,
             };
             let mut origin = mesh.positions.clone();
-            let mut normals = project_vertices(&mut mesh, &pr, cancel)?;
+            let cell = (GROUP_CELL_VOXELS * h) as f32;
+            let mut normals = project_vertices(&mut mesh, &pr, cell, cancel)?;
             let tol = (opts.refine_tolerance_voxel * h) as f32;
             refine(
                 &mut mesh,
@@ -187,12 +191,13 @@ impl Job<'_> {
                 &pr,
                 tol,
                 opts.refine_passes,
+                cell,
                 cancel,
             )?;
             separate_coincident(&mut mesh, (1e-3 * h) as f32);
             self.timings.insert("project".into(), secs(t));
             let t = Instant::now();
-            let (folded, moved, left) = untangle(&mut mesh, &origin, &pr, h as f32, cancel)?;
+            let (folded, moved, left) = untangle(&mut mesh, &origin, &pr, cancel)?;
             folded_faces = folded;
             self.timings.insert("untangle".into(), secs(t));
             rolled_back_vertices = moved;
