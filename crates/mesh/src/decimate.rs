@@ -737,11 +737,123 @@ struct Bound<'a> {
     gave_up: bool,
 }
 
+/// Spare slots given to every vertex fan beyond its initial valence, so that most
+/// collapses grow the surviving fan in place.
+const FAN_SLACK: u32 = 4;
+
+/// Where one vertex fan lives in [`Fans::data`].
+#[derive(Clone, Copy, Default)]
+struct FanSpan {
+    start: usize,
+    len: u32,
+    cap: u32,
+}
+
+/// The triangle fans of all vertices in one flat array: each fan is a contiguous run of
+/// slots (its initial valence plus [`FAN_SLACK`]), so reading the fans of a neighbourhood
+/// touches one array, in the input's vertex order, with no allocation per vertex. A fan
+/// that outgrows its slots moves to the end of the array with twice the room. Order
+/// within a fan is kept by every operation (as a `Vec` per vertex would).
+struct Fans {
+    span: Vec<FanSpan>,
+    data: Vec<u32>,
+}
+
+impl Fans {
+    /// The fans of `triangles` over `nv` vertices, each in triangle order (a repeated
+    /// index appears once).
+    fn new(nv: usize, triangles: &[[u32; 3]]) -> Self {
+        let mut span = vec![FanSpan::default(); nv];
+        for t in triangles {
+            for (k, &i) in t.iter().enumerate() {
+                if !t[..k].contains(&i) {
+                    span[i as usize].cap += 1;
+                }
+            }
+        }
+        let mut start = 0usize;
+        for s in &mut span {
+            s.start = start;
+            s.cap += FAN_SLACK;
+            start += s.cap as usize;
+        }
+        let mut data = vec![NONE; start];
+        for (ti, t) in triangles.iter().enumerate() {
+            for (k, &i) in t.iter().enumerate() {
+                if !t[..k].contains(&i) {
+                    let s = &mut span[i as usize];
+                    data[s.start + s.len as usize] = ti as u32;
+                    s.len += 1;
+                }
+            }
+        }
+        Fans { span, data }
+    }
+
+    fn len(&self) -> usize {
+        self.span.len()
+    }
+
+    /// Keeps the triangles of fan `v` that `keep` accepts, in order.
+    fn retain(&mut self, v: u32, mut keep: impl FnMut(u32) -> bool) {
+        let s = &mut self.span[v as usize];
+        let fan = &mut self.data[s.start..s.start + s.len as usize];
+        let mut n = 0;
+        for i in 0..fan.len() {
+            let t = fan[i];
+            if keep(t) {
+                fan[n] = t;
+                n += 1;
+            }
+        }
+        s.len = n as u32;
+    }
+
+    /// Empties fan `v` into `out` (cleared first).
+    fn take_into(&mut self, v: u32, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend_from_slice(&self[v as usize]);
+        self.span[v as usize].len = 0;
+    }
+
+    /// Appends `t` to fan `v`, moving the fan to the end of the array when it is full.
+    fn push(&mut self, v: u32, t: u32) {
+        let s = self.span[v as usize];
+        if s.len == s.cap {
+            let cap = (2 * s.cap).max(FAN_SLACK);
+            let start = self.data.len();
+            self.data
+                .extend_from_within(s.start..s.start + s.len as usize);
+            self.data.resize(start + cap as usize, NONE);
+            self.span[v as usize] = FanSpan {
+                start,
+                len: s.len,
+                cap,
+            };
+        }
+        let s = &mut self.span[v as usize];
+        self.data[s.start + s.len as usize] = t;
+        s.len += 1;
+    }
+}
+
+impl std::ops::Index<usize> for Fans {
+    type Output = [u32];
+
+    #[inline]
+    fn index(&self, v: usize) -> &[u32] {
+        let s = self.span[v];
+        &self.data[s.start..s.start + s.len as usize]
+    }
+}
+
 struct Decimator<'a> {
     pos: Vec<Vec3>,
     tris: Vec<[u32; 3]>,
     tri_alive: Vec<bool>,
-    fans: Vec<Vec<u32>>,
+    fans: Fans,
+    /// Scratch: the fan of the removed vertex during a collapse.
+    fan_r: Vec<u32>,
     quad: Vec<Quadric>,
     flags: Vec<u8>,
     center: DVec3,
@@ -798,25 +910,7 @@ impl<'a> Decimator<'a> {
     fn new(mesh: &'a Mesh, opts: &DecimateOptions, index: Option<&'a DistanceIndex>) -> Self {
         let nv = mesh.positions.len();
         let nt = mesh.triangles.len();
-        let mut count = vec![0u32; nv];
-        for t in &mesh.triangles {
-            for &i in t {
-                count[i as usize] += 1;
-            }
-        }
-        let mut fans: Vec<Vec<u32>> = count
-            .iter()
-            .map(|&c| Vec::with_capacity(c as usize))
-            .collect();
-        drop(count);
-        for (ti, t) in mesh.triangles.iter().enumerate() {
-            for (k, &i) in t.iter().enumerate() {
-                // A repeated index appears once in the fan.
-                if !t[..k].contains(&i) {
-                    fans[i as usize].push(ti as u32);
-                }
-            }
-        }
+        let fans = Fans::new(nv, &mesh.triangles);
         let center = mesh
             .bounds()
             .map(|b| (b.min + b.max).as_dvec3() * 0.5)
@@ -824,20 +918,19 @@ impl<'a> Decimator<'a> {
         let lock = opts.lock_boundary;
         let tris = &mesh.triangles;
         let pos = &mesh.positions;
-        let (flags, quad): (Vec<u8>, Vec<Quadric>) = fans
-            .par_iter()
-            .enumerate()
+        let (flags, quad): (Vec<u8>, Vec<Quadric>) = (0..nv)
+            .into_par_iter()
             .with_min_len(1024)
-            .map_init(Vec::new, |link, (v, fan)| {
-                analyse_vertex(v as u32, fan, tris, pos, center, lock, link)
+            .map_init(Vec::new, |link, v| {
+                analyse_vertex(v as u32, &fans[v], tris, pos, center, lock, link)
             })
             .unzip();
         let bound = index.map(|index| {
             let e = opts.max_error_mm.unwrap_or(0.0);
             let mut head = vec![NONE; nt];
             let mut next = vec![NONE; nv];
-            for (v, fan) in fans.iter().enumerate() {
-                if let Some(&t) = fan.first() {
+            for v in 0..fans.len() {
+                if let Some(&t) = fans[v].first() {
                     next[v] = head[t as usize];
                     head[t as usize] = v as u32;
                 }
@@ -863,6 +956,7 @@ impl<'a> Decimator<'a> {
             tris: mesh.triangles.clone(),
             tri_alive: vec![true; nt],
             fans,
+            fan_r: Vec::new(),
             quad,
             flags,
             center,
@@ -923,7 +1017,7 @@ impl<'a> Decimator<'a> {
     /// The neighbours of `v`, each once (sorted for boundary and frozen vertices, in fan
     /// order for interior ones, whose fan is a disk: every neighbour follows `v` in exactly
     /// one triangle).
-    fn neighbours(fans: &[Vec<u32>], tris: &[[u32; 3]], flags: &[u8], v: u32, out: &mut Vec<u32>) {
+    fn neighbours(fans: &Fans, tris: &[[u32; 3]], flags: &[u8], v: u32, out: &mut Vec<u32>) {
         out.clear();
         if flags[v as usize] & (BOUNDARY | FROZEN) == 0 {
             for &t in &fans[v as usize] {
@@ -1747,11 +1841,12 @@ impl<'a> Decimator<'a> {
             self.tri_alive[t as usize] = false;
             for v in self.tris[t as usize] {
                 if v != s && v != r {
-                    self.fans[v as usize].retain(|&x| x != t);
+                    self.fans.retain(v, |x| x != t);
                 }
             }
         }
-        let fan_r = std::mem::take(&mut self.fans[r as usize]);
+        let mut fan_r = std::mem::take(&mut self.fan_r);
+        self.fans.take_into(r, &mut fan_r);
         for &t in &fan_r {
             if self.tri_alive[t as usize] {
                 for v in self.tris[t as usize].iter_mut() {
@@ -1762,9 +1857,13 @@ impl<'a> Decimator<'a> {
             }
         }
         let alive = &self.tri_alive;
-        let fs = &mut self.fans[s as usize];
-        fs.retain(|&t| alive[t as usize]);
-        fs.extend(fan_r.iter().copied().filter(|&t| alive[t as usize]));
+        self.fans.retain(s, |t| alive[t as usize]);
+        for &t in &fan_r {
+            if alive[t as usize] {
+                self.fans.push(s, t);
+            }
+        }
+        self.fan_r = fan_r;
         self.alive_tris -= edge_tris.len();
         self.collapses += 1;
         self.pos[s as usize] = target;
@@ -2239,6 +2338,39 @@ fn analyse_vertex(
 mod tests {
     use super::*;
     use crate::self_intersect::triangles_intersect;
+
+    /// The flat fan store behaves like a `Vec` per vertex: triangle order within a fan,
+    /// a repeated index once, in-place removal, emptying, and growth past the spare slots
+    /// (the fan moves to the end of the array without disturbing its neighbours).
+    #[test]
+    fn flat_fans_keep_order_through_growth() {
+        let tris = [[0, 1, 2], [0, 2, 3], [1, 1, 3], [0, 3, 1]];
+        let mut fans = Fans::new(5, &tris);
+        assert_eq!(fans.len(), 5);
+        assert_eq!(&fans[0], &[0, 1, 3]);
+        assert_eq!(&fans[1], &[0, 2, 3]);
+        assert_eq!(&fans[3], &[1, 2, 3]);
+        assert!(fans[4].is_empty());
+        // Model: one Vec per vertex, put through the same operations.
+        let mut model: Vec<Vec<u32>> = (0..5).map(|v| fans[v].to_vec()).collect();
+        for t in 10..40u32 {
+            let v = t % 3;
+            fans.push(v, t);
+            model[v as usize].push(t);
+        }
+        fans.retain(1, |t| t % 2 == 0);
+        model[1].retain(|&t| t % 2 == 0);
+        let mut taken = vec![99];
+        fans.take_into(2, &mut taken);
+        assert_eq!(taken, model[2]);
+        model[2].clear();
+        fans.push(2, 7);
+        model[2].push(7);
+        for (v, want) in model.iter().enumerate() {
+            assert_eq!(&fans[v], want.as_slice(), "fan {v}");
+        }
+        assert!(fans.span[0].cap as usize >= model[0].len());
+    }
 
     /// [`off_plane`] only ever rules a pair out where the full exact test agrees: random
     /// pairs of triangles on a small lattice, so that shared corners, shared edges,
