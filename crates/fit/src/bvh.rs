@@ -82,11 +82,14 @@ impl PointIndex {
                 (((a + b + c) / 3.0).to_array(), t as u32)
             })
             .collect();
-        let mut nodes = vec![EMPTY4];
-        if n > 0 {
-            let root = build4(mesh, &mut items, 0);
-            nodes = root.0;
-            if let Child::Leaf(first, count, lo, hi) = root.1 {
+        // A guess of the node count (a few triangles per leaf, four children per node); the
+        // vector grows if the tree needs more.
+        let mut nodes = Vec::with_capacity(n / 4 + 1);
+        if n == 0 {
+            nodes.push(EMPTY4);
+        } else {
+            let root = build4(mesh, &mut items, 0, &mut nodes);
+            if let Child::Leaf(first, count, lo, hi) = root {
                 // A single leaf: hang it under a root node.
                 let mut r = EMPTY4;
                 set_child(&mut r, 0, LEAF_BIT | first, count, lo, hi);
@@ -255,7 +258,7 @@ impl PointIndex {
 enum Child {
     /// First slot, count, box.
     Leaf(u32, u8, [f32; 3], [f32; 3]),
-    /// Node index (in the returned vector), box.
+    /// Node index, box.
     Node(u32, [f32; 3], [f32; 3]),
 }
 
@@ -275,8 +278,15 @@ fn halve(items: &mut [Item]) -> usize {
     let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
     for it in items.iter() {
         for a in 0..3 {
-            lo[a] = lo[a].min(it.0[a]);
-            hi[a] = hi[a].max(it.0[a]);
+            // Plain comparisons (one instruction each, unlike `f32::min`'s NaN handling);
+            // the same bounds for the finite centroids of a valid mesh.
+            let v = it.0[a];
+            if v < lo[a] {
+                lo[a] = v;
+            }
+            if v > hi[a] {
+                hi[a] = v;
+            }
         }
     }
     let e = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
@@ -306,9 +316,12 @@ fn halve(items: &mut [Item]) -> usize {
     half
 }
 
-/// Builds the subtree over `items` (slots from `offset`): its nodes (root first when it is
-/// a node) and the root.
-fn build4(mesh: &Mesh, items: &mut [Item], offset: usize) -> (Vec<Node4>, Child) {
+/// Builds the subtree over `items` (slots from `offset`), appending its nodes to `nodes` in
+/// pre-order (a node, then its children's subtrees in order), and returns its root (a node
+/// index into `nodes`, or a leaf). Subtrees of more than 16 384 triangles build their
+/// children in parallel, each into its own vector, appended (re-based) in order: the same
+/// array as a sequential build, with no per-level copies below that size.
+fn build4(mesh: &Mesh, items: &mut [Item], offset: usize, nodes: &mut Vec<Node4>) -> Child {
     let n = items.len();
     if n <= PLEAF {
         let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
@@ -321,63 +334,73 @@ fn build4(mesh: &Mesh, items: &mut [Item], offset: usize) -> (Vec<Node4>, Child)
                 }
             }
         }
-        return (
-            Vec::new(),
-            Child::Leaf(LEAF_BIT | offset as u32, n as u8, lo, hi),
-        );
+        return Child::Leaf(LEAF_BIT | offset as u32, n as u8, lo, hi);
     }
     // Up to four groups: halve, then halve each half that is larger than a leaf.
     let h = halve(items);
     let (l, r) = items.split_at_mut(h);
-    let mut groups: Vec<(&mut [Item], usize)> = Vec::with_capacity(4);
+    let mut groups: [(&mut [Item], usize); 4] =
+        [(&mut [], 0), (&mut [], 0), (&mut [], 0), (&mut [], 0)];
+    let mut k = 0;
     for (part, off) in [(l, offset), (r, offset + h)] {
         if part.len() > PLEAF {
             let q = halve(part);
             let (a, b) = part.split_at_mut(q);
-            groups.push((a, off));
-            groups.push((b, off + q));
+            groups[k] = (a, off);
+            groups[k + 1] = (b, off + q);
+            k += 2;
         } else {
-            groups.push((part, off));
+            groups[k] = (part, off);
+            k += 1;
         }
     }
-    let subs: Vec<(Vec<Node4>, Child)> = if n > 16_384 {
-        groups
-            .into_par_iter()
-            .map(|(g, off)| build4(mesh, g, off))
-            .collect()
-    } else {
-        groups
-            .into_iter()
-            .map(|(g, off)| build4(mesh, g, off))
-            .collect()
-    };
-    let total: usize = 1 + subs.iter().map(|s| s.0.len()).sum::<usize>();
-    let mut nodes = Vec::with_capacity(total);
+    let me = nodes.len();
     nodes.push(EMPTY4);
+    let mut roots = [None, None, None, None];
+    if n > 16_384 {
+        let subs: Vec<(Vec<Node4>, Child)> = groups[..k]
+            .par_iter_mut()
+            .map(|(g, off)| {
+                let mut sub = Vec::new();
+                let root = build4(mesh, g, *off, &mut sub);
+                (sub, root)
+            })
+            .collect();
+        for (c, (sub, root)) in subs.into_iter().enumerate() {
+            let base = nodes.len() as u32;
+            roots[c] = Some(match root {
+                Child::Node(i, clo, chi) => Child::Node(base + i, clo, chi),
+                leaf => leaf,
+            });
+            nodes.extend(sub.into_iter().map(|mut m| {
+                for j in 0..4 {
+                    if m.count[j] == 0 && m.lo[0][j] <= m.hi[0][j] {
+                        m.child[j] += base;
+                    }
+                }
+                m
+            }));
+        }
+    } else {
+        for (c, (g, off)) in groups[..k].iter_mut().enumerate() {
+            roots[c] = Some(build4(mesh, g, *off, nodes));
+        }
+    }
     let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
-    for (c, (sub, root)) in subs.into_iter().enumerate() {
-        let base = nodes.len() as u32;
+    let mut node = EMPTY4;
+    for (c, root) in roots.into_iter().flatten().enumerate() {
         let (r, count, clo, chi) = match root {
             Child::Leaf(first, count, clo, chi) => (first, count, clo, chi),
-            Child::Node(i, clo, chi) => (base + i, 0, clo, chi),
+            Child::Node(i, clo, chi) => (i, 0, clo, chi),
         };
         for a in 0..3 {
             lo[a] = lo[a].min(clo[a]);
             hi[a] = hi[a].max(chi[a]);
         }
-        let mut first = nodes[0];
-        set_child(&mut first, c, r, count, clo, chi);
-        nodes[0] = first;
-        nodes.extend(sub.into_iter().map(|mut m| {
-            for k in 0..4 {
-                if m.count[k] == 0 && m.lo[0][k] <= m.hi[0][k] {
-                    m.child[k] += base;
-                }
-            }
-            m
-        }));
+        set_child(&mut node, c, r, count, clo, chi);
     }
-    (nodes, Child::Node(0, lo, hi))
+    nodes[me] = node;
+    Child::Node(me as u32, lo, hi)
 }
 
 #[cfg(test)]

@@ -367,11 +367,7 @@ fn quadrature_split(m: &Mesh, split: &[(f64, usize)]) -> Quadrature {
             vertex_w[*s as usize] += w;
         }
     }
-    let grid = split
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(t, &(area, k))| grid_points(m.corners(t).map(|p| p.as_dvec3()), area, k))
-        .collect();
+    let grid = grid_of(m, split, |_| true);
     Quadrature {
         vertices,
         vertex_w,
@@ -380,35 +376,59 @@ fn quadrature_split(m: &Mesh, split: &[(f64, usize)]) -> Quadrature {
 }
 
 /// The points of triangle `c` (area `area`) split `k`-fold other than its corners, with
-/// their weights: the inner grid points, then the sub-triangles' centroids (for `k = 1`,
-/// only the centroid).
-fn grid_points(c: Tri, area: f64, k: usize) -> impl Iterator<Item = (DVec3, f64)> {
+/// their weights, appended to `out`: the inner grid points, then the sub-triangles'
+/// centroids (for `k = 1`, only the centroid). Plain loops: this runs for every triangle.
+fn grid_points_into(c: Tri, area: f64, k: usize, out: &mut Vec<(DVec3, f64)>) {
     let kf = k as f64;
     let sub = area / (kf * kf);
     // Each sub-triangle gives 1/12 of its area to each corner (6 of them meet at an
     // inner grid point, 3 at an edge point) and 3/4 to its centroid.
     let (e1, e2) = (c[1] - c[0], c[2] - c[0]);
-    let at = move |u: f64, v: f64| c[0] + e1 * (u / kf) + e2 * (v / kf);
-    let corners = (0..=k).flat_map(move |i| {
-        (0..=k - i).filter_map(move |j| {
+    let at = |u: f64, v: f64| c[0] + e1 * (u / kf) + e2 * (v / kf);
+    out.reserve((k + 1) * (k + 2) / 2 - 3 + k * k);
+    for i in 0..=k {
+        for j in 0..=k - i {
             let l = k - i - j;
             if i == k || j == k || l == k {
-                return None;
+                continue;
             }
             let on_edge = i == 0 || j == 0 || l == 0;
             let n = if on_edge { 3.0 } else { 6.0 };
-            Some((at(i as f64, j as f64), n * sub / 12.0))
+            out.push((at(i as f64, j as f64), n * sub / 12.0));
+        }
+    }
+    for i in 0..k {
+        for j in 0..k - i {
+            out.push((at(i as f64 + 1.0 / 3.0, j as f64 + 1.0 / 3.0), 0.75 * sub));
+            if i + j + 2 <= k {
+                out.push((at(i as f64 + 2.0 / 3.0, j as f64 + 2.0 / 3.0), 0.75 * sub));
+            }
+        }
+    }
+}
+
+/// Triangles per parallel task of [`grid_of`].
+const GRID_CHUNK: usize = 512;
+
+/// The [`grid_points_into`] points of every triangle `t` of `m` whose split `split[t]`
+/// (area, k) passes `keep`, in triangle order (parallel over fixed chunks, concatenated in
+/// order).
+fn grid_of(m: &Mesh, split: &[(f64, usize)], keep: fn(usize) -> bool) -> Vec<(DVec3, f64)> {
+    let parts: Vec<Vec<(DVec3, f64)>> = split
+        .par_chunks(GRID_CHUNK)
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let mut out = Vec::new();
+            for (i, &(area, k)) in chunk.iter().enumerate() {
+                if keep(k) {
+                    let c = m.corners(ci * GRID_CHUNK + i).map(|p| p.as_dvec3());
+                    grid_points_into(c, area, k, &mut out);
+                }
+            }
+            out
         })
-    });
-    let centroids = (0..k).flat_map(move |i| {
-        (0..k - i).flat_map(move |j| {
-            let up = Some((at(i as f64 + 1.0 / 3.0, j as f64 + 1.0 / 3.0), 0.75 * sub));
-            let down = (i + j + 2 <= k)
-                .then(|| (at(i as f64 + 2.0 / 3.0, j as f64 + 2.0 / 3.0), 0.75 * sub));
-            up.into_iter().chain(down)
-        })
-    });
-    corners.chain(centroids)
+        .collect();
+    parts.concat()
 }
 
 /// The area quadrature of `m`: (point, weight) pairs whose weights sum to the area and
@@ -635,7 +655,7 @@ fn signed_many(y: &SignedIndex, py: &PointIndex, pts: &[DVec3]) -> Vec<SignedPoi
 }
 
 /// The pieces of the percentile interpolant of one triangle split `k`-fold, from its
-/// corners' `|d|` and the `|d|` of its grid points in [`grid_points`] order.
+/// corners' `|d|` and the `|d|` of its grid points in [`grid_points_into`] order.
 fn grid_pieces(
     corner: [f64; 3],
     grid: &[f64],
@@ -790,17 +810,7 @@ fn directed(
             vertex_w[v as usize] += w;
         }
     }
-    let fine: Vec<(DVec3, f64)> = split
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(t, &(area, k))| {
-            let c: Tri = x.triangles[t].map(|i| vpos[i as usize]);
-            (k > 1)
-                .then(|| grid_points(c, area, k))
-                .into_iter()
-                .flatten()
-        })
-        .collect();
+    let fine = grid_of(x, &split, |k| k > 1);
     let fine_pts: Vec<DVec3> = fine.iter().map(|f| f.0).collect();
     let fine_q = signed_many(y, py, &fine_pts);
     let mut samples: Vec<(DVec3, f64)> = Vec::with_capacity(nv + fine.len() + split.len());
@@ -923,7 +933,8 @@ mod tests {
     fn pieces_of_a_split_triangle_give_the_exact_percentile() {
         let c: Tri = [DVec3::ZERO, DVec3::X, DVec3::Y];
         for k in [1usize, 2, 3, 5] {
-            let grid: Vec<(DVec3, f64)> = grid_points(c, 0.5, k).collect();
+            let mut grid: Vec<(DVec3, f64)> = Vec::new();
+            grid_points_into(c, 0.5, k, &mut grid);
             let vals: Vec<f64> = grid.iter().map(|g| g.0.x).collect();
             let mut pieces = Vec::new();
             if k == 1 {
