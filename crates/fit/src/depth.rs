@@ -101,14 +101,15 @@ fn lp_max(lin: &[DVec3]) -> f64 {
 
 /// Upper bound of the depth over a (sub-)triangle from its corner values and the bone
 /// triangles near its corners and its parent's corners (no query). Stops early once the
-/// bound is at most `enough`.
+/// bound is at most `enough`. `dist(b, k)` is the distance from corner `k` of `tri` to bone
+/// triangle `b` (callers share these between sibling sub-triangles).
 fn bound(
-    bone: &SignedIndex,
     tri: &Tri,
     vals: &[f64; 3],
     near: &[u32; 3],
     parent: &[u32; 3],
     enough: f64,
+    mut dist: impl FnMut(u32, usize) -> f64,
 ) -> f64 {
     let mut ub = f64::INFINITY;
     for k in 0..3 {
@@ -128,7 +129,7 @@ fn bound(
         if i > 0 && ids[i - 1] == b {
             continue;
         }
-        let l = DVec3::from_array(tri.map(|p| bone.triangle_distance(b, p)));
+        let l = DVec3::new(dist(b, 0), dist(b, 1), dist(b, 2));
         ub = ub.min(l.max_element());
         lin[m] = l;
         m += 1;
@@ -138,22 +139,25 @@ fn bound(
     }
     // Functions at or above another one at every corner never hold the minimum.
     let all = &lin[..m];
-    let keep: Vec<DVec3> = all
-        .iter()
-        .enumerate()
-        .filter(|&(i, l)| {
-            !all.iter()
-                .enumerate()
-                .any(|(j, o)| j != i && o.cmple(*l).all() && (o.cmplt(*l).any() || j < i))
-        })
-        .map(|(_, l)| *l)
-        .collect();
+    let mut keep = [DVec3::ZERO; 6];
+    let mut kept = 0;
+    for (i, l) in all.iter().enumerate() {
+        let dominated = all
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != i && o.cmple(*l).all() && (o.cmplt(*l).any() || j < i));
+        if !dominated {
+            keep[kept] = *l;
+            kept += 1;
+        }
+    }
+    let keep = &keep[..kept];
     let scale = keep
         .iter()
         .map(|l| l.abs().max_element())
         .fold(1.0, f64::max);
     // Slack: the candidate points and values carry rounding (relative 1e-9 on λ).
-    ub.min(lp_max(&keep) + 1e-8 * scale)
+    ub.min(lp_max(keep) + 1e-8 * scale)
 }
 
 /// Maximum depth over the triangles `tris` (each with its corners' depths and nearest bone
@@ -181,7 +185,11 @@ pub(crate) fn deepest(
     let enough = best.0 + tol;
     let bounds: Vec<f64> = tris
         .par_iter()
-        .map(|(t, v, near)| bound(bone, t, v, near, near, enough))
+        .map(|(t, v, near)| {
+            bound(t, v, near, near, enough, |b, k| {
+                bone.triangle_distance(b, t[k])
+            })
+        })
         .collect();
     let mut heap = BinaryHeap::new();
     let mut seq = 0u64;
@@ -223,14 +231,31 @@ pub(crate) fn deepest(
                 let (vab, nab) = eval(ab, na);
                 let (vbc, nbc) = eval(bc, nb);
                 let (vca, nca) = eval(ca, nc);
+                // The four children's corners are 6 points (a, b, c, ab, bc, ca) and their
+                // candidate bone triangles are among na..nca: each distance is computed
+                // once per parent, on first need.
+                let pts = [a, b, c, ab, bc, ca];
+                let cands = [na, nb, nc, nab, nbc, nca];
+                let mut memo = [[f64::NAN; 6]; 6];
                 [
-                    ([a, ab, ca], [va, vab, vca], [na, nab, nca]),
-                    ([ab, b, bc], [vab, vb, vbc], [nab, nb, nbc]),
-                    ([ca, bc, c], [vca, vbc, vc], [nca, nbc, nc]),
-                    ([ab, bc, ca], [vab, vbc, vca], [nab, nbc, nca]),
+                    ([0, 3, 5], [va, vab, vca], [na, nab, nca]),
+                    ([3, 1, 4], [vab, vb, vbc], [nab, nb, nbc]),
+                    ([5, 4, 2], [vca, vbc, vc], [nca, nbc, nc]),
+                    ([3, 4, 5], [vab, vbc, vca], [nab, nbc, nca]),
                 ]
                 .into_iter()
-                .map(|(t, v, n)| (bound(bone, &t, &v, &n, &it.near, enough), t, v, n))
+                .map(|(ix, v, n)| {
+                    let t = ix.map(|i| pts[i]);
+                    let ub = bound(&t, &v, &n, &it.near, enough, |bt, k| {
+                        let c = cands.iter().position(|&x| x == bt).expect("a candidate");
+                        let m = &mut memo[ix[k]][c];
+                        if m.is_nan() {
+                            *m = bone.triangle_distance(bt, pts[ix[k]]);
+                        }
+                        *m
+                    });
+                    (ub, t, v, n)
+                })
                 .collect::<Vec<Kid>>()
             })
             .collect();

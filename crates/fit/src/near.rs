@@ -85,13 +85,17 @@ impl Tree {
                 ..Tree::default()
             };
         }
-        // (centroid, triangle, index into `tris`): small items for the selections.
+        // (centroid as total-order keys, triangle, index into `tris`): small items with
+        // integer comparisons for the selections.
         let tris: Vec<Tri> = subset.iter().map(|&t| corners_of(t)).collect();
-        let mut items: Vec<([f64; 3], u32, u32)> = subset
+        let mut items: Vec<Item> = subset
             .iter()
             .zip(&tris)
             .enumerate()
-            .map(|(k, (&t, c))| (((c[0] + c[1] + c[2]) / 3.0).to_array(), t, k as u32))
+            .map(|(k, (&t, c))| {
+                let m = (c[0] + c[1] + c[2]) / 3.0;
+                ([m.x, m.y, m.z].map(order_key), t, k as u32)
+            })
             .collect();
         let mut nodes = vec![
             Node {
@@ -441,10 +445,28 @@ fn extent(a: &Node) -> f64 {
     (a.max - a.min).length_squared()
 }
 
+/// A build item: centroid coordinates as [`order_key`]s, mesh triangle, index of its
+/// corners.
+type Item = ([i64; 3], u32, u32);
+
+/// An integer whose order is `f64::total_cmp`'s (the same transform); it maps back with
+/// [`key_value`].
+#[inline]
+fn order_key(x: f64) -> i64 {
+    let k = x.to_bits() as i64;
+    k ^ (((k >> 63) as u64) >> 1) as i64
+}
+
+/// The `f64` of an [`order_key`] (the transform is an involution).
+#[inline]
+fn key_value(k: i64) -> f64 {
+    f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64)
+}
+
 /// Builds the subtree over `items` into `nodes` (its root first); `offset` is the slot of
 /// `items[0]`. Returns the subtree's box.
 fn build(
-    items: &mut [([f64; 3], u32, u32)],
+    items: &mut [Item],
     tris: &[Tri],
     nodes: &mut [Node],
     node: usize,
@@ -467,14 +489,14 @@ fn build(
         };
         return (min, max);
     }
-    let (mut cmin, mut cmax) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+    let (mut cmin, mut cmax) = ([i64::MAX; 3], [i64::MIN; 3]);
     for it in items.iter() {
         for k in 0..3 {
             cmin[k] = cmin[k].min(it.0[k]);
             cmax[k] = cmax[k].max(it.0[k]);
         }
     }
-    let e = [cmax[0] - cmin[0], cmax[1] - cmin[1], cmax[2] - cmin[2]];
+    let e = [0, 1, 2].map(|k| key_value(cmax[k]) - key_value(cmin[k]));
     let axis = if e[0] >= e[1] && e[0] >= e[2] {
         0
     } else if e[1] >= e[2] {
@@ -485,9 +507,7 @@ fn build(
     let half = n / 2;
     // A total order (coordinate, then triangle id): the split does not depend on the
     // selection algorithm.
-    items.select_nth_unstable_by(half, |a, b| {
-        a.0[axis].total_cmp(&b.0[axis]).then(a.1.cmp(&b.1))
-    });
+    items.select_nth_unstable_by(half, |a, b| (a.0[axis], a.1).cmp(&(b.0[axis], b.1)));
     let left_nodes = node_count(half);
     let (li, ri) = items.split_at_mut(half);
     let (head, rest) = nodes.split_at_mut(1);
@@ -527,6 +547,29 @@ mod tests {
                 (closest_on_triangle(p, &c) - p).length()
             })
             .fold(f64::INFINITY, f64::min)
+    }
+
+    #[test]
+    fn order_keys_sort_like_total_cmp_and_map_back() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -3.5,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            5e-324,
+            1.0,
+            1.0 + f64::EPSILON,
+            2.5e7,
+            f64::INFINITY,
+        ];
+        for &a in &xs {
+            assert_eq!(key_value(order_key(a)).to_bits(), a.to_bits());
+            for &b in &xs {
+                assert_eq!(order_key(a).cmp(&order_key(b)), a.total_cmp(&b), "{a} {b}");
+            }
+        }
     }
 
     #[test]

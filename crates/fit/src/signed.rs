@@ -150,9 +150,9 @@ impl SignedIndex {
         if mesh.triangles.len() > u32::MAX as usize / 2 {
             return Err(MeshError::TooManyVertices(mesh.triangles.len()).into());
         }
-        let (tree, table) = rayon::join(
+        let ((tree, region), table) = rayon::join(
             || match region {
-                None => Tree::new(mesh, None),
+                None => (Tree::new(mesh, None), None),
                 Some([lo, hi]) => {
                     let subset: Vec<u32> = (0..mesh.triangles.len() as u32)
                         .filter(|&t| {
@@ -161,7 +161,13 @@ impl SignedIndex {
                             tlo.cmple(hi).all() && thi.cmpge(lo).all()
                         })
                         .collect();
-                    Tree::new(mesh, Some(&subset))
+                    if subset.len() == mesh.triangles.len() {
+                        // Every triangle meets the region: the same tree as the whole
+                        // mesh's, which then serves every query (no second tree).
+                        (Tree::new(mesh, None), None)
+                    } else {
+                        (Tree::new(mesh, Some(&subset)), region)
+                    }
                 }
             },
             || edge_table(mesh),
