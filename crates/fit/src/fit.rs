@@ -45,8 +45,8 @@ use osteon_mesh::Mesh;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::depth::deepest;
 use crate::geometry::{normal, segment_crosses, triangle_crossing, Crossing, Tri};
+use crate::maximize::{maximize, Field};
 use crate::near::Tree;
 use crate::signed::{SignedIndex, SignedPoint, SolidCheck};
 use crate::FitError;
@@ -460,8 +460,8 @@ pub fn fit_with(
                 (c, v, n)
             })
             .collect();
-        let m = deepest(
-            &bi,
+        let m = maximize(
+            &Depth(&bi),
             &tris,
             if intersects { 0.0 } else { f64::NEG_INFINITY },
             start_point,
@@ -1008,4 +1008,17 @@ fn piece_volume(
         (0.5 * nh.dot(va)).clamp(0.0, area)
     };
     nh.dot(t[0] - origin) * area_in / 3.0
+}
+
+/// The depth below the bone, `−sd(x)`, as the maximiser sees it.
+struct Depth<'a>(&'a SignedIndex);
+
+impl Field for Depth<'_> {
+    fn eval(&self, x: DVec3, hint: u32) -> (f64, u32) {
+        let q = self.0.query_near(x, hint);
+        (-q.distance, q.triangle)
+    }
+    fn dist_to(&self, b: u32, x: DVec3) -> f64 {
+        self.0.triangle_distance(b, x)
+    }
 }

@@ -30,7 +30,6 @@
 mod bvh;
 pub mod colormap;
 pub mod compare;
-mod depth;
 pub mod fit;
 mod geometry;
 mod maximize;

@@ -1,15 +1,24 @@
 //! Certified maximum of a distance-like function over a triangle surface, by branch and
-//! bound.
+//! bound: the penetration depth of the implant below the bone (`fit`) and the distance of
+//! one surface to the other (`compare`'s Hausdorff).
 //!
-//! The functions maximised here (the depth of a point inside the other solid, or its
-//! distance to the other surface) are bounded above, on any triangle `S`, by
-//! `dist(x, B)` for every triangle `B` of the other mesh — a convex function of `x`, so its
-//! maximum over `S` is reached at a corner — and by `f(v) + r` (1-Lipschitz, `v` a corner,
-//! `r` the longer of its two edges). A sub-triangle whose bound does not exceed the best
-//! value found by more than the tolerance is dropped; the others are split into four at
-//! their edge midpoints (three evaluations, with warm-started queries). The answer is the
-//! best value found, and the largest remaining bound tells how far the true maximum can lie
-//! above it (zero remaining items: within the tolerance).
+//! Such an `f` is bounded on a (sub-)triangle `S` by `f(v) + r` (1-Lipschitz; `v` a corner,
+//! `r` its longer edge) and, for every triangle `B` of the other mesh, by `dist(x, B)`.
+//! `dist(·, B)` is convex, so on `S` it lies below `L_B`, the linear interpolant of its
+//! corner values; hence `f ≤ min_B L_B` on `S`, and the bound used is the exact maximum of
+//! that concave piecewise-linear function over `S` — a small linear programme over the
+//! candidates `B` (the other-mesh triangles nearest the corners of `S` and of its parent),
+//! solved by visiting the vertices of its arrangement. Below a ridge of the other surface
+//! (two faces meeting) `f` is the lower of two nearly linear functions, which this bound
+//! follows, where the largest corner value of one `B` alone over-estimates it until the
+//! triangles are tiny.
+//!
+//! A sub-triangle whose bound does not exceed the best value found by more than the
+//! tolerance is dropped; the others are split into four at their edge midpoints (three
+//! warm-started evaluations). Batches of the most promising items are split in parallel;
+//! the batches depend on the heap order alone, so the result does not depend on the thread
+//! count. The answer is the best value found; the largest remaining bound tells how far
+//! the true maximum can lie above it.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -43,7 +52,7 @@ struct Item {
     tri: Tri,
     /// `f` at the corners.
     vals: [f64; 3],
-    /// Other-mesh triangles closest to the corners (for the convex bound of children).
+    /// Other-mesh triangles closest to the corners (for the bound of the children).
     near: [u32; 3],
 }
 
@@ -64,17 +73,52 @@ impl Ord for Item {
     }
 }
 
+/// Largest value over the triangle of `min_j lin[j]·λ` (λ barycentric): the vertices of the
+/// arrangement — corners, points of an edge where two functions tie, inner points where
+/// three tie — hold the maximum of this concave piecewise-linear function.
+fn lp_max(lin: &[DVec3]) -> f64 {
+    let value = |l: DVec3| lin.iter().map(|f| f.dot(l)).fold(f64::INFINITY, f64::min);
+    let mut best = f64::NEG_INFINITY;
+    let mut consider = |w: DVec3| {
+        let s = w.x + w.y + w.z;
+        if s == 0.0 || !s.is_finite() {
+            return;
+        }
+        let l = w / s;
+        if l.min_element() < -1e-9 {
+            return;
+        }
+        let l = l.max(DVec3::ZERO);
+        best = best.max(value(l / (l.x + l.y + l.z)));
+    };
+    for e in [DVec3::X, DVec3::Y, DVec3::Z] {
+        consider(e);
+    }
+    for i in 0..lin.len() {
+        for j in i + 1..lin.len() {
+            let d = lin[i] - lin[j];
+            for e in [DVec3::X, DVec3::Y, DVec3::Z] {
+                consider(d.cross(e));
+            }
+            for k in j + 1..lin.len() {
+                consider(d.cross(lin[i] - lin[k]));
+            }
+        }
+    }
+    best
+}
+
 /// Upper bound of `f` over a (sub-)triangle from its corner values and the other-mesh
-/// triangles near its corners and its parent's corners: no query. `f ≤ f(v) + |x − v|`
-/// (1-Lipschitz) and `f ≤ dist(x, B)` (convex: largest at a corner).
-/// Stops early (returning the Lipschitz bound) once the bound is at most `enough`.
-fn bound<F: Field>(
-    f: &F,
+/// triangles near its corners and its parent's corners (no query). Stops early once the
+/// bound is at most `enough`. `dist(b, k)` is the distance from corner `k` of `tri` to
+/// other-mesh triangle `b` (callers share these between sibling sub-triangles).
+fn bound(
     tri: &Tri,
     vals: &[f64; 3],
     near: &[u32; 3],
     parent: &[u32; 3],
     enough: f64,
+    mut dist: impl FnMut(u32, usize) -> f64,
 ) -> f64 {
     let mut ub = f64::INFINITY;
     for k in 0..3 {
@@ -88,24 +132,45 @@ fn bound<F: Field>(
     }
     let mut ids = [near[0], near[1], near[2], parent[0], parent[1], parent[2]];
     ids.sort_unstable();
+    let mut lin = [DVec3::ZERO; 6];
+    let mut m = 0;
     for (i, &b) in ids.iter().enumerate() {
         if i > 0 && ids[i - 1] == b {
             continue;
         }
-        let m = tri.iter().map(|&p| f.dist_to(b, p)).fold(0.0, f64::max);
-        ub = ub.min(m);
-        if ub <= enough {
-            break;
+        let l = DVec3::new(dist(b, 0), dist(b, 1), dist(b, 2));
+        ub = ub.min(l.max_element());
+        lin[m] = l;
+        m += 1;
+    }
+    if ub <= enough {
+        return ub;
+    }
+    // Functions at or above another one at every corner never hold the minimum.
+    let all = &lin[..m];
+    let mut keep = [DVec3::ZERO; 6];
+    let mut kept = 0;
+    for (i, l) in all.iter().enumerate() {
+        let dominated = all
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != i && o.cmple(*l).all() && (o.cmplt(*l).any() || j < i));
+        if !dominated {
+            keep[kept] = *l;
+            kept += 1;
         }
     }
-    ub
+    let keep = &keep[..kept];
+    let scale = keep
+        .iter()
+        .map(|l| l.abs().max_element())
+        .fold(1.0, f64::max);
+    // Slack: the candidate points and values carry rounding (relative 1e-9 on λ).
+    ub.min(lp_max(keep) + 1e-8 * scale)
 }
 
 /// Maximum of `f` over the triangles `tris` (each with its corners' values and nearest
 /// other-mesh triangles), starting from a known value `start` at `start_point`.
-///
-/// A split costs three evaluations (the edge midpoints); the four children reuse the
-/// parent's corners.
 pub(crate) fn maximize<F: Field>(
     f: &F,
     tris: &[(Tri, [f64; 3], [u32; 3])],
@@ -125,7 +190,7 @@ pub(crate) fn maximize<F: Field>(
     let enough = best.0 + tol;
     let bounds: Vec<f64> = tris
         .par_iter()
-        .map(|(t, v, near)| bound(f, t, v, near, near, enough))
+        .map(|(t, v, near)| bound(t, v, near, near, enough, |b, k| f.dist_to(b, t[k])))
         .collect();
     let mut heap = BinaryHeap::new();
     let mut seq = 0u64;
@@ -142,8 +207,6 @@ pub(crate) fn maximize<F: Field>(
         }
     }
     let mut evaluations = 0usize;
-    // Batches of the most promising items, split in parallel; the batch is fixed by the
-    // heap order alone, so the result does not depend on the thread count.
     const BATCH: usize = 64;
     type Kid = (f64, Tri, [f64; 3], [u32; 3]);
     loop {
@@ -169,14 +232,31 @@ pub(crate) fn maximize<F: Field>(
                 let (vab, nab) = f.eval(ab, na);
                 let (vbc, nbc) = f.eval(bc, nb);
                 let (vca, nca) = f.eval(ca, nc);
+                // The four children's corners are 6 points (a, b, c, ab, bc, ca) and their
+                // candidate other-mesh triangles are among na..nca: each distance is computed
+                // once per parent, on first need.
+                let pts = [a, b, c, ab, bc, ca];
+                let cands = [na, nb, nc, nab, nbc, nca];
+                let mut memo = [[f64::NAN; 6]; 6];
                 [
-                    ([a, ab, ca], [va, vab, vca], [na, nab, nca]),
-                    ([ab, b, bc], [vab, vb, vbc], [nab, nb, nbc]),
-                    ([ca, bc, c], [vca, vbc, vc], [nca, nbc, nc]),
-                    ([ab, bc, ca], [vab, vbc, vca], [nab, nbc, nca]),
+                    ([0, 3, 5], [va, vab, vca], [na, nab, nca]),
+                    ([3, 1, 4], [vab, vb, vbc], [nab, nb, nbc]),
+                    ([5, 4, 2], [vca, vbc, vc], [nca, nbc, nc]),
+                    ([3, 4, 5], [vab, vbc, vca], [nab, nbc, nca]),
                 ]
                 .into_iter()
-                .map(|(t, v, n)| (bound(f, &t, &v, &n, &it.near, enough), t, v, n))
+                .map(|(ix, v, n)| {
+                    let t = ix.map(|i| pts[i]);
+                    let ub = bound(&t, &v, &n, &it.near, enough, |bt, k| {
+                        let c = cands.iter().position(|&x| x == bt).expect("a candidate");
+                        let m = &mut memo[ix[k]][c];
+                        if m.is_nan() {
+                            *m = f.dist_to(bt, pts[ix[k]]);
+                        }
+                        *m
+                    });
+                    (ub, t, v, n)
+                })
                 .collect::<Vec<Kid>>()
             })
             .collect();
@@ -207,5 +287,40 @@ pub(crate) fn maximize<F: Field>(
         value: best.0,
         point: best.1,
         gap,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lp_max_of_two_ramps_is_their_crossing() {
+        // 1 − λ0 and 1 − λ1 (λ2 = 1 − λ0 − λ1): the minimum peaks at λ2 = 1 with value 1.
+        let a = DVec3::new(0.0, 1.0, 1.0);
+        let b = DVec3::new(1.0, 0.0, 1.0);
+        assert!((lp_max(&[a, b]) - 1.0).abs() < 1e-12);
+        // λ0 and λ1: the minimum peaks at λ0 = λ1 = 1/2 with value 1/2.
+        let a = DVec3::new(1.0, 0.0, 0.0);
+        let b = DVec3::new(0.0, 1.0, 0.0);
+        assert!((lp_max(&[a, b]) - 0.5).abs() < 1e-12);
+        // λ0, λ1, λ2: the centre, 1/3.
+        let c = DVec3::new(0.0, 0.0, 1.0);
+        assert!((lp_max(&[a, b, c]) - 1.0 / 3.0).abs() < 1e-12);
+        // Brute force over a grid never exceeds it.
+        let f = [
+            DVec3::new(0.3, 0.9, 0.1),
+            DVec3::new(0.8, 0.2, 0.5),
+            DVec3::new(0.1, 0.4, 0.95),
+        ];
+        let m = lp_max(&f);
+        let mut grid = f64::NEG_INFINITY;
+        for i in 0..=100 {
+            for j in 0..=100 - i {
+                let l = DVec3::new(i as f64, j as f64, (100 - i - j) as f64) / 100.0;
+                grid = grid.max(f.iter().map(|g| g.dot(l)).fold(f64::INFINITY, f64::min));
+            }
+        }
+        assert!(grid <= m + 1e-12 && m - grid < 0.01, "{m} {grid}");
     }
 }
