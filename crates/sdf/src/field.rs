@@ -391,7 +391,9 @@ impl Ctx<'_> {
             sc.prep.clear();
             sc.prep
                 .extend(sc.cands.iter().map(|&(_, t)| self.sd.prepared(t, c)));
-            let list4: Vec<u32> = (0..sc.prep.len() as u32).collect();
+            let mut list4 = std::mem::take(&mut sc.list4);
+            list4.clear();
+            list4.extend(0..sc.prep.len() as u32);
             self.octant4(
                 out,
                 kbase,
@@ -405,6 +407,7 @@ impl Ctx<'_> {
                 &list4,
                 sc,
             );
+            sc.list4 = list4;
             true
         })
     }

@@ -56,8 +56,6 @@ const DENSE: usize = 8;
 const ZOOM: usize = 6;
 /// Triangles per batch of grouped queries (bounds the memory of the point lists).
 const CHUNK: usize = 1 << 16;
-/// Cell (in voxels) of the query groups of the sample points.
-const CELL_VOXELS: f32 = 4.0;
 
 /// The point at barycentric `(u, v)` (weights of corners 1 and 2) of `c`.
 #[inline]
@@ -67,7 +65,7 @@ fn at(c: &[Vec3; 3], u: f32, v: f32) -> Vec3 {
 
 /// Measures `out` against the input behind `sd` for the levels of `shape`.
 pub(crate) fn measure(out: &Mesh, sd: &SignedDistance, shape: Shape, voxel: f64) -> OffsetError {
-    let cell = CELL_VOXELS * voxel as f32;
+    let cell = (crate::ops::GROUP_CELL_VOXELS * voxel) as f32;
     let errors = |pts: &[Vec3]| -> Vec<f32> {
         closest_many(sd, pts, cell)
             .iter()

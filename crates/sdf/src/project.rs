@@ -16,7 +16,7 @@
 //!   The pipeline runs the steps of all points in rounds, each round's closest-point queries
 //!   grouped spatially (`many`: one candidate search per group, 8-wide distance batches),
 //!   several times cheaper than one tree query per point; the untangling projects single
-//!   points with the same steps ([`Projector::project_hinted`]).
+//!   points with the same steps ([`Projector::project`]).
 //! * Splitting: only edges whose ends' normals turn enough for the edge to stray by half
 //!   the tolerance are tested. Edges marked (midpoint error, or all three edges of a triangle
 //!   whose centroid errs) get a new vertex at the point where the tangent planes of their
@@ -95,7 +95,7 @@ fn nearest_on_planes(p: Vec3, planes: &[Plane]) -> Option<Vec3> {
     }
 }
 
-/// The state of one point's Newton projection ([`Projector::project_hinted`]), fed one
+/// The state of one point's Newton projection ([`Projector::project`]), fed one
 /// evaluation at a time so that many points can share grouped queries.
 #[derive(Clone)]
 struct Newton {
@@ -245,24 +245,23 @@ impl Projector<'_> {
     /// another sheet (a crease of the offset), the step goes to the nearest point on both
     /// planes, which converges onto the crease instead of oscillating between the sheets.
     ///
-    /// Starts from a hint triangle (BVH order) and also returns the last closest triangle, a
-    /// good hint for a nearby point.
-    pub(crate) fn project_hinted(&self, p: Vec3, hint: Option<u32>) -> (Vec3, Vec3, Option<u32>) {
+    /// Each step's query starts from the previous step's closest triangle.
+    pub(crate) fn project(&self, p: Vec3) -> (Vec3, Vec3) {
         let mut nw = Newton::new(p);
-        let mut hint = hint;
+        let mut hint = None;
         loop {
             let q = nw.p;
             let ev = self.eval(q, hint);
             if let Some(e) = &ev {
                 hint = Some(e.4);
             }
-            if let Some((x, n)) = nw.feed(ev, self.eps) {
-                return (x, n, hint);
+            if let Some(r) = nw.feed(ev, self.eps) {
+                return r;
             }
         }
     }
 
-    /// [`Self::project_hinted`] of every point of `points` (same result up to the tie-breaking
+    /// [`Self::project`] of every point of `points` (same result up to the tie-breaking
     /// of equidistant triangles), the queries of each Newton round grouped spatially
     /// ([`closest_many`], groups of `cell` mm). Deterministic at any thread count.
     pub(crate) fn project_many(&self, points: &[Vec3], cell: f32) -> Vec<(Vec3, Vec3)> {
@@ -633,7 +632,7 @@ mod tests {
     }
 
     /// The grouped projection (`project_many`, the pipeline's path) agrees with one-point
-    /// Newton projection (`project_hinted`, the untangling's path) on points around the
+    /// Newton projection (`project`, the untangling's path) on points around the
     /// +0.8 mm offset of a bumpy sphere (creases where the bumps meet), lands on the level
     /// set as well, and is the same at any thread count.
     #[test]
@@ -666,7 +665,7 @@ mod tests {
         for (i, &p) in pts.iter().enumerate() {
             let (q1, n1) = many[i];
             assert_eq!((q1, n1), other[i], "thread count changed point {i}");
-            let (q0, _, _) = pr.project_hinted(p, None);
+            let (q0, _) = pr.project(p);
             if q0.distance(q1) <= 1e-4 {
                 same += 1;
             }

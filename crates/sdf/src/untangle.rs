@@ -947,7 +947,7 @@ pub(crate) fn untangle(
                     return pos[v as usize];
                 }
                 let c = c / (2 * ts.len()) as f32;
-                pr.project_hinted(c, None).0
+                pr.project(c).0
             })
             .collect();
         for (&v, p) in verts.iter().zip(new) {
