@@ -196,6 +196,9 @@ impl Tree {
             if node.count > 0 {
                 let first = node.a as usize;
                 for s in first..first + node.count as usize {
+                    if hint == Some(s) {
+                        continue; // measured first; a tie never replaces it
+                    }
                     let [cx, cy, cz, r] = self.spheres[s];
                     let dc2 = (DVec3::new(cx, cy, cz) - p).length_squared();
                     let lim = reach + r;

@@ -54,18 +54,10 @@ pub fn orient_outward(mesh: &Mesh) -> Result<(Mesh, OrientReport), MeshError> {
 }
 
 pub(crate) fn consistent_work(w: &mut Work) -> Result<OrientReport, MeshError> {
-    consistent_work_with(w, None)
+    Ok(consistent_work_boundary(w, None)?.0)
 }
 
-/// [`consistent_work`] with the topology of `w` when the caller has it.
-pub(crate) fn consistent_work_with(
-    w: &mut Work,
-    topo: Option<Topology>,
-) -> Result<OrientReport, MeshError> {
-    Ok(consistent_work_boundary(w, topo)?.0)
-}
-
-/// [`consistent_work_with`], also returning the boundary corners of the result (corners
+/// [`consistent_work`] with the topology of `w` when the caller has it, also returning the boundary corners of the result (corners
 /// `3·t + k` whose edge has no other triangle, in increasing order), for
 /// [`super::holes`] without deriving the topology again: flipping triangle `t` (swapping
 /// its corners 1 and 2) reverses its edges, so its boundary corner `k` becomes `2 − k`.
