@@ -638,23 +638,7 @@ impl Fan {
 /// keeps common points; a triangle it keeps strictly oriented maps one-to-one).
 fn fan_winds_once_along(v: &[f64; 3], ring: &[[f64; 3]], q: &[f64; 3]) -> bool {
     let m = ring.len();
-    let p = |i: usize| &ring[i % m];
-    let s = o3(v, p(0), p(1), q);
-    if s == 0 {
-        return false;
-    }
-    for i in 1..m {
-        if o3(v, p(i), p(i + 1), q) != s {
-            return false;
-        }
-    }
-    let a0 = p(0);
-    for i in 1..m - 1 {
-        if o3(v, p(i), a0, q) != -s && o3(v, a0, p(i + 1), q) != -s {
-            return false;
-        }
-    }
-    true
+    winds_once(m, |i, j| o3(v, &ring[i % m], &ring[j % m], q))
 }
 
 /// The projected fan around `v` (spokes `ring`, projected by dropping axis `k`): every
@@ -662,19 +646,25 @@ fn fan_winds_once_along(v: &[f64; 3], ring: &[[f64; 3]], q: &[f64; 3]) -> bool {
 /// its own two.
 fn fan_winds_once(v: [f64; 2], ring: &[[f64; 3]], k: usize) -> bool {
     let m = ring.len();
-    let p = |i: usize| proj(&ring[i % m], k);
-    let s = o2(v, p(0), p(1));
+    winds_once(m, |i, j| {
+        o2(v, proj(&ring[i % m], k), proj(&ring[j % m], k))
+    })
+}
+
+/// The test of [`fan_winds_once`] over `m` spokes, given the orientation `orient(i, j)` of
+/// the centre and spokes `i`, `j` (indices taken modulo `m`) in the chosen projection.
+fn winds_once(m: usize, orient: impl Fn(usize, usize) -> i8) -> bool {
+    let s = orient(0, 1);
     if s == 0 {
         return false;
     }
     for i in 1..m {
-        if o2(v, p(i), p(i + 1)) != s {
+        if orient(i, i + 1) != s {
             return false;
         }
     }
-    let a0 = p(0);
     for i in 1..m - 1 {
-        if o2(v, p(i), a0) != -s && o2(v, a0, p(i + 1)) != -s {
+        if orient(i, 0) != -s && orient(0, i + 1) != -s {
             return false;
         }
     }
