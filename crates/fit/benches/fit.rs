@@ -9,6 +9,9 @@
 //! instead prints a table for those files: best of 7 runs of `fit` (also without the volume),
 //! of the implant-vertex signed distances, and of `compare`, with the key results — the
 //! figures quoted against MeshLib in the peer script `/work/peers/scripts/fit_peer.py`.
+//! `OSTEON_BENCH_RUNS=N` sets the runs (best of N), `OSTEON_BENCH_FIT_ONLY=1` times `fit`
+//! alone (for `perf record`), `OSTEON_BENCH_JSON=1` also prints the report as JSON (to check
+//! that a faster build gives the same figures).
 
 use std::time::Instant;
 
@@ -31,6 +34,14 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     (best, out.expect("n > 0"))
 }
 
+/// `OSTEON_BENCH_RUNS`, else `default`.
+fn bench_runs(default: usize) -> usize {
+    std::env::var("OSTEON_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}
+
 fn vertex_distances(implant: &Mesh, bone: &Mesh) -> (f64, f64) {
     let idx = SignedIndex::new(bone).unwrap();
     let p: Vec<DVec3> = implant.positions.iter().map(|p| p.as_dvec3()).collect();
@@ -46,10 +57,8 @@ fn vertex_distances(implant: &Mesh, bone: &Mesh) -> (f64, f64) {
 fn table(implant: &str, bone: &str) {
     let i = osteon_io::read_mesh(implant.as_ref()).unwrap();
     let b = osteon_io::read_mesh(bone.as_ref()).unwrap();
-    let (t_fit, r) = best_of(7, || fit(&i, &b, &FitOptions::default()).unwrap());
-    let novol = FitOptions::default().with_penetration_volume(false);
-    let (t_nv, _) = best_of(7, || fit(&i, &b, &novol).unwrap());
-    let (t_sd, (lo, hi)) = best_of(7, || vertex_distances(&i, &b));
+    let runs = bench_runs(7);
+    let (t_fit, r) = best_of(runs, || fit(&i, &b, &FitOptions::default()).unwrap());
     println!(
         "fit {implant} ({} tri) vs {bone} ({} tri)",
         i.triangles.len(),
@@ -57,6 +66,16 @@ fn table(implant: &str, bone: &str) {
     );
     println!("  fit (all)              {t_fit:.4} s  intersects {} depth {:?} volume {:?} clearance {:.4} contact {:?}",
         r.intersects, r.max_penetration_mm, r.penetration_volume_mm3, r.min_clearance_mm, r.contact_fraction);
+    if std::env::var_os("OSTEON_BENCH_JSON").is_some() {
+        // The report as `osteon fit --json` prints it (to compare builds).
+        println!("{}", serde_json::to_string(&r).unwrap());
+    }
+    if std::env::var_os("OSTEON_BENCH_FIT_ONLY").is_some() {
+        return;
+    }
+    let novol = FitOptions::default().with_penetration_volume(false);
+    let (t_nv, _) = best_of(7, || fit(&i, &b, &novol).unwrap());
+    let (t_sd, (lo, hi)) = best_of(7, || vertex_distances(&i, &b));
     println!("  fit (no volume)        {t_nv:.4} s");
     println!("  vertex signed distance {t_sd:.4} s  range {lo:.4} .. {hi:.4}");
     let (t_di, _) = best_of(7, || osteon_mesh::DistanceIndex::new(&b).unwrap());
@@ -68,10 +87,7 @@ fn table(implant: &str, bone: &str) {
 fn compare_table(a: &str, b: &str) {
     let ma = osteon_io::read_mesh(a.as_ref()).unwrap();
     let mb = osteon_io::read_mesh(b.as_ref()).unwrap();
-    let runs = std::env::var("OSTEON_BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+    let runs = bench_runs(5);
     let (t, r) = best_of(runs, || compare(&ma, &mb).unwrap());
     println!(
         "compare {a} ({} tri) vs {b} ({} tri)",

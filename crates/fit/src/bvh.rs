@@ -143,6 +143,12 @@ impl PointIndex {
         osteon_mesh::distance::point_triangle_distance2(p, self.corners(t)).sqrt()
     }
 
+    /// Squared distance from `p` to triangle `t` (a triangle id of the mesh), exact f64.
+    #[inline]
+    pub(crate) fn distance2_to(&self, t: u32, p: DVec3) -> f64 {
+        osteon_mesh::distance::point_triangle_distance2(p, self.corners(t))
+    }
+
     /// The triangle closest to `p` and its squared distance, starting from triangle `hint`
     /// (any value; out of range: no warm start).
     pub(crate) fn closest(&self, p: DVec3, hint: u32) -> (u32, f64) {
@@ -235,18 +241,30 @@ impl PointIndex {
     /// Closest triangles (and squared distances) of many points, in order, in fixed chains
     /// of consecutive points, each query warm-started from the previous answer (parallel,
     /// deterministic).
-    pub(crate) fn closest_many(&self, points: &[DVec3], first_hint: u32) -> Vec<(u32, f64)> {
+    #[cfg(test)]
+    pub(crate) fn closest_many(&self, points: &[DVec3]) -> Vec<(u32, f64)> {
+        self.closest_many_with(points, |_, t, d2| (t, d2))
+    }
+
+    /// `f(point, closest triangle, squared distance)` of many points, in order, queried in
+    /// fixed chains of consecutive points, each warm-started from the previous answer
+    /// (parallel, deterministic).
+    pub(crate) fn closest_many_with<T: Send>(
+        &self,
+        points: &[DVec3],
+        f: impl Fn(DVec3, u32, f64) -> T + Sync,
+    ) -> Vec<T> {
         points
             .par_chunks(CHAIN)
             .flat_map_iter(|chain| {
-                let mut hint = first_hint;
+                let mut hint = u32::MAX;
                 let mut stack = Vec::with_capacity(64);
                 chain
                     .iter()
                     .map(|&p| {
-                        let c = self.closest_with(p, hint, &mut stack);
-                        hint = c.0;
-                        c
+                        let (t, d2) = self.closest_with(p, hint, &mut stack);
+                        hint = t;
+                        f(p, t, d2)
                     })
                     .collect::<Vec<_>>()
             })
@@ -451,7 +469,7 @@ mod tests {
             let dir = DVec3::new(lcg(&mut s), lcg(&mut s), lcg(&mut s)).normalize_or_zero();
             pts.push(DVec3::splat(300.0) + dir * r);
         }
-        let many = idx.closest_many(&pts, u32::MAX);
+        let many = idx.closest_many(&pts);
         let mut prev = u32::MAX;
         for (k, &p) in pts.iter().enumerate() {
             let want = brute(p);

@@ -33,13 +33,17 @@
 //!   coarser than the tolerance (budget or split limit reached) counts as its samples'
 //!   point masses (see `linear_percentile`).
 //! * **max** (directed Hausdorff) `max_{x ∈ X} d(x, Y)` over the whole surface, not only
-//!   samples: vertices first, then branch and bound over the triangles (see `maximize`),
-//!   certified within [`CompareOptions::hausdorff_tolerance_mm`].
+//!   samples: the largest sample first, then branch and bound over the triangles (see
+//!   `maximize`), certified within [`CompareOptions::hausdorff_tolerance_mm`]. A triangle
+//!   whose corner distances plus its longest edges stay within the tolerance of the largest
+//!   sample (1-Lipschitz) cannot raise it and is not handed to the search.
 //!
 //! Closest points come from a 4-ary bounding-volume hierarchy over Y (`bvh::PointIndex`),
-//! queried in mesh order with each query warm-started from the previous answer (vertices in
-//! first-use order, each centroid from its first corner, grid points in chains), the sign
-//! from Y's pseudo-normals ([`SignedIndex`]). Both directions run at once.
+//! queried in mesh order with each query warm-started from a nearby answer (vertices in
+//! first-use order and grid points in chains, each from the previous one; each centroid from
+//! the nearest of its corners' closest triangles), the sign from Y's pseudo-normals
+//! ([`SignedIndex`]). Every sample's distance is exact (a full search, no estimate). The four
+//! indexes (two trees, two sign tables) are built at once, and both directions run at once.
 //!
 //! Combined: `hausdorff = max(max_ab, max_ba)`, `hd95 = max(hd95_ab, hd95_ba)` (as in
 //! medical segmentation practice), `mean` and `rms` over both surfaces together (the average
@@ -52,10 +56,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bvh::PointIndex;
-use crate::fit::used_vertices;
 use crate::geometry::{normal, Tri};
 use crate::maximize::{maximize, Field};
-use crate::signed::{SignedIndex, SignedPoint};
+use crate::signed::SignedIndex;
 
 /// Largest split of one triangle (k² sub-triangles).
 const MAX_SPLIT: usize = 64;
@@ -220,13 +223,25 @@ pub fn compare_with(
         )));
     }
     progress.begin("compare", 2);
-    let (ia, ib) = rayon::join(
-        || sign_index(a, "first mesh"),
-        || sign_index(b, "second mesh"),
+    // The four indexes at once (each builds in parallel inside too).
+    let ((ia, ib), (pa, pb)) = rayon::join(
+        || {
+            rayon::join(
+                || sign_index(a, "first mesh"),
+                || sign_index(b, "second mesh"),
+            )
+        },
+        || {
+            let ok = |m: &Mesh| !m.triangles.is_empty() && m.validate().is_ok();
+            rayon::join(
+                || ok(a).then(|| PointIndex::new(a)),
+                || ok(b).then(|| PointIndex::new(b)),
+            )
+        },
     );
     let (ia, ib) = (ia?, ib?);
-    // Both meshes are valid and non-empty now.
-    let (pa, pb) = rayon::join(|| PointIndex::new(a), || PointIndex::new(b));
+    // Both meshes are valid and non-empty now (or the line above returned their error).
+    let (pa, pb) = (pa.expect("a valid mesh"), pb.expect("a valid mesh"));
     let mut warnings = Vec::new();
     for (name, idx) in [("first", &ia), ("second", &ib)] {
         if !idx.solid() {
@@ -303,8 +318,7 @@ fn sign_index(mesh: &Mesh, which: &'static str) -> Result<SignedIndex, FitError>
     if mesh.triangles.is_empty() {
         return Err(FitError::Empty { which });
     }
-    mesh.validate()
-        .map_err(|source| FitError::Mesh { which, source })?;
+    // `near` validates the mesh.
     let nowhere = [DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)];
     SignedIndex::near(mesh, Some(nowhere)).map_err(|e| e.with_which(which))
 }
@@ -644,16 +658,6 @@ impl Field for Unsigned<'_> {
     }
 }
 
-/// Signed answers of many points in order (warm-started chains, see
-/// [`PointIndex::closest_many`]).
-fn signed_many(y: &SignedIndex, py: &PointIndex, pts: &[DVec3]) -> Vec<SignedPoint> {
-    let c = py.closest_many(pts, u32::MAX);
-    pts.par_iter()
-        .zip(c.par_iter())
-        .map(|(&p, &(t, _))| y.signed_on(p, t))
-        .collect()
-}
-
 /// The pieces of the percentile interpolant of one triangle split `k`-fold, from its
 /// corners' `|d|` and the `|d|` of its grid points in [`grid_points_into`] order.
 fn grid_pieces(
@@ -714,6 +718,34 @@ fn grid_pieces(
     debug_assert_eq!(next, grid.len());
 }
 
+/// One exact answer: the signed distance (unsigned when the other mesh is no solid) and
+/// the closest triangle.
+#[derive(Clone, Copy, Debug)]
+struct Answer {
+    distance: f64,
+    triangle: u32,
+}
+
+/// Exact answers of many points in order (warm-started chains, see
+/// [`PointIndex::closest_many_with`]).
+fn answers(y: &SignedIndex, py: &PointIndex, pts: &[DVec3]) -> Vec<Answer> {
+    py.closest_many_with(pts, |p, t, _| Answer {
+        distance: y.signed_on(p, t).distance,
+        triangle: t,
+    })
+}
+
+/// A triangle's area, the `|d|`-relevant value at its centroid and its refinement
+/// indicator (step 2 of [`directed`]).
+#[derive(Clone, Copy)]
+struct Coarse {
+    area: f64,
+    /// Exact signed distance of the centroid.
+    distance: f64,
+    /// Deviation of the centroid's distance from the corners' linear interpolant.
+    delta: f64,
+}
+
 /// Statistics of `x` against `y`, and the per-vertex signed distances of `x`.
 fn directed(
     x: &Mesh,
@@ -722,7 +754,6 @@ fn directed(
     opts: &CompareOptions,
 ) -> (DirectedStats, Vec<f64>) {
     let vpos: Vec<DVec3> = x.positions.iter().map(|p| p.as_dvec3()).collect();
-    let used = used_vertices(x);
     // 1. Every vertex: used ones in first-use order (neighbours warm-start each other),
     //    then unused ones (weight 0, for the map).
     let mut order: Vec<u32> = Vec::with_capacity(vpos.len());
@@ -736,36 +767,49 @@ fn directed(
         }
     }
     let nu = order.len();
-    order.extend((0..vpos.len() as u32).filter(|&v| !used[v as usize]));
-    let nv = order.len();
+    order.extend((0..vpos.len() as u32).filter(|&v| !seen[v as usize]));
+    drop(seen);
     let vpts: Vec<DVec3> = order.iter().map(|&v| vpos[v as usize]).collect();
-    let answers = signed_many(y, py, &vpts);
-    let mut vq = vec![answers[0]; vpos.len()];
-    for (i, &v) in order.iter().enumerate() {
-        vq[v as usize] = answers[i];
+    let ordered = answers(y, py, &vpts);
+    drop(vpts);
+    let mut vq = vec![ordered[0]; vpos.len()];
+    for (&v, &a) in order.iter().zip(&ordered) {
+        vq[v as usize] = a;
     }
-    // 2. Every triangle's centroid (warm-started from its first corner's answer), and how
-    //    far it lies from the corners' linear interpolant: the refinement indicator.
+    drop(ordered);
+    // 2. Every triangle's centroid (warm-started from the nearest of its corners' closest
+    //    triangles), and how far it lies from the corners' linear interpolant: the
+    //    refinement indicator.
     let tau = opts.quadrature_tolerance_mm;
-    let coarse: Vec<(f64, DVec3, SignedPoint, f64)> = x
+    let coarse: Vec<Coarse> = x
         .triangles
         .par_iter()
         .map_init(Vec::new, |stack, t| {
             let c: Tri = t.map(|i| vpos[i as usize]);
             let area = 0.5 * normal(&c).length();
             let centroid = c[0] + (c[1] - c[0]) * (1.0 / 3.0) + (c[2] - c[0]) * (1.0 / 3.0);
-            let q = y.signed_on(
-                centroid,
-                py.closest_with(centroid, vq[t[0] as usize].triangle, stack)
-                    .0,
-            );
+            let near = t.map(|i| vq[i as usize].triangle);
+            let mut hint = (f64::INFINITY, near[0]);
+            for (j, &n) in near.iter().enumerate() {
+                if !near[..j].contains(&n) {
+                    let d2 = py.distance2_to(n, centroid);
+                    if d2 < hint.0 {
+                        hint = (d2, n);
+                    }
+                }
+            }
+            let q = y
+                .signed_on(centroid, py.closest_with(centroid, hint.1, stack).0)
+                .distance;
             let d = t.map(|i| vq[i as usize].distance);
             let lin = (d[0] + d[1] + d[2]) / 3.0;
             let lin_abs = (d[0].abs() + d[1].abs() + d[2].abs()) / 3.0;
-            let delta = (q.distance - lin)
-                .abs()
-                .max((q.distance.abs() - lin_abs).abs());
-            (area, centroid, q, delta)
+            let delta = (q - lin).abs().max((q.abs() - lin_abs).abs());
+            Coarse {
+                area,
+                distance: q,
+                delta,
+            }
         })
         .collect();
     // 3. Split k-fold so that the indicator, shrinking as 1/k² (the interpolation error of
@@ -777,7 +821,7 @@ fn directed(
             ((delta / tau).sqrt().ceil() as usize).clamp(1, MAX_SPLIT)
         }
     };
-    let total: f64 = coarse.iter().map(|c| (want(c.3) as f64).powi(2)).sum();
+    let total: f64 = coarse.iter().map(|c| (want(c.delta) as f64).powi(2)).sum();
     let scale = if total > opts.target_samples.max(1) as f64 {
         (opts.target_samples.max(1) as f64 / total).sqrt()
     } else {
@@ -785,20 +829,20 @@ fn directed(
     };
     let split: Vec<(f64, usize)> = coarse
         .iter()
-        .map(|&(area, _, _, delta)| {
-            let k = want(delta);
+        .map(|c| {
+            let k = want(c.delta);
             let k = if scale < 1.0 {
                 ((k as f64 * scale).floor() as usize).max(1)
             } else {
                 k
             };
-            (area, k)
+            (c.area, k)
         })
         .collect();
     let quad_error: f64 = coarse
         .iter()
         .zip(&split)
-        .map(|(&(area, _, _, delta), &(_, k))| 0.75 * area * delta / (k * k) as f64)
+        .map(|(c, &(_, k))| 0.75 * c.area * c.delta / (k * k) as f64)
         .sum();
     // 4. Vertex weights (1/12 of each touching sub-triangle) and the grid points of the
     //    split triangles, queried in triangle order (warm chains); unsplit triangles reuse
@@ -811,90 +855,88 @@ fn directed(
         }
     }
     let fine = grid_of(x, &split, |k| k > 1);
-    let fine_pts: Vec<DVec3> = fine.iter().map(|f| f.0).collect();
-    let fine_q = signed_many(y, py, &fine_pts);
-    let mut samples: Vec<(DVec3, f64)> = Vec::with_capacity(nv + fine.len() + split.len());
-    let mut sd: Vec<f64> = Vec::with_capacity(samples.capacity());
-    let mut pts: Vec<DVec3> = Vec::with_capacity(samples.capacity());
-    for (i, &v) in order.iter().enumerate() {
-        let w = if i < nu { vertex_w[v as usize] } else { 0.0 };
-        samples.push((vpos[v as usize], w));
-        sd.push(answers[i].distance);
-        pts.push(vpos[v as usize]);
+    let fine_q = {
+        let pts: Vec<DVec3> = fine.iter().map(|f| f.0).collect();
+        answers(y, py, &pts)
+    };
+    // 5. The integrals (sequential, in a fixed order: the same at any thread count), the
+    //    pieces of the percentile interpolant, and the largest sample distance (where the
+    //    Hausdorff search starts).
+    let mut sums = [0.0f64; 4];
+    let mut add = |w: f64, d: f64| {
+        sums[0] += w;
+        sums[1] += w * d.abs();
+        sums[2] += w * d * d;
+        sums[3] += w * d;
+    };
+    let (mut start, mut start_p) = (0.0f64, vpos.first().copied().unwrap_or(DVec3::ZERO));
+    for &v in &order[..nu] {
+        let d = vq[v as usize].distance;
+        add(vertex_w[v as usize], d);
+        if d.abs() > start {
+            (start, start_p) = (d.abs(), vpos[v as usize]);
+        }
     }
     let mut next = 0usize;
     let mut pieces: Vec<Piece> = Vec::with_capacity(3 * x.triangles.len() + 2 * fine.len());
-    for ((&(area, centroid, q, delta), &(_, k)), t) in coarse.iter().zip(&split).zip(&x.triangles) {
+    let mut block: Vec<f64> = Vec::new();
+    for ((cq, &(_, k)), t) in coarse.iter().zip(&split).zip(&x.triangles) {
         let corner = t.map(|i| vq[i as usize].distance.abs());
         // Resolved (estimated interpolation error within the tolerance): linear pieces;
         // else point masses with the quadrature weights.
-        let resolved = delta / (k * k) as f64 <= tau;
+        let resolved = cq.delta / (k * k) as f64 <= tau;
         if k == 1 {
-            samples.push((centroid, 0.75 * area));
-            sd.push(q.distance);
-            pts.push(centroid);
+            add(0.75 * cq.area, cq.distance);
+            if cq.distance.abs() > start {
+                let c: Tri = t.map(|i| vpos[i as usize]);
+                let centroid = c[0] + (c[1] - c[0]) * (1.0 / 3.0) + (c[2] - c[0]) * (1.0 / 3.0);
+                (start, start_p) = (cq.distance.abs(), centroid);
+            }
             Piece::push_quadrature(
-                [corner[0], corner[1], corner[2], q.distance.abs()],
-                area,
+                [corner[0], corner[1], corner[2], cq.distance.abs()],
+                cq.area,
                 resolved,
                 &mut pieces,
             );
         } else {
             let n = (k + 1) * (k + 2) / 2 - 3 + k * k;
-            let block: Vec<f64> = fine_q[next..next + n]
-                .iter()
-                .map(|q| q.distance.abs())
-                .collect();
-            grid_pieces(corner, &block, area, k, resolved, &mut pieces);
-            for i in next..next + n {
-                samples.push(fine[i]);
-                sd.push(fine_q[i].distance);
-                pts.push(fine[i].0);
+            block.clear();
+            for (&(p, w), a) in fine[next..next + n].iter().zip(&fine_q[next..next + n]) {
+                add(w, a.distance);
+                if a.distance.abs() > start {
+                    (start, start_p) = (a.distance.abs(), p);
+                }
+                block.push(a.distance.abs());
             }
+            grid_pieces(corner, &block, cq.area, k, resolved, &mut pieces);
             next += n;
         }
     }
     debug_assert_eq!(next, fine.len());
-    // Ordered sums over fixed chunks: the same at any thread count.
-    let sums: Vec<(f64, f64, f64, f64)> = samples
-        .par_chunks(4096)
-        .zip(sd.par_chunks(4096))
-        .map(|(s, d)| {
-            s.iter().zip(d).fold((0.0, 0.0, 0.0, 0.0), |acc, (s, &d)| {
-                (
-                    acc.0 + s.1,
-                    acc.1 + s.1 * d.abs(),
-                    acc.2 + s.1 * d * d,
-                    acc.3 + s.1 * d,
-                )
-            })
-        })
-        .collect();
-    let (w, sa, s2, ss) = sums.iter().fold((0.0, 0.0, 0.0, 0.0), |a, b| {
-        (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
-    });
+    let n_samples = nu + fine.len() + split.iter().filter(|s| s.1 == 1).count();
+    drop((fine, fine_q, split));
+    let [w, sa, s2, ss] = sums;
     let goal = w * opts.percentile / 100.0;
     let pct = linear_percentile(pieces, goal);
-    // Directed Hausdorff: vertices and grid points, then certified branch and bound.
-    let (mut start, mut start_p) = (0.0f64, vpos.first().copied().unwrap_or(DVec3::ZERO));
-    for (i, (s, d)) in pts.iter().zip(&sd).enumerate() {
-        if (nu..nv).contains(&i) {
-            continue;
-        }
-        if d.abs() > start {
-            start = d.abs();
-            start_p = *s;
-        }
-    }
+    // Directed Hausdorff: the samples' maximum, then certified branch and bound over the
+    // triangles that could hold more: a triangle whose corners' distances plus its edges
+    // stay within the tolerance of it cannot (the search's first bound; its corners are
+    // samples), so it is left out.
+    let enough = start + opts.hausdorff_tolerance_mm;
     let tris: Vec<(Tri, [f64; 3], [u32; 3])> = x
         .triangles
         .iter()
-        .map(|t| {
-            (
-                t.map(|i| vpos[i as usize]),
-                t.map(|i| vq[i as usize].distance.abs()),
-                t.map(|i| vq[i as usize].triangle),
-            )
+        .filter_map(|t| {
+            let c: Tri = t.map(|i| vpos[i as usize]);
+            let v = t.map(|i| vq[i as usize].distance.abs());
+            let mut ub = f64::INFINITY;
+            for k in 0..3 {
+                let reach = (c[(k + 1) % 3] - c[k])
+                    .length()
+                    .max((c[(k + 2) % 3] - c[k]).length());
+                ub = ub.min(v[k] + reach);
+            }
+            (ub > enough).then(|| (c, v, t.map(|i| vq[i as usize].triangle)))
         })
         .collect();
     let m = maximize(
@@ -906,7 +948,7 @@ fn directed(
         opts.max_hausdorff_evaluations,
     );
     let stats = DirectedStats {
-        samples: samples.len() - (nv - nu),
+        samples: n_samples,
         area_mm2: w,
         max_mm: m.value,
         max_at: m.point.to_array(),

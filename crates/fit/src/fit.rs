@@ -286,7 +286,8 @@ pub fn fit_with(
     let reach = bone_reach(&ibox);
     // One tree per mesh, shared by every stage; the bone's covers the implant's surroundings.
     let (ii, bi) = rayon::join(
-        || SignedIndex::near(implant, None).map_err(|e| e.with_which("implant")),
+        // The implant was validated above.
+        || SignedIndex::near_valid(implant, None).map_err(|e| e.with_which("implant")),
         || {
             if bone.triangles.is_empty() {
                 return Err(FitError::Empty { which: "bone" });
@@ -1021,4 +1022,9 @@ impl Field for Depth<'_> {
     fn dist_to(&self, b: u32, x: DVec3) -> f64 {
         self.0.triangle_distance(b, x)
     }
+    // An exact closest-point query: the hint only speeds it up.
+    const SHARE_MIDPOINTS: bool = true;
+    // `-q.distance` is ± the length of `x − closest point` on `q.triangle`, which is what
+    // `triangle_distance` computes (same corners, same closest-point arithmetic).
+    const VALUE_IS_DISTANCE: bool = true;
 }

@@ -21,7 +21,8 @@
 //! the true maximum can lie above it.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 
 use osteon_geom::DVec3;
 use rayon::prelude::*;
@@ -35,6 +36,13 @@ pub(crate) trait Field: Sync {
     fn eval(&self, x: DVec3, hint: u32) -> (f64, u32);
     /// Distance from `x` to triangle `b` of the other mesh.
     fn dist_to(&self, b: u32, x: DVec3) -> f64;
+    /// `eval` gives the same answer whatever the hint (up to which of several equally
+    /// close triangles it names), so an edge midpoint evaluated for one sub-triangle serves
+    /// its neighbour across that edge too.
+    const SHARE_MIDPOINTS: bool = false;
+    /// `|f(x)|` is bitwise the distance from `x` to the triangle `eval` names (as
+    /// `dist_to` computes it), so the bound takes it without measuring again.
+    const VALUE_IS_DISTANCE: bool = false;
 }
 
 /// Best value, where, and the certified gap to the true maximum.
@@ -54,6 +62,9 @@ struct Item {
     vals: [f64; 3],
     /// Other-mesh triangles closest to the corners (for the bound of the children).
     near: [u32; 3],
+    /// `dist[k][j]`: distance from corner `k` to triangle `near[j]` (the bound measured
+    /// them all; the children's bounds reuse them).
+    dist: [[f64; 3]; 3],
 }
 
 impl PartialEq for Item {
@@ -188,13 +199,28 @@ pub(crate) fn maximize<F: Field>(
         }
     }
     let enough = best.0 + tol;
-    let bounds: Vec<f64> = tris
+    let bounds: Vec<(f64, [[f64; 3]; 3])> = tris
         .par_iter()
-        .map(|(t, v, near)| bound(t, v, near, near, enough, |b, k| f.dist_to(b, t[k])))
+        .map(|(t, v, near)| {
+            let mut memo = [[f64::NAN; 3]; 3];
+            if F::VALUE_IS_DISTANCE {
+                for k in 0..3 {
+                    memo[k][first(near, near[k])] = v[k].abs();
+                }
+            }
+            let ub = bound(t, v, near, near, enough, |b, k| {
+                let m = &mut memo[k][first(near, b)];
+                if m.is_nan() {
+                    *m = f.dist_to(b, t[k]);
+                }
+                *m
+            });
+            (ub, spread(&memo, near))
+        })
         .collect();
     let mut heap = BinaryHeap::new();
     let mut seq = 0u64;
-    for ((tri, vals, near), ub) in tris.iter().zip(bounds) {
+    for ((tri, vals, near), (ub, dist)) in tris.iter().zip(bounds) {
         if ub > best.0 + tol {
             heap.push(Item {
                 ub,
@@ -202,13 +228,15 @@ pub(crate) fn maximize<F: Field>(
                 tri: *tri,
                 vals: *vals,
                 near: *near,
+                dist,
             });
             seq += 1;
         }
     }
     let mut evaluations = 0usize;
     const BATCH: usize = 64;
-    type Kid = (f64, Tri, [f64; 3], [u32; 3]);
+    type Kid = (f64, Tri, [f64; 3], [u32; 3], [[f64; 3]; 3]);
+    let mut midpoints: HashMap<[u64; 6], (f64, u32), KeyHash> = HashMap::default();
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {
@@ -222,53 +250,88 @@ pub(crate) fn maximize<F: Field>(
             break;
         }
         let enough = best.0 + tol;
-        let kids: Vec<Kid> = batch
+        // Edge midpoints met before (a neighbour split the same edge) are not evaluated
+        // again; the cache holds earlier batches' points only, so what a batch computes does
+        // not depend on the order its items run in.
+        let seen = &midpoints;
+        let kids: Vec<([Kid; 4], [Fresh; 3])> = batch
             .par_iter()
-            .flat_map_iter(|it: &Item| {
+            .map(|it: &Item| {
                 let [a, b, c] = it.tri;
                 let [va, vb, vc] = it.vals;
                 let [na, nb, nc] = it.near;
                 let (ab, bc, ca) = ((a + b) * 0.5, (b + c) * 0.5, (c + a) * 0.5);
-                let (vab, nab) = f.eval(ab, na);
-                let (vbc, nbc) = f.eval(bc, nb);
-                let (vca, nca) = f.eval(ca, nc);
+                let at = |p: DVec3, q: DVec3, m: DVec3, hint: u32| -> Fresh {
+                    let k = edge_key(p, q);
+                    match seen.get(&k) {
+                        Some(&v) if F::SHARE_MIDPOINTS => (k, v, false),
+                        _ => (k, f.eval(m, hint), true),
+                    }
+                };
+                let fresh = [at(a, b, ab, na), at(b, c, bc, nb), at(c, a, ca, nc)];
+                let [(vab, nab), (vbc, nbc), (vca, nca)] = fresh.map(|x| x.1);
                 // The four children's corners are 6 points (a, b, c, ab, bc, ca) and their
                 // candidate other-mesh triangles are among na..nca: each distance is computed
                 // once per parent, on first need.
                 let pts = [a, b, c, ab, bc, ca];
                 let cands = [na, nb, nc, nab, nbc, nca];
                 let mut memo = [[f64::NAN; 6]; 6];
-                [
+                // Known already: the parent's corners to its nearest triangles, and every
+                // point to its own nearest triangle (when `f` is that distance).
+                for (row, known) in memo.iter_mut().zip(&it.dist) {
+                    for (&d, &b) in known.iter().zip(&it.near) {
+                        if !d.is_nan() {
+                            row[first(&cands, b)] = d;
+                        }
+                    }
+                }
+                if F::VALUE_IS_DISTANCE {
+                    let vals = [va, vb, vc, vab, vbc, vca];
+                    for ((row, &v), &b) in memo.iter_mut().zip(&vals).zip(&cands) {
+                        row[first(&cands, b)] = v.abs();
+                    }
+                }
+                let kids = [
                     ([0, 3, 5], [va, vab, vca], [na, nab, nca]),
                     ([3, 1, 4], [vab, vb, vbc], [nab, nb, nbc]),
                     ([5, 4, 2], [vca, vbc, vc], [nca, nbc, nc]),
                     ([3, 4, 5], [vab, vbc, vca], [nab, nbc, nca]),
-                ]
-                .into_iter()
-                .map(|(ix, v, n)| {
+                ];
+                let mut four = [(0.0, [DVec3::ZERO; 3], [0.0; 3], [0u32; 3], [[0.0; 3]; 3]); 4];
+                for (slot, (ix, v, n)) in four.iter_mut().zip(kids) {
                     let t = ix.map(|i| pts[i]);
                     let ub = bound(&t, &v, &n, &it.near, enough, |bt, k| {
-                        let c = cands.iter().position(|&x| x == bt).expect("a candidate");
-                        let m = &mut memo[ix[k]][c];
+                        let m = &mut memo[ix[k]][first(&cands, bt)];
                         if m.is_nan() {
                             *m = f.dist_to(bt, pts[ix[k]]);
                         }
                         *m
                     });
-                    (ub, t, v, n)
-                })
-                .collect::<Vec<Kid>>()
+                    let dist = n.map(|b| ix.map(|i| memo[i][first(&cands, b)]));
+                    *slot = (ub, t, v, n, transpose(dist));
+                }
+                (four, fresh)
             })
             .collect();
         evaluations += 3 * batch.len();
-        for (_, t, v, _) in &kids {
+        let mut flat: Vec<Kid> = Vec::with_capacity(4 * kids.len());
+        for (four, fresh) in kids {
+            flat.extend(four);
+            for (k, v, new) in fresh {
+                if new && F::SHARE_MIDPOINTS {
+                    midpoints.entry(k).or_insert(v);
+                }
+            }
+        }
+        let kids = flat;
+        for (_, t, v, _, _) in &kids {
             for k in 0..3 {
                 if v[k] > best.0 {
                     best = (v[k], t[k]);
                 }
             }
         }
-        for (ub, tri, vals, near) in kids {
+        for (ub, tri, vals, near, dist) in kids {
             if ub > best.0 + tol {
                 heap.push(Item {
                     ub,
@@ -276,6 +339,7 @@ pub(crate) fn maximize<F: Field>(
                     tri,
                     vals,
                     near,
+                    dist,
                 });
                 seq += 1;
             }
@@ -290,9 +354,160 @@ pub(crate) fn maximize<F: Field>(
     }
 }
 
+/// Index of the first `b` in `ids` (present).
+#[inline]
+fn first(ids: &[u32], b: u32) -> usize {
+    ids.iter().position(|&x| x == b).expect("a candidate")
+}
+
+/// `dist[k][j]` (corner `k` to `near[j]`) from a memo indexed by corner and first position
+/// in `near`.
+fn spread(memo: &[[f64; 3]; 3], near: &[u32; 3]) -> [[f64; 3]; 3] {
+    let mut d = [[f64::NAN; 3]; 3];
+    for k in 0..3 {
+        for j in 0..3 {
+            d[k][j] = memo[k][first(near, near[j])];
+        }
+    }
+    d
+}
+
+/// `m[j][k]` → `[k][j]`.
+fn transpose(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let mut t = [[0.0; 3]; 3];
+    for (j, row) in m.iter().enumerate() {
+        for (k, &x) in row.iter().enumerate() {
+            t[k][j] = x;
+        }
+    }
+    t
+}
+
+/// An evaluation of an edge midpoint: the edge's key, `f` and the triangle there, and
+/// whether it was computed in this batch.
+type Fresh = ([u64; 6], (f64, u32), bool);
+
+/// The key of edge `p q` (either direction): its ends' coordinate bits, in order.
+fn edge_key(p: DVec3, q: DVec3) -> [u64; 6] {
+    let a = [p.x, p.y, p.z].map(f64::to_bits);
+    let b = [q.x, q.y, q.z].map(f64::to_bits);
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    [lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]]
+}
+
+/// A multiply-rotate hash of [`edge_key`]s (lookups only: no output depends on the
+/// table's iteration order).
+#[derive(Default, Clone, Copy)]
+struct KeyHash;
+
+impl BuildHasher for KeyHash {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..b.len()].copy_from_slice(b);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Distance to the nearest of a few points (convex pieces, 1-Lipschitz): `SHARED`
+    /// switches on the midpoint cache and the reuse of known distances.
+    struct Points<const SHARED: bool>(Vec<DVec3>);
+
+    impl<const SHARED: bool> Field for Points<SHARED> {
+        fn eval(&self, x: DVec3, _hint: u32) -> (f64, u32) {
+            (0..self.0.len() as u32)
+                .map(|b| (self.dist_to(b, x), b))
+                .fold((f64::INFINITY, 0), |a, c| if c.0 < a.0 { c } else { a })
+        }
+        fn dist_to(&self, b: u32, x: DVec3) -> f64 {
+            (x - self.0[b as usize]).length()
+        }
+        const SHARE_MIDPOINTS: bool = SHARED;
+        const VALUE_IS_DISTANCE: bool = SHARED;
+    }
+
+    #[test]
+    fn shared_midpoints_and_known_distances_change_nothing() {
+        // A 2 × 2 grid of triangles above a scatter of points: the farthest surface point
+        // from the points, with and without sharing, and against a dense sample.
+        let pts: Vec<DVec3> = (0..7)
+            .map(|k| {
+                let f = k as f64;
+                DVec3::new((f * 1.7).sin() * 1.5, (f * 0.9).cos() * 1.5, -0.3 - 0.1 * f)
+            })
+            .collect();
+        let g = |i: usize, j: usize| DVec3::new(i as f64 - 1.0, j as f64 - 1.0, 0.2);
+        let mut tris = Vec::new();
+        for i in 0..2 {
+            for j in 0..2 {
+                tris.push([g(i, j), g(i + 1, j), g(i + 1, j + 1)]);
+                tris.push([g(i, j), g(i + 1, j + 1), g(i, j + 1)]);
+            }
+        }
+        let plain = Points::<false>(pts.clone());
+        let shared = Points::<true>(pts);
+        let items = |f: &dyn Fn(DVec3) -> (f64, u32)| -> Vec<(Tri, [f64; 3], [u32; 3])> {
+            tris.iter()
+                .map(|t| {
+                    let e = t.map(f);
+                    (*t, e.map(|x| x.0), e.map(|x| x.1))
+                })
+                .collect()
+        };
+        let a = maximize(
+            &plain,
+            &items(&|x| plain.eval(x, 0)),
+            f64::NEG_INFINITY,
+            g(0, 0),
+            1e-4,
+            100_000,
+        );
+        let b = maximize(
+            &shared,
+            &items(&|x| shared.eval(x, 0)),
+            f64::NEG_INFINITY,
+            g(0, 0),
+            1e-4,
+            100_000,
+        );
+        assert_eq!(a.value.to_bits(), b.value.to_bits());
+        assert_eq!(a.point, b.point);
+        assert_eq!(a.gap.to_bits(), b.gap.to_bits());
+        // Certified: no sample exceeds value + gap, and the value is reached.
+        let mut sample = f64::NEG_INFINITY;
+        for t in &tris {
+            for i in 0..=40 {
+                for j in 0..=40 - i {
+                    let (u, v) = (i as f64 / 40.0, j as f64 / 40.0);
+                    let x = t[0] + (t[1] - t[0]) * u + (t[2] - t[0]) * v;
+                    sample = sample.max(plain.eval(x, 0).0);
+                }
+            }
+        }
+        assert!(sample <= a.value + a.gap + 1e-12, "{sample} {a:?}");
+        assert!(a.value >= sample - 1e-3, "{sample} {a:?}");
+        assert!((plain.eval(a.point, 0).0 - a.value).abs() < 1e-12);
+    }
 
     #[test]
     fn lp_max_of_two_ramps_is_their_crossing() {

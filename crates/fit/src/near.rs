@@ -38,19 +38,120 @@ pub(crate) struct Tree {
     pub(crate) ids: Vec<u32>,
     /// Slot of every mesh triangle (`u32::MAX` when not in the subset).
     slot_of: Vec<u32>,
-    /// Bounding sphere (centre, radius) of every slot's triangle.
-    spheres: Vec<[f64; 4]>,
-    /// Plane (unit normal, offset) of every slot's triangle (zero for a degenerate one).
-    planes: Vec<[f64; 4]>,
+    /// Bounding sphere and plane of every slot's triangle, side by side (one cache line:
+    /// the two filters of a closest-point query).
+    filters: Vec<Filter>,
     /// Bounding box of every slot's triangle.
     boxes: Vec<(DVec3, DVec3)>,
+    /// Every internal node of `nodes` as a record of its two children (for
+    /// [`Tree::closest`]), and the root as a child.
+    pairs: Vec<Pair>,
+    root: Child,
 }
 
+/// A node seen from its parent: a leaf (`count > 0` slots from `index`) or an internal node
+/// (`count == 0`, record `index` of [`Tree::pairs`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Child {
+    index: u32,
+    count: u32,
+}
+
+/// An internal node's two children: their boxes (`min`, `max` per child) and references.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+struct Pair {
+    boxes: [[DVec3; 2]; 2],
+    kids: [Child; 2],
+}
+
+/// Squared distance from `p` to the box of child `k` of `pr` (as [`box_dist2`]).
+#[inline]
+fn pair_dist2(pr: &Pair, k: usize, p: DVec3) -> f64 {
+    let [min, max] = pr.boxes[k];
+    (min - p).max(DVec3::ZERO).max(p - max).length_squared()
+}
+
+/// The filters of one slot: bounding sphere (centre, radius) and plane (unit normal,
+/// offset; zero for a degenerate triangle).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
+struct Filter {
+    sphere: [f64; 4],
+    plane: [f64; 4],
+}
+
+impl Filter {
+    fn of(t: &Tri) -> Filter {
+        let n = normal(t).normalize_or_zero();
+        let c = (t[0] + t[1] + t[2]) / 3.0;
+        let r = t.iter().map(|&q| (q - c).length()).fold(0.0, f64::max);
+        // Slack against the rounding of `c` and `r`.
+        let r = r * (1.0 + 1e-9) + 1e-12;
+        Filter {
+            sphere: [c.x, c.y, c.z, r],
+            plane: [n.x, n.y, n.z, n.dot(t[0])],
+        }
+    }
+}
+
+/// The [`Pair`] records of the internal nodes of `nodes` (in node order) and the root.
+fn pair_records(nodes: &[Node]) -> (Vec<Pair>, Child) {
+    let mut record = vec![u32::MAX; nodes.len()];
+    let mut k = 0u32;
+    for (i, n) in nodes.iter().enumerate() {
+        if n.count == 0 {
+            record[i] = k;
+            k += 1;
+        }
+    }
+    let child = |i: usize| {
+        let n = &nodes[i];
+        if n.count > 0 {
+            Child {
+                index: n.a,
+                count: n.count,
+            }
+        } else {
+            Child {
+                index: record[i],
+                count: 0,
+            }
+        }
+    };
+    let pairs = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.count == 0)
+        .map(|(i, n)| {
+            let (l, r) = (i + 1, n.a as usize);
+            Pair {
+                boxes: [[nodes[l].min, nodes[l].max], [nodes[r].min, nodes[r].max]],
+                kids: [child(l), child(r)],
+            }
+        })
+        .collect();
+    (pairs, child(0))
+}
+
+/// Nodes of a tree over `n` items (median splits, leaves of at most [`LEAF`]): twice its
+/// leaves less one.
 fn node_count(n: usize) -> usize {
-    if n <= LEAF {
-        1
+    2 * leaf_pair(n).0 - 1
+}
+
+/// Leaves of trees over `m` and `m + 1` items, in O(log m): the halves of `m` and `m + 1`
+/// are `k` or `k + 1` for `k = m / 2`.
+fn leaf_pair(m: usize) -> (usize, usize) {
+    if m < LEAF {
+        return (1, 1);
+    }
+    let (x, y) = leaf_pair(m / 2);
+    let of = |n: usize, split: usize| if n <= LEAF { 1 } else { split };
+    if m.is_multiple_of(2) {
+        (of(m, 2 * x), of(m + 1, x + y))
     } else {
-        1 + node_count(n / 2) + node_count(n - n / 2)
+        (of(m, x + y), of(m + 1, 2 * y))
     }
 }
 
@@ -67,7 +168,7 @@ impl Tree {
     pub(crate) fn from_corners(
         total: usize,
         subset: Option<&[u32]>,
-        corners_of: impl Fn(u32) -> Tri,
+        corners_of: impl Fn(u32) -> Tri + Sync,
     ) -> Tree {
         let all: Vec<u32>;
         let subset = match subset {
@@ -87,16 +188,15 @@ impl Tree {
         }
         // (centroid as total-order keys, triangle, index into `tris`): small items with
         // integer comparisons for the selections.
-        let tris: Vec<Tri> = subset.iter().map(|&t| corners_of(t)).collect();
-        let mut items: Vec<Item> = subset
-            .iter()
-            .zip(&tris)
+        let (tris, mut items): (Vec<Tri>, Vec<Item>) = subset
+            .par_iter()
             .enumerate()
-            .map(|(k, (&t, c))| {
+            .map(|(k, &t)| {
+                let c = corners_of(t);
                 let m = (c[0] + c[1] + c[2]) / 3.0;
-                ([m.x, m.y, m.z].map(order_key), t, k as u32)
+                (c, ([m.x, m.y, m.z].map(order_key), t, k as u32))
             })
-            .collect();
+            .unzip();
         let mut nodes = vec![
             Node {
                 min: DVec3::ZERO,
@@ -108,42 +208,31 @@ impl Tree {
         ];
         build(&mut items, &tris, &mut nodes, 0, 0);
         let ids: Vec<u32> = items.iter().map(|i| i.1).collect();
-        let corners: Vec<Tri> = items.iter().map(|i| tris[i.2 as usize]).collect();
-        let planes = corners
-            .iter()
-            .map(|t| {
-                let n = normal(t).normalize_or_zero();
-                [n.x, n.y, n.z, n.dot(t[0])]
-            })
-            .collect();
-        let spheres = corners
-            .iter()
-            .map(|t| {
-                let c = (t[0] + t[1] + t[2]) / 3.0;
-                let r = t.iter().map(|&q| (q - c).length()).fold(0.0, f64::max);
-                // Slack against the rounding of `c` and `r`.
-                let r = r * (1.0 + 1e-9) + 1e-12;
-                [c.x, c.y, c.z, r]
-            })
-            .collect();
+        let corners: Vec<Tri> = items.par_iter().map(|i| tris[i.2 as usize]).collect();
+        drop(tris);
+        let (filters, boxes) = corners
+            .par_iter()
+            .map(|t| (Filter::of(t), tri_box(t)))
+            .unzip();
         for (s, &i) in ids.iter().enumerate() {
             slot_of[i as usize] = s as u32;
         }
-        let boxes = corners.iter().map(tri_box).collect();
+        let (pairs, root) = pair_records(&nodes);
         Tree {
             nodes,
             corners,
             ids,
             slot_of,
-            spheres,
-            planes,
+            filters,
             boxes,
+            pairs,
+            root,
         }
     }
 
     /// Unit normal of the triangle in `slot` (zero for a degenerate one).
     fn unit_normal(&self, slot: usize) -> DVec3 {
-        let [x, y, z, _] = self.planes[slot];
+        let [x, y, z, _] = self.filters[slot].plane;
         DVec3::new(x, y, z)
     }
 
@@ -183,30 +272,32 @@ impl Tree {
             }
         }
         let mut reach = best.sqrt();
-        let mut stack: [(u32, f64); 64] = [(0, 0.0); 64];
-        stack[0] = (0, box_dist2(&self.nodes[0], p));
+        // The walk of `nodes` (near child first), on the records of `pairs`: one record
+        // holds both children's boxes.
+        let mut stack: [(Child, f64); 64] = [(Child::default(), 0.0); 64];
+        stack[0] = (self.root, box_dist2(&self.nodes[0], p));
         let mut top = 1usize;
         while top > 0 {
             top -= 1;
-            let (ni, bd) = stack[top];
+            let (c, bd) = stack[top];
             if bd > best || (bd == best && found.is_some()) {
                 continue;
             }
-            let node = &self.nodes[ni as usize];
-            if node.count > 0 {
-                let first = node.a as usize;
-                for s in first..first + node.count as usize {
+            if c.count > 0 {
+                let first = c.index as usize;
+                for s in first..first + c.count as usize {
                     if hint == Some(s) {
                         continue; // measured first; a tie never replaces it
                     }
-                    let [cx, cy, cz, r] = self.spheres[s];
+                    let f = &self.filters[s];
+                    let [cx, cy, cz, r] = f.sphere;
                     let dc2 = (DVec3::new(cx, cy, cz) - p).length_squared();
                     let lim = reach + r;
                     if dc2 > lim * lim * (1.0 + 1e-9) {
                         continue;
                     }
                     // The triangle is no nearer than its plane.
-                    let [nx, ny, nz, off] = self.planes[s];
+                    let [nx, ny, nz, off] = f.plane;
                     let pd = nx * p.x + ny * p.y + nz * p.z - off;
                     if pd * pd > best * (1.0 + 1e-9) + 1e-24 {
                         continue;
@@ -221,19 +312,20 @@ impl Tree {
                 }
             } else if top + 2 <= stack.len() {
                 // The depth is log2(n / LEAF) < 32: the stack never overflows.
-                let (l, r) = (ni as usize + 1, node.a as usize);
-                let (dl, dr) = (box_dist2(&self.nodes[l], p), box_dist2(&self.nodes[r], p));
+                let pr = &self.pairs[c.index as usize];
+                let dl = pair_dist2(pr, 0, p);
+                let dr = pair_dist2(pr, 1, p);
                 let ((near, dn), (far, df)) = if dl <= dr {
-                    ((l, dl), (r, dr))
+                    ((pr.kids[0], dl), (pr.kids[1], dr))
                 } else {
-                    ((r, dr), (l, dl))
+                    ((pr.kids[1], dr), (pr.kids[0], dl))
                 };
                 if df < best || (df == best && found.is_none()) {
-                    stack[top] = (far as u32, df);
+                    stack[top] = (far, df);
                     top += 1;
                 }
                 if dn < best || (dn == best && found.is_none()) {
-                    stack[top] = (near as u32, dn);
+                    stack[top] = (near, dn);
                     top += 1;
                 }
             }
@@ -242,13 +334,54 @@ impl Tree {
     }
 
     /// Every (slot of `self`, slot of `other`) whose triangles' bounding boxes overlap
-    /// (closed boxes: touching counts), sorted.
+    /// (closed boxes: touching counts), sorted. The node pairs are expanded breadth first
+    /// into a fixed frontier whose parts are walked in parallel; the sorted union does not
+    /// depend on the thread count.
     pub(crate) fn overlapping(&self, other: &Tree) -> Vec<(u32, u32)> {
-        let mut out = Vec::new();
         if self.nodes.is_empty() || other.nodes.is_empty() {
-            return out;
+            return Vec::new();
         }
-        let mut stack: Vec<(u32, u32)> = vec![(0, 0)];
+        let meets = |(i, j): (u32, u32)| {
+            let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
+            overlap(a.min, a.max, b.min, b.max)
+        };
+        let mut frontier: Vec<(u32, u32)> = vec![(0, 0)];
+        while frontier.len() < 64 {
+            let mut next = Vec::with_capacity(2 * frontier.len());
+            let mut split = false;
+            for &pair in &frontier {
+                if !meets(pair) {
+                    continue;
+                }
+                match self.children(pair.0, pair.1, other) {
+                    Some(k) => {
+                        next.extend(k);
+                        split = true;
+                    }
+                    None => next.push(pair),
+                }
+            }
+            frontier = next;
+            if !split {
+                break;
+            }
+        }
+        let parts: Vec<Vec<(u32, u32)>> = frontier
+            .par_iter()
+            .map(|&root| self.overlapping_from(other, root))
+            .collect();
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+        for p in parts {
+            out.extend(p);
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// [`Tree::overlapping`] below node pair `root` (unsorted).
+    fn overlapping_from(&self, other: &Tree, root: (u32, u32)) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        let mut stack: Vec<(u32, u32)> = vec![root];
         while let Some((i, j)) = stack.pop() {
             let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
             if !overlap(a.min, a.max, b.min, b.max) {
@@ -272,7 +405,6 @@ impl Tree {
                 Some(k) => stack.extend(k),
             }
         }
-        out.sort_unstable();
         out
     }
 
@@ -515,7 +647,7 @@ fn build(
     let (li, ri) = items.split_at_mut(half);
     let (head, rest) = nodes.split_at_mut(1);
     let (ln, rn) = rest.split_at_mut(left_nodes);
-    let (lb, rb) = if n > 4096 {
+    let (lb, rb) = if n > 1024 {
         rayon::join(
             || build(li, tris, ln, node + 1, offset),
             || build(ri, tris, rn, node + 1 + left_nodes, offset + half),
@@ -550,6 +682,21 @@ mod tests {
                 (closest_on_triangle(p, &c) - p).length()
             })
             .fold(f64::INFINITY, f64::min)
+    }
+
+    #[test]
+    fn node_count_matches_the_recursion() {
+        fn slow(n: usize) -> usize {
+            if n <= LEAF {
+                1
+            } else {
+                1 + slow(n / 2) + slow(n - n / 2)
+            }
+        }
+        for n in 1..3000 {
+            assert_eq!(node_count(n), slow(n), "{n}");
+        }
+        assert_eq!(node_count(1_000_003), slow(1_000_003));
     }
 
     #[test]

@@ -144,6 +144,14 @@ impl SignedIndex {
     /// Errors: [`FitError::Mesh`] for an empty or invalid mesh.
     pub(crate) fn near(mesh: &Mesh, region: Option<[DVec3; 2]>) -> Result<SignedIndex, FitError> {
         mesh.validate()?;
+        SignedIndex::near_valid(mesh, region)
+    }
+
+    /// [`SignedIndex::near`] for a mesh the caller has validated ([`Mesh::validate`]).
+    pub(crate) fn near_valid(
+        mesh: &Mesh,
+        region: Option<[DVec3; 2]>,
+    ) -> Result<SignedIndex, FitError> {
         if mesh.triangles.is_empty() {
             return Err(MeshError::Empty.into());
         }
@@ -155,6 +163,7 @@ impl SignedIndex {
                 None => (Tree::new(mesh, None), None),
                 Some([lo, hi]) => {
                     let subset: Vec<u32> = (0..mesh.triangles.len() as u32)
+                        .into_par_iter()
                         .filter(|&t| {
                             let c = mesh.corners(t as usize).map(|p| p.as_dvec3());
                             let (tlo, thi) = (c[0].min(c[1]).min(c[2]), c[0].max(c[1]).max(c[2]));

@@ -1,8 +1,10 @@
 //! Fit and compare against shapes with exact answers, real meshes, and bad input.
 
 mod compare;
+mod compare_dense;
 mod fit;
 mod index;
+mod threads;
 
 use osteon_geom::Vec3;
 use osteon_mesh::Mesh;
