@@ -14,7 +14,8 @@
 //! first narrow the list to the candidates within `u(cₛ) + 2rₛ` of their own centre (one more
 //! 8-wide pass over the sub-group centres). The candidates whose kernel distance is within
 //! the kernel's rounding of the minimum are then evaluated exactly ([`closest_on_triangle`]),
-//! and the smallest `(distance², triangle)` wins. Groups too small to share a query, or with
+//! found in one pass over the candidates with a mask of the 8 points per candidate, and the
+//! smallest `(distance², triangle)` wins. Groups too small to share a query, or with
 //! too many candidates, fall back to one tree query per point (running hint). The groups and
 //! their tasks depend only on the points, so results are the same at any thread count.
 
@@ -110,8 +111,20 @@ fn kernel_tol(u: f32, r: f32) -> f32 {
 /// Exact closest hits of `points`, in their order (`None` only where the tree query gives
 /// none: non-finite points). `cell` (mm) sets the group size: a few voxels.
 pub(crate) fn closest_many(sd: &SignedDistance, points: &[Vec3], cell: f32) -> Vec<Option<Hit>> {
+    closest_many_map(sd, points, cell, None, &|h| h)
+}
+
+/// [`closest_many`] with every hit mapped by `f` (in the parallel tasks, before the results
+/// are put in input order: a small `T` moves less memory), `empty` for no points.
+pub(crate) fn closest_many_map<T: Copy + Send + Sync>(
+    sd: &SignedDistance,
+    points: &[Vec3],
+    cell: f32,
+    empty: T,
+    f: &(impl Fn(Option<Hit>) -> T + Sync),
+) -> Vec<T> {
     let n = points.len();
-    let mut out: Vec<Option<Hit>> = vec![None; n];
+    let mut out: Vec<T> = vec![empty; n];
     if n == 0 {
         return out;
     }
@@ -158,14 +171,14 @@ pub(crate) fn closest_many(sd: &SignedDistance, points: &[Vec3], cell: f32) -> V
         s = e;
     }
     let order = &order;
-    let results: Vec<Vec<(u32, Option<Hit>)>> = groups
+    let results: Vec<Vec<(u32, T)>> = groups
         .par_chunks(TASK_GROUPS)
         .map(|gs| {
             let mut hint = None;
             let mut res = Vec::with_capacity(gs.iter().map(|g| g.1 - g.0).sum());
             for &(s, e) in gs {
                 let idx: Vec<u32> = order[s..e].iter().map(|o| o.1).collect();
-                group(sd, points, &idx, &mut hint, &mut res);
+                group(sd, points, &idx, &mut hint, &mut res, f);
             }
             res
         })
@@ -179,32 +192,35 @@ pub(crate) fn closest_many(sd: &SignedDistance, points: &[Vec3], cell: f32) -> V
 }
 
 /// One tree query per point, with a running hint.
-fn each(
+fn each<T>(
     sd: &SignedDistance,
     points: &[Vec3],
     idx: &[u32],
     hint: &mut Option<u32>,
-    res: &mut Vec<(u32, Option<Hit>)>,
+    res: &mut Vec<(u32, T)>,
+    f: &impl Fn(Option<Hit>) -> T,
 ) {
     for &i in idx {
         let h = sd.hit(points[i as usize], *hint);
         if let Some(h) = h {
             *hint = Some(h.tri);
         }
-        res.push((i, h));
+        res.push((i, f(h)));
     }
 }
 
-/// The hits of the group `idx` (indices into `points`, compact), appended to `res`.
-fn group(
+/// The hits of the group `idx` (indices into `points`, compact), mapped by `f`, appended to
+/// `res`.
+fn group<T>(
     sd: &SignedDistance,
     points: &[Vec3],
     idx: &[u32],
     hint: &mut Option<u32>,
-    res: &mut Vec<(u32, Option<Hit>)>,
+    res: &mut Vec<(u32, T)>,
+    f: &impl Fn(Option<Hit>) -> T,
 ) {
     if idx.len() < MIN_GROUP || !points[idx[0] as usize].is_finite() {
-        return each(sd, points, idx, hint, res);
+        return each(sd, points, idx, hint, res, f);
     }
     let (mut lo, mut hi) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
     for &i in idx {
@@ -214,7 +230,7 @@ fn group(
     let c = (lo + hi) * 0.5;
     let rb = 0.5 * (hi - lo).length();
     let Some(hc) = sd.hit(c, *hint) else {
-        return each(sd, points, idx, hint, res);
+        return each(sd, points, idx, hint, res, f);
     };
     *hint = Some(hc.tri);
     let uc = hc.dist2.sqrt();
@@ -224,7 +240,7 @@ fn group(
         let sc = &mut *cell.borrow_mut();
         sd.candidates_unsorted(c, reach * reach, &mut sc.cands);
         if sc.cands.is_empty() || sc.cands.len() > MAX_CANDIDATES {
-            return each(sd, points, idx, hint, res);
+            return each(sd, points, idx, hint, res, f);
         }
         sc.prep.clear();
         sc.prep
@@ -298,25 +314,35 @@ fn group(
                 }
                 sc.rows.push(d);
             }
-            for (l, &i) in s.iter().enumerate() {
-                let p = points[i as usize];
+            // Each lane's threshold: its candidates within the kernel's rounding of its
+            // minimum are evaluated exactly, found in one pass over the rows (a lane mask
+            // per row).
+            let mut thr2 = [f32::NEG_INFINITY; LANES];
+            for l in 0..s.len() {
                 let u = best[l].sqrt();
                 let thr = u + kernel_tol(u, rb);
-                let thr2 = thr * thr;
-                let mut pick: Option<Hit> = None;
-                for (row, &k) in sc.rows.iter().zip(&sc.list) {
-                    if row[l] > thr2 {
-                        continue;
-                    }
-                    let h = sd.hit_on(p, sc.cands[k as usize].1);
-                    if pick.is_none_or(|b| (h.dist2, h.tri) < (b.dist2, b.tri)) {
-                        pick = Some(h);
+                thr2[l] = thr * thr;
+            }
+            let mut pick: [Option<Hit>; LANES] = [None; LANES];
+            for (row, &k) in sc.rows.iter().zip(&sc.list) {
+                let mut m = 0u32;
+                for l in 0..LANES {
+                    m |= u32::from(row[l] <= thr2[l]) << l;
+                }
+                while m != 0 {
+                    let l = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let h = sd.hit_on(points[s[l] as usize], sc.cands[k as usize].1);
+                    if pick[l].is_none_or(|b| (h.dist2, h.tri) < (b.dist2, b.tri)) {
+                        pick[l] = Some(h);
                     }
                 }
-                match pick {
-                    Some(h) => res.push((i, Some(h))),
+            }
+            for (l, &i) in s.iter().enumerate() {
+                match pick[l] {
+                    Some(h) => res.push((i, f(Some(h)))),
                     // Not reachable when the kernel is within its tolerance; stay exact.
-                    None => res.push((i, sd.hit(p, *hint))),
+                    None => res.push((i, f(sd.hit(points[i as usize], *hint)))),
                 }
             }
         }
@@ -396,6 +422,13 @@ mod tests {
                     "the hit's point is at its distance"
                 );
             }
+        }
+        // The mapped form gives the mapped hits.
+        let f = |h: Option<Hit>| h.map_or(-1.0, |h| h.dist2);
+        let mapped = closest_many_map(&sd, &pts, 1.0, 0.0f32, &f);
+        let plain = closest_many(&sd, &pts, 1.0);
+        for (m, h) in mapped.iter().zip(&plain) {
+            assert_eq!(*m, f(*h));
         }
         // The same call twice (any thread count): identical.
         let a = closest_many(&sd, &pts, 1.0);

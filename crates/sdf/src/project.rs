@@ -44,7 +44,7 @@ use rayon::prelude::*;
 
 use crate::bvh::Hit;
 use crate::field::Shape;
-use crate::many::closest_many;
+use crate::many::{closest_many, closest_many_map};
 use crate::{SdfError, SignedDistance};
 
 /// Newton steps per vertex.
@@ -353,10 +353,8 @@ pub(crate) fn project_vertices(
 
 /// The unsigned level-set error of each point (grouped queries, cells of `cell` mm).
 fn errors_many(pr: &Projector<'_>, points: &[Vec3], cell: f32) -> Vec<f32> {
-    closest_many(pr.sd, points, cell)
-        .iter()
-        .map(|h| h.map_or(0.0, |h| pr.shape.unsigned_error(h.dist2.sqrt())))
-        .collect()
+    let f = |h: Option<Hit>| h.map_or(0.0, |h| pr.shape.unsigned_error(h.dist2.sqrt()));
+    closest_many_map(pr.sd, points, cell, 0.0, &f)
 }
 
 /// Splits triangles whose edge midpoints or centroid are farther than `tol` mm from the level
@@ -465,8 +463,13 @@ pub(crate) fn refine(
             marked[e as usize] = err > tol;
         }
         let tri_edge_ref = &tri_edge;
+        // A triangle whose three edges are already marked is split into four whatever its
+        // centroid's error: its centroid is not queried.
         let cents: Vec<u32> = (0..nt as u32)
-            .filter(|&t| (0..3).any(|e| suspect[tri_edge_ref[3 * t as usize + e] as usize]))
+            .filter(|&t| {
+                let es = &tri_edge_ref[3 * t as usize..3 * t as usize + 3];
+                es.iter().any(|&e| suspect[e as usize]) && !es.iter().all(|&e| marked[e as usize])
+            })
             .collect();
         let cent_pts: Vec<Vec3> = cents
             .iter()
