@@ -40,6 +40,7 @@
 
 mod batch;
 mod bvh;
+mod crease;
 pub mod field;
 mod many;
 pub mod measure;
@@ -276,6 +277,11 @@ pub struct OffsetReport {
     /// rest are rolled back.
     #[serde(default)]
     pub folded_faces: usize,
+    /// Vertices put on creases and corners of the level set, and edges flipped to run along
+    /// them, where projected triangles cut across (0 without projection).
+    pub crease_vertices: usize,
+    /// See [`OffsetReport::crease_vertices`].
+    pub crease_flips: usize,
     /// Triangles of the output that still intersect another after the roll-back (`None`
     /// when nothing was searched: without projection, marching cubes cannot fold).
     #[serde(default)]
@@ -286,7 +292,8 @@ pub struct OffsetReport {
     pub sign_method: String,
     /// Things the caller should know (coarsened voxel, inner shells, …).
     pub warnings: Vec<String>,
-    /// Seconds per stage: `sdf`, `extract`, `project`, `untangle`, `components`, `measure`.
+    /// Seconds per stage: `sdf`, `extract`, `project`, `crease`, `untangle`, `components`,
+    /// `measure`.
     pub timings_s: BTreeMap<String, f64>,
 }
 

@@ -1,5 +1,6 @@
 //! Offset, shell, thicken and wrap: a narrow-band field, marching cubes, projection onto the
-//! exact level set, splitting of stray triangles, and a measured report.
+//! exact level set, splitting of stray triangles, vertices and edges on creases (`crease`),
+//! untangling, and a measured report.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -9,6 +10,7 @@ use osteon_iso::{extract_field, ExtractOptions};
 use osteon_mesh::Mesh;
 use osteon_volume::fill_cavities;
 
+use crate::crease::crease;
 use crate::field::{band_field, check_budget, grid_for, Shape};
 use crate::measure::measure;
 use crate::project::{project_vertices, refine, separate_coincident, Projector};
@@ -173,6 +175,7 @@ impl Job<'_> {
         let t = Instant::now();
         let mut rolled_back_vertices = 0;
         let mut folded_faces = 0;
+        let (mut crease_vertices, mut crease_flips) = (0, 0);
         let mut self_intersecting_faces = None;
         if opts.project {
             let pr = Projector {
@@ -194,8 +197,19 @@ impl Job<'_> {
                 cell,
                 cancel,
             )?;
-            separate_coincident(&mut mesh, (1e-3 * h) as f32);
             self.timings.insert("project".into(), secs(t));
+            let t = Instant::now();
+            (crease_vertices, crease_flips) = crease(
+                &mut mesh,
+                &mut normals,
+                &mut origin,
+                &pr,
+                h as f32,
+                cell,
+                cancel,
+            )?;
+            separate_coincident(&mut mesh, (1e-3 * h) as f32);
+            self.timings.insert("crease".into(), secs(t));
             let t = Instant::now();
             let (folded, moved, left) = untangle(&mut mesh, &origin, &pr, cancel)?;
             folded_faces = folded;
@@ -240,6 +254,8 @@ impl Job<'_> {
             components,
             rolled_back_vertices,
             folded_faces,
+            crease_vertices,
+            crease_flips,
             self_intersecting_faces,
             error,
             sign_method: self.sign_name,
