@@ -345,27 +345,7 @@ impl Tree {
             let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
             overlap(a.min, a.max, b.min, b.max)
         };
-        let mut frontier: Vec<(u32, u32)> = vec![(0, 0)];
-        while frontier.len() < 64 {
-            let mut next = Vec::with_capacity(2 * frontier.len());
-            let mut split = false;
-            for &pair in &frontier {
-                if !meets(pair) {
-                    continue;
-                }
-                match self.children(pair.0, pair.1, other) {
-                    Some(k) => {
-                        next.extend(k);
-                        split = true;
-                    }
-                    None => next.push(pair),
-                }
-            }
-            frontier = next;
-            if !split {
-                break;
-            }
-        }
+        let frontier = self.frontier(other, meets);
         let parts: Vec<Vec<(u32, u32)>> = frontier
             .par_iter()
             .map(|&root| self.overlapping_from(other, root))
@@ -408,6 +388,34 @@ impl Tree {
         out
     }
 
+    /// The node pairs below the roots' pair that `keep` accepts, expanded breadth first
+    /// (in a fixed order) until there are at least 64 or only leaf pairs are left: the
+    /// starting points of a parallel pair search.
+    fn frontier(&self, other: &Tree, keep: impl Fn((u32, u32)) -> bool) -> Vec<(u32, u32)> {
+        let mut frontier: Vec<(u32, u32)> = vec![(0, 0)];
+        while frontier.len() < 64 {
+            let mut next = Vec::with_capacity(2 * frontier.len());
+            let mut split = false;
+            for &pair in &frontier {
+                if !keep(pair) {
+                    continue;
+                }
+                match self.children(pair.0, pair.1, other) {
+                    Some(k) => {
+                        next.extend(k);
+                        split = true;
+                    }
+                    None => next.push(pair),
+                }
+            }
+            frontier = next;
+            if !split {
+                break;
+            }
+        }
+        frontier
+    }
+
     /// The two child pairs of node pair `(i, j)` (splitting the larger internal box), or
     /// `None` for two leaves.
     fn children(&self, i: u32, j: u32, other: &Tree) -> Option<[(u32, u32); 2]> {
@@ -439,27 +447,7 @@ impl Tree {
             let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
             box_gap(a.min, a.max, b.min, b.max)
         };
-        let mut frontier: Vec<(u32, u32)> = vec![(0, 0)];
-        while frontier.len() < 64 {
-            let mut next = Vec::with_capacity(2 * frontier.len());
-            let mut split = false;
-            for &pair in &frontier {
-                if gap(pair) >= bound {
-                    continue;
-                }
-                match self.children(pair.0, pair.1, other) {
-                    Some(k) => {
-                        next.extend(k);
-                        split = true;
-                    }
-                    None => next.push(pair),
-                }
-            }
-            frontier = next;
-            if !split {
-                break;
-            }
-        }
+        let frontier = self.frontier(other, |pair| gap(pair) < bound);
         let found: Vec<Option<(f64, DVec3, DVec3)>> = frontier
             .par_iter()
             .map(|&root| self.closest_from(other, root, bound))
