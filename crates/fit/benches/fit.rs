@@ -74,13 +74,13 @@ fn table(implant: &str, bone: &str) {
         return;
     }
     let novol = FitOptions::default().with_penetration_volume(false);
-    let (t_nv, _) = best_of(7, || fit(&i, &b, &novol).unwrap());
-    let (t_sd, (lo, hi)) = best_of(7, || vertex_distances(&i, &b));
+    let (t_nv, _) = best_of(runs, || fit(&i, &b, &novol).unwrap());
+    let (t_sd, (lo, hi)) = best_of(runs, || vertex_distances(&i, &b));
     println!("  fit (no volume)        {t_nv:.4} s");
     println!("  vertex signed distance {t_sd:.4} s  range {lo:.4} .. {hi:.4}");
-    let (t_di, _) = best_of(7, || osteon_mesh::DistanceIndex::new(&b).unwrap());
-    let (t_to, _) = best_of(7, || osteon_mesh::Topology::new(&b).unwrap());
-    let (t_si, _) = best_of(7, || SignedIndex::new(&b).unwrap());
+    let (t_di, _) = best_of(runs, || osteon_mesh::DistanceIndex::new(&b).unwrap());
+    let (t_to, _) = best_of(runs, || osteon_mesh::Topology::new(&b).unwrap());
+    let (t_si, _) = best_of(runs, || SignedIndex::new(&b).unwrap());
     println!("  bone index: distance {t_di:.4} s, topology {t_to:.4} s, signed (both + normals) {t_si:.4} s");
 }
 

@@ -140,7 +140,7 @@ impl PointIndex {
     /// Distance from `p` to triangle `t` (a triangle id of the mesh), exact f64.
     #[inline]
     pub(crate) fn distance_to(&self, t: u32, p: DVec3) -> f64 {
-        osteon_mesh::distance::point_triangle_distance2(p, self.corners(t)).sqrt()
+        self.distance2_to(t, p).sqrt()
     }
 
     /// Squared distance from `p` to triangle `t` (a triangle id of the mesh), exact f64.

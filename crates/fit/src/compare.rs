@@ -656,6 +656,11 @@ impl Field for Unsigned<'_> {
     fn dist_to(&self, b: u32, x: DVec3) -> f64 {
         self.0.distance_to(b, x)
     }
+    // An exact closest-triangle search: the hint only speeds it up.
+    const SHARE_MIDPOINTS: bool = true;
+    // `eval`'s value is the root of the same `point_triangle_distance2` of `x` and the
+    // triangle it names that `dist_to` takes.
+    const VALUE_IS_DISTANCE: bool = true;
 }
 
 /// The pieces of the percentile interpolant of one triangle split `k`-fold, from its

@@ -84,17 +84,15 @@
 //!   The report measures the result again after the fact.
 //!
 //! Cost: without an error bound, 10 % of the head CT bone mesh (157 k triangles) takes
-//! 1.9 × the time of `fast-simplification` on the 2-core machine, idle or loaded (0.276 s
-//! against 0.144 s idle; 0.50 s against 0.27–0.28 s at load 4, min of 3–4 rounds, same
-//! run), and about half of that without the self-intersection guard (sampled on the head:
-//! the guard is a third of the CPU time, half of it in the exact triangle tests of the
-//! 18 % of checks whose fans are not all settled, half in reading the fans of the link).
-//! Decimating two halves of the mesh at once (seam and its neighbours fixed, then the
-//! sweep over the whole) was tried: the same CPU time, so 1.7 × less wall time only with
-//! the second core free (0.175 s against 0.307 s; no gain at load 3–4), the same mean but
-//! larger maximum deviations (head 2.2 → 2.65 mm, a 2.56 M-triangle skull 0.89 → 1.28 mm)
-//! and slower on that skull (17.7 s against 14.2 s), so the sweep stays one. With `max_error_mm`, the proofs of
-//! argument 4 dominate (each takes up to
+//! 1.8–1.9 × the time of `fast-simplification` on the 2-core machine (0.276 s against
+//! 0.144 s idle; 0.50 s against 0.27–0.28 s at load 4; min of 3–4 rounds, same run), and
+//! about half of that without the self-intersection guard (sampled on the head: the guard
+//! is a third of the CPU time, half of it in the exact triangle tests of the 18 % of checks
+//! whose fans are not all settled, half in reading the fans of the link). Decimating two
+//! halves of the mesh at once (seam and its neighbours fixed, then the sweep over the
+//! whole) was tried and dropped: the same CPU time, so less wall time only with the second
+//! core free, larger maximum deviations, and slower on a 2.56 M-triangle skull. With
+//! `max_error_mm`, the proofs of argument 4 dominate (each takes up to
 //! 512 distance queries); the bound is conservative where the surface is far from flat at
 //! the scale of `e` (open flat borders, sharp creases), where fewer collapses are accepted
 //! than a sampled check would.

@@ -3,9 +3,10 @@
 //!
 //! **In:** the projected and refined mesh (every vertex on the level set), its level-set
 //! normals and marching-cubes origins, the input's distance. **Out:** the same surface where
-//! each triangle straying from the level set by more than [`TOL_VOXEL`] of the voxel got the
-//! best of a few local changes that lower its error: a vertex on the crease line or corner
-//! point under it, or an edge flip. Closed, manifold and oriented as before.
+//! each triangle straying from the level set by more than `tol` (the refinement's
+//! tolerance, `SdfOptions::refine_tolerance_voxel`) got the best of a few local changes
+//! that lower its error: a vertex on the crease line or corner point under it, or an edge
+//! flip. Closed, manifold and oriented as before.
 //!
 //! Where two or three sheets of the level set meet (a groove of the input for an outward
 //! offset, a convex edge or vertex for an inward one), a triangle whose corners lie on
@@ -47,16 +48,16 @@
 //! untangling (which runs next and undoes any fold these changes make) still rolls back
 //! toward a subdivision of the marching-cubes surface.
 
+use std::collections::HashSet;
+
 use osteon_geom::{Cancel, Vec3};
 use osteon_mesh::Mesh;
 use rayon::prelude::*;
 
-use crate::many::closest_many;
+use crate::many::closest_many_map;
 use crate::project::Projector;
 use crate::SdfError;
 
-/// Triangles straying farther than this share of the voxel get a feature vertex.
-pub(crate) const TOL_VOXEL: f32 = 0.08;
 /// A feature point counts as on the level set within this share of the voxel.
 pub(crate) const ON_LEVEL_VOXEL: f32 = 0.01;
 /// Passes of detection and insertion.
@@ -125,35 +126,9 @@ fn normal(c: &[Vec3; 3]) -> Vec3 {
 
 /// The level-set error of each point (grouped queries).
 fn errors(pr: &Projector<'_>, pts: &[Vec3], cell: f32) -> Vec<f32> {
-    closest_many(pr.sd, pts, cell)
-        .iter()
-        .map(|h| h.map_or(f32::INFINITY, |h| pr.shape.unsigned_error(h.dist2.sqrt())))
-        .collect()
-}
-
-/// The signed distance's gradient, closest point and the level of `p` (see
-/// `Projector::eval`): the tangent plane of `p`'s sheet is `g · y = g · closest + level`.
-fn sheet(pr: &Projector<'_>, p: Vec3, hint: Option<u32>) -> Option<(f32, Vec3, Vec3, f32, u32)> {
-    let h = pr.sd.hit(p, hint)?;
-    let u = h.dist2.sqrt();
-    let (s, g) = if pr.shape.signed() {
-        let inside = pr.sd.inside(p, &h);
-        let g = if u > 1e-7 {
-            (p - h.point) / u
-        } else {
-            pr.sd.pseudo_normal(&h).normalize_or_zero() * if inside { -1.0 } else { 1.0 }
-        };
-        if inside {
-            (-u, -g)
-        } else {
-            (u, g)
-        }
-    } else if u <= 1e-7 {
-        (u, pr.sd.pseudo_normal(&h).normalize_or_zero())
-    } else {
-        (u, (p - h.point) / u)
-    };
-    Some((s, g, h.point, pr.shape.target(s), h.tri))
+    closest_many_map(pr.sd, pts, cell, f32::INFINITY, &|h| {
+        h.map_or(f32::INFINITY, |h| pr.shape.unsigned_error(h.dist2.sqrt()))
+    })
 }
 
 /// The point nearest to `x` on all `planes` (`n · y = c`, up to three), or `None` when
@@ -210,7 +185,7 @@ fn feature_point(
     let mut hint = None;
     let mut best: Option<(Vec3, Vec3, f32)> = None;
     for step in 0..=STEPS {
-        let (s, g, c, t, tri) = sheet(pr, p, hint)?;
+        let (s, g, c, t, tri) = pr.eval(p, hint)?;
         hint = Some(tri);
         let err = (s - t).abs();
         if best.is_none_or(|b| err < b.2) {
@@ -255,9 +230,9 @@ fn barycentric(c: &[Vec3; 3], q: Vec3) -> Option<[f32; 3]> {
     Some([1.0 - v - w2, v, w2])
 }
 
-#[derive(Clone)]
 /// A proposed local change: triangles `olds` replaced by `news` (the first `olds.len()` in
 /// place, the rest appended), with a new vertex (`u32::MAX` in `news`) when `vertex` is set.
+#[derive(Clone)]
 struct Cand {
     olds: Vec<u32>,
     news: Vec<[u32; 3]>,
@@ -421,19 +396,29 @@ fn insertion(
     }
 }
 
+/// The lengths the crease step works with, mm.
+#[derive(Clone, Copy)]
+pub(crate) struct Scale {
+    /// The grid's voxel edge.
+    pub voxel: f32,
+    /// Triangles straying farther from the level set are changed.
+    pub tol: f32,
+    /// Group cell of the grouped closest-point queries.
+    pub cell: f32,
+}
+
 /// Inserts vertices on the creases and corners under straying triangles and flips edges
 /// across them (see the module documentation); returns the vertices inserted and the edges
-/// flipped. `voxel` and `cell` in mm.
+/// flipped.
 pub(crate) fn crease(
     mesh: &mut Mesh,
     normals: &mut Vec<Vec3>,
     origin: &mut Vec<Vec3>,
     pr: &Projector<'_>,
-    voxel: f32,
-    cell: f32,
+    scale: &Scale,
     cancel: &dyn Cancel,
 ) -> Result<(usize, usize), SdfError> {
-    let tol = TOL_VOXEL * voxel;
+    let Scale { voxel, tol, cell } = *scale;
     let on_level = (ON_LEVEL_VOXEL * voxel).max(pr.eps);
     let pat = pattern();
     let (mut inserted, mut flips) = (0usize, 0usize);
@@ -635,6 +620,9 @@ pub(crate) fn crease(
         let mut new_fresh = vec![false; mesh.triangles.len()];
         let mut added = 0usize;
         let mut flipped = 0usize;
+        // Edges made by this pass's flips: `flip` checked the old edges only, and two flips
+        // across one pinch (an octahedral vertex pair) could make the same edge twice.
+        let mut made: HashSet<u64> = HashSet::new();
         for ((cs, sp), &(w, _, _)) in cands.into_iter().zip(&spans).zip(&bad) {
             let mut best: Option<(f32, Cand)> = None;
             for (c, span) in cs.iter().zip(sp) {
@@ -648,6 +636,12 @@ pub(crate) fn crease(
             let Some((_, c)) = best else { continue };
             if c.olds.iter().any(|&t| locked[t as usize]) {
                 continue;
+            }
+            if c.vertex.is_none() {
+                let (a, b) = (c.news[0][0], c.news[0][2]);
+                if !made.insert((u64::from(a.min(b)) << 32) | u64::from(a.max(b))) {
+                    continue;
+                }
             }
             let v = mesh.positions.len() as u32;
             if let Some((p, n, o)) = c.vertex {

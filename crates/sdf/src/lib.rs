@@ -113,9 +113,12 @@ pub struct SdfOptions {
     /// from it (default true). Off: plain marching-cubes interpolation.
     pub project: bool,
     /// Rounds of splitting triangles whose edge midpoints or centroids are off the level set
-    /// by more than `refine_tolerance_voxel` (default 1; 0 = projection only).
+    /// by more than `refine_tolerance_voxel` (default 1; 0 = projection only, without the
+    /// crease step either).
     pub refine_passes: u32,
-    /// Tolerance of that splitting as a fraction of the voxel (default 0.08).
+    /// Tolerance of that splitting, and of the crease step that follows it (triangles
+    /// straying farther get a vertex on the crease or an edge along it), as a fraction of
+    /// the voxel (default 0.08).
     pub refine_tolerance_voxel: f64,
     /// Half-width of the exactly computed band around the level set, in voxels (default 1.5;
     /// ≥ 1 keeps the interpolation of every crossing edge exact).
@@ -279,8 +282,10 @@ pub struct OffsetReport {
     pub folded_faces: usize,
     /// Vertices put on creases and corners of the level set, and edges flipped to run along
     /// them, where projected triangles cut across (0 without projection).
+    #[serde(default)]
     pub crease_vertices: usize,
     /// See [`OffsetReport::crease_vertices`].
+    #[serde(default)]
     pub crease_flips: usize,
     /// Triangles of the output that still intersect another after the roll-back (`None`
     /// when nothing was searched: without projection, marching cubes cannot fold).

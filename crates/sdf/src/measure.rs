@@ -417,6 +417,15 @@ mod tests {
             .map(|&p| (sd.distance(p) - 0.5).abs())
             .fold(0.0f32, f32::max);
         assert!(e.max_mm >= f64::from(vmax) - 1e-6, "{} < {vmax}", e.max_mm);
+        // A vertex of the mesh pushed 0.3 mm out (measured in its first triangle's batch)
+        // errs by more than any chord: it is the maximum.
+        let k = out.triangles[nt / 2][1] as usize;
+        out.positions[k] *= 1.3;
+        let e = measure(&out, &sd, Shape::Offset(0.5), 0.1);
+        let want = f64::from(sd.distance(out.positions[k]) - 0.5);
+        assert!(want > 0.25, "{want}");
+        assert!((e.max_mm - want).abs() < 1e-6, "{} vs {want}", e.max_mm);
+        out.positions[k] /= 1.3;
         // A loose vertex 2 mm out errs by 2 mm: that is the maximum.
         out.positions.push(Vec3::new(0.0, 0.0, 3.0));
         let e = measure(&out, &sd, Shape::Offset(0.5), 0.1);

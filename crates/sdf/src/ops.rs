@@ -10,7 +10,7 @@ use osteon_iso::{extract_field, ExtractOptions};
 use osteon_mesh::Mesh;
 use osteon_volume::fill_cavities;
 
-use crate::crease::crease;
+use crate::crease::{crease, Scale};
 use crate::field::{band_field, check_budget, grid_for, Shape};
 use crate::measure::measure;
 use crate::project::{project_vertices, refine, separate_coincident, Projector};
@@ -199,15 +199,20 @@ impl Job<'_> {
             )?;
             self.timings.insert("project".into(), secs(t));
             let t = Instant::now();
-            (crease_vertices, crease_flips) = crease(
-                &mut mesh,
-                &mut normals,
-                &mut origin,
-                &pr,
-                h as f32,
-                cell,
-                cancel,
-            )?;
+            if opts.refine_passes > 0 {
+                (crease_vertices, crease_flips) = crease(
+                    &mut mesh,
+                    &mut normals,
+                    &mut origin,
+                    &pr,
+                    &Scale {
+                        voxel: h as f32,
+                        tol,
+                        cell,
+                    },
+                    cancel,
+                )?;
+            }
             separate_coincident(&mut mesh, (1e-3 * h) as f32);
             self.timings.insert("crease".into(), secs(t));
             let t = Instant::now();

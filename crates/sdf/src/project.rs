@@ -203,7 +203,7 @@ impl Projector<'_> {
     /// The signed (or unsigned) distance of `p`, its unit gradient, the closest point and
     /// the level the point belongs to.
     #[inline]
-    fn eval(&self, p: Vec3, hint: Option<u32>) -> Option<(f32, Vec3, Vec3, f32, u32)> {
+    pub(crate) fn eval(&self, p: Vec3, hint: Option<u32>) -> Option<(f32, Vec3, Vec3, f32, u32)> {
         let h = self.sd.hit(p, hint)?;
         Some(self.eval_hit(p, &h))
     }
