@@ -269,10 +269,11 @@ pub struct OffsetReport {
     pub vertices: usize,
     /// Output connected components (edge-connected).
     pub components: usize,
-    /// Vertices moved back toward their marching-cubes position (split vertices: onto their
-    /// marching-cubes edge) because projection folded their triangles into others and
-    /// relaxation along the level set did not undo it; the measured error includes them.
-    /// 0 without projection.
+    /// Vertices left off the level set: moved back toward their marching-cubes position
+    /// (split vertices: onto their marching-cubes edge) because projection folded their
+    /// triangles into others and relaxation along the level set did not undo it, and not
+    /// pushed back onto the level set afterwards (a push that would make a triangle cross
+    /// another is refused); the measured error includes them. 0 without projection.
     #[serde(default)]
     pub rolled_back_vertices: usize,
     /// Triangles found folded into others after projection and splitting (before untangling;

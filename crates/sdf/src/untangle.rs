@@ -1,6 +1,8 @@
 //! Untangling a projected surface: the exact self-intersection search finds the triangles
 //! that projection and splitting folded through each other; their vertices are relaxed along
-//! the level set, then moved back toward their marching-cubes positions until none intersect.
+//! the level set, then moved back toward their marching-cubes positions until none intersect,
+//! and finally pushed forward one by one toward the level set as far as they go without an
+//! intersection ([`push_forward`]).
 //! See [`crate::project`] for the whole method.
 //!
 //! The search is the one of [`osteon_mesh::self_intersections`] (same answer, exactly), kept
@@ -34,6 +36,13 @@ const UNTANGLE_HALVINGS: usize = 8;
 const UNTANGLE_ROUNDS: usize = 12;
 /// Share of its displacement a vertex keeps in each of the halving rounds.
 const UNTANGLE_KEEP: f32 = 0.75;
+/// Sweeps of the push-forward pass of [`untangle`] over the rolled-back vertices (stopping
+/// early when none moves).
+const PUSH_SWEEPS: usize = 3;
+/// Shares of the way from a rolled-back vertex to its projection onto the level set that
+/// the push-forward pass of [`untangle`] tries, largest first; the first that makes no
+/// intersection is kept.
+const PUSH_STEPS: [f32; 5] = [1.0, 0.5, 0.25, 0.125, 0.0625];
 
 /// Children per node and triangles per leaf of [`Tree`].
 const FAN: usize = 8;
@@ -848,9 +857,14 @@ fn touching_apart(ba: &Aabb, bb: &Aabb, a: &[Vec3; 3], b: &[Vec3; 3]) -> bool {
 ///
 /// With every vertex at `origin` the mesh is the marching-cubes surface subdivided inside its
 /// own triangles, free of self-intersections; a fold that survives the rounds has all its
-/// vertices put there (up to f32 rounding of the split points). Returns the triangles found
-/// folded at first, the vertices moved off the level set (rolled back) and the triangles
-/// still intersecting.
+/// vertices put there (up to f32 rounding of the split points).
+///
+/// Rolling back is coarse (a whole fold and its ring go back together), so once the mesh is
+/// free of intersections the rolled-back vertices are pushed forward, one at a time, toward
+/// the level set as far as they go without making an intersection ([`push_forward`]).
+/// Returns the triangles found folded at first, the vertices left off the level set (rolled
+/// back and not pushed all the way onto it; all those moved when triangles still intersect)
+/// and the triangles still intersecting.
 pub(crate) fn untangle(
     mesh: &mut Mesh,
     origin: &[Vec3],
@@ -1000,7 +1014,95 @@ pub(crate) fn untangle(
     } else {
         0
     };
-    Ok((folded, moved.iter().filter(|&&m| m).count(), left))
+    if left > 0 {
+        return Ok((folded, moved.iter().filter(|&&m| m).count(), left));
+    }
+    // Push forward: the mesh is free of intersections; each rolled-back vertex goes as far
+    // back toward the level set as it can without making one.
+    let off: Vec<u32> = (0..nv as u32).filter(|&v| moved[v as usize]).collect();
+    let off = push_forward(mesh, off, pr, &mut tree, &mut cert, &tris_of, cancel)?;
+    Ok((folded, off.len(), 0))
+}
+
+/// The push-forward pass of [`untangle`], on a mesh free of self-intersections whose boxes
+/// ([`Tree::refit`]) and fan certificates are current: each vertex of `off` (sorted), in
+/// that order, is moved toward the projection of its position onto the level set by the
+/// largest share of [`PUSH_STEPS`] after which no triangle around it intersects another
+/// (the exact search of [`Tree::among`] over its fan; the rest of the mesh did not move, so
+/// the mesh stays free of intersections), or stays. Up to [`PUSH_SWEEPS`] sweeps, while
+/// some vertex moves. Sequential: the same result at any thread count. Returns the vertices
+/// that did not reach the level set.
+fn push_forward<'a, F: Fn(u32) -> &'a [u32] + Sync>(
+    mesh: &mut Mesh,
+    mut off: Vec<u32>,
+    pr: &Projector<'_>,
+    tree: &mut Tree,
+    cert: &mut [bool],
+    tris_of: &F,
+    cancel: &dyn Cancel,
+) -> Result<Vec<u32>, SdfError> {
+    let mut saved: Vec<(u32, bool)> = Vec::new();
+    let mut vs: Vec<u32> = Vec::new();
+    for _ in 0..PUSH_SWEEPS {
+        let mut progress = false;
+        let mut still = Vec::with_capacity(off.len());
+        for &v in &off {
+            if cancel.is_cancelled() {
+                return Err(SdfError::Cancelled);
+            }
+            // Sorted (triangles are filed around their corners in index order), as
+            // `among` requires.
+            let fan = tris_of(v);
+            let cur = mesh.positions[v as usize];
+            let target = pr.project(cur).0;
+            if !target.is_finite() || fan.is_empty() {
+                still.push(v);
+                continue;
+            }
+            let mut landed = false;
+            for &t in &PUSH_STEPS {
+                let p = if t == 1.0 {
+                    target
+                } else {
+                    cur + (target - cur) * t
+                };
+                if p == cur {
+                    landed = t == 1.0;
+                    break;
+                }
+                mesh.positions[v as usize] = p;
+                tree.refit(mesh, fan);
+                // The fans holding `v`: those of the corners of its triangles.
+                vs.clear();
+                vs.extend(fan.iter().flat_map(|&f| mesh.triangles[f as usize]));
+                vs.sort_unstable();
+                vs.dedup();
+                saved.clear();
+                for (&w, c) in vs.iter().zip(certify(mesh, &vs, tris_of)) {
+                    saved.push((w, cert[w as usize]));
+                    cert[w as usize] = c;
+                }
+                if tree.among(mesh, fan, cert).is_empty() {
+                    progress = true;
+                    landed = t == 1.0;
+                    break;
+                }
+                mesh.positions[v as usize] = cur;
+                tree.refit(mesh, fan);
+                for &(w, c) in &saved {
+                    cert[w as usize] = c;
+                }
+            }
+            if !landed {
+                still.push(v);
+            }
+        }
+        off = still;
+        if !progress || off.is_empty() {
+            break;
+        }
+    }
+    Ok(off)
 }
 
 #[cfg(test)]
@@ -1195,5 +1297,81 @@ mod tests {
             found_any,
             "the moves made no intersection: the test tests nothing"
         );
+    }
+
+    /// The push-forward pass on a flat sheet lying on the level set (the top face of a box,
+    /// offset 0) with two vertices lifted off it: the free one lands back on the level set;
+    /// the other has a thin blade under it, piercing the sheet's plane through the hole its
+    /// lifted fan leaves, so going all the way (or half the rest) would cut its fan through
+    /// the blade's tip: it comes down as far as it can, stays above the tip, and the mesh
+    /// stays free of intersections. Without the pass neither would move.
+    #[test]
+    fn push_forward_brings_rolled_back_vertices_to_the_level_set_without_intersecting() {
+        let body = cuboid(Vec3::new(-10.0, -10.0, -10.0), Vec3::new(10.0, 10.0, 0.0));
+        let sd = crate::SignedDistance::new(&body).unwrap();
+        let pr = Projector {
+            sd: &sd,
+            shape: crate::field::Shape::Offset(0.0),
+            eps: 1e-5,
+        };
+        let n = 6;
+        let id = |i: u32, j: u32| j * (n + 1) + i;
+        let (free, blocked) = (id(1, 1), id(3, 3));
+        let mut sheet = sheet(n, 1.0, 0.0);
+        sheet.positions[free as usize].z = 0.3;
+        sheet.positions[blocked as usize].z = 0.3;
+        // The blade: a vertical sliver in the plane x = 3 under `blocked`, tip at z = 0.1.
+        let blade = Mesh::new(
+            vec![
+                Vec3::new(3.0, 3.0, 0.1),
+                Vec3::new(3.0, 2.95, -0.5),
+                Vec3::new(3.0, 3.05, -0.5),
+            ],
+            vec![[0, 1, 2]],
+        )
+        .unwrap();
+        let mut mesh = join(&sheet, &blade);
+        assert!(osteon_mesh::self_intersections(&mesh).is_empty());
+        // Flattening `blocked` alone would cut its fan through the blade.
+        let mut flat = mesh.clone();
+        flat.positions[blocked as usize].z = 0.0;
+        assert!(!osteon_mesh::self_intersections(&flat).is_empty());
+
+        let nv = mesh.positions.len();
+        let mut around: Vec<Vec<u32>> = vec![Vec::new(); nv];
+        for (t, tri) in mesh.triangles.iter().enumerate() {
+            for &v in tri {
+                around[v as usize].push(t as u32);
+            }
+        }
+        let tris_of = |v: u32| &around[v as usize][..];
+        let mut tree = Tree::new(&mesh);
+        let all: Vec<u32> = (0..nv as u32).collect();
+        let mut cert = certify(&mesh, &all, &tris_of);
+        let off = vec![free, blocked];
+        let left = push_forward(
+            &mut mesh,
+            off,
+            &pr,
+            &mut tree,
+            &mut cert,
+            &tris_of,
+            &osteon_geom::NeverCancel,
+        )
+        .unwrap();
+        assert_eq!(left, vec![blocked]);
+        let (zf, zb) = (
+            mesh.positions[free as usize].z,
+            mesh.positions[blocked as usize].z,
+        );
+        assert!(zf.abs() < 1e-4, "free vertex at z = {zf}");
+        assert!(zb > 0.1 && zb < 0.16, "blocked vertex at z = {zb}");
+        assert!(osteon_mesh::self_intersections(&mesh).is_empty());
+        // The boxes and certificates the pass kept are current: the indexed search agrees.
+        let tris: Vec<u32> = (0..mesh.triangles.len() as u32).collect();
+        assert!(tree
+            .among(&mesh, &tris, &full_certificates(&mesh))
+            .is_empty());
+        assert_eq!(cert, full_certificates(&mesh));
     }
 }
