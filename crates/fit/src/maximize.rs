@@ -22,9 +22,8 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasher, Hasher};
 
-use osteon_geom::DVec3;
+use osteon_geom::{DVec3, FastHash};
 use rayon::prelude::*;
 
 use crate::geometry::Tri;
@@ -236,7 +235,7 @@ pub(crate) fn maximize<F: Field>(
     let mut evaluations = 0usize;
     const BATCH: usize = 64;
     type Kid = (f64, Tri, [f64; 3], [u32; 3], [[f64; 3]; 3]);
-    let mut midpoints: HashMap<[u64; 6], (f64, u32), KeyHash> = HashMap::default();
+    let mut midpoints: HashMap<[u64; 6], (f64, u32), FastHash> = HashMap::default();
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {
@@ -393,36 +392,6 @@ fn edge_key(p: DVec3, q: DVec3) -> [u64; 6] {
     let b = [q.x, q.y, q.z].map(f64::to_bits);
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     [lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]]
-}
-
-/// A multiply-rotate hash of [`edge_key`]s (lookups only: no output depends on the
-/// table's iteration order).
-#[derive(Default, Clone, Copy)]
-struct KeyHash;
-
-impl BuildHasher for KeyHash {
-    type Hasher = KeyHasher;
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(0)
-    }
-}
-
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..b.len()].copy_from_slice(b);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! * [`DVec3`], [`DMat3`], [`DAffine3`] — `f64` vectors and affines for grids and transforms.
 //! * [`Aabb`] — an axis-aligned box; [`Frame`] — the patient frame coordinates are given in.
 //! * [`Lcg`] — a deterministic pseudo-random generator for phantoms, tests and benchmarks.
+//! * [`FastHash`] — a cheap hash for lookup-only tables with integer keys.
 //! * [`Progress`] and [`Cancel`] — how a long computation reports progress and is stopped,
 //!   without knowing about terminals.
 //!
@@ -15,10 +16,12 @@
 //! ```
 #![deny(missing_docs)]
 
+mod hash;
 mod lcg;
 mod progress;
 
 pub use glam::{DAffine3, DMat3, DVec3, Vec3};
+pub use hash::{FastHash, FastHasher};
 pub use lcg::Lcg;
 pub use progress::{Cancel, NeverCancel, NoProgress, Progress};
 

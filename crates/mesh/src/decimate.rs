@@ -116,9 +116,8 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-use osteon_geom::{Cancel, DVec3, Progress, Vec3};
+use osteon_geom::{Cancel, DVec3, FastHash, Progress, Vec3};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -873,8 +872,8 @@ struct Decimator<'a> {
     /// Collapse count when the neighbourhood of each vertex last changed.
     changed: Vec<u32>,
     /// Edges (a << 32 | b) that failed a check, with the collapse count at that time: they
-    /// are not tried again until a vertex of theirs changes.
-    rejected: HashMap<u64, u32, BuildHasherDefault<EdgeHasher>>,
+    /// are not tried again until a vertex of theirs changes (lookups only: never iterated).
+    rejected: HashMap<u64, u32, FastHash>,
     // Scratch: neighbour marks of the link condition.
     mark: Vec<u32>,
     stamp: u32,
@@ -2016,26 +2015,6 @@ fn merge_sorted(a: &[(u32, u32, u32)], b: &[(u32, u32, u32)]) -> Vec<(u32, u32, 
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
     out
-}
-
-/// A multiplicative hash for the edge keys of the rejection map (lookups sit in the sweep's
-/// inner loop; the map is never iterated, so its order cannot reach the output).
-#[derive(Default)]
-struct EdgeHasher(u64);
-
-impl Hasher for EdgeHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, k: u64) {
-        let h = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 29);
-    }
 }
 
 #[inline]

@@ -32,9 +32,8 @@
 //! the patches are appended in loop order: deterministic at any thread count.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-use osteon_geom::DVec3;
+use osteon_geom::{DVec3, FastHash};
 use rayon::prelude::*;
 
 use super::log::{HoleRecord, HolesReport};
@@ -552,30 +551,6 @@ fn not_le(a: f64, b: f64) -> bool {
         Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
     )
 }
-
-/// A multiplicative hash for the small integer keys of [`relax`] (much cheaper than the
-/// default SipHash; the map's iteration order is never used unsorted).
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FastHash = BuildHasherDefault<Fx>;
 
 /// Flips interior patch edges until every one is locally Delaunay (opposite angles sum to
 /// at most π), a bounded number of passes.
