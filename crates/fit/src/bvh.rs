@@ -424,14 +424,12 @@ fn build4(mesh: &Mesh, items: &mut [Item], offset: usize, nodes: &mut Vec<Node4>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use osteon_geom::Vec3;
+    use osteon_geom::{Lcg, Vec3};
     use osteon_mesh::distance::point_triangle_distance2;
 
-    fn lcg(s: &mut u64) -> f64 {
-        *s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    /// Uniform in `[-1, 1)`.
+    fn lcg(s: &mut Lcg) -> f64 {
+        s.range(-1.0, 1.0)
     }
 
     /// Every answer has the brute-force distance (exactly: the same f64 routine on the same
@@ -442,7 +440,7 @@ mod tests {
     fn closest_matches_brute_force() {
         let mut m =
             osteon_mesh::shapes::icosphere(3, 10.0).map_positions(|p| p + Vec3::splat(300.0));
-        let mut s = 11u64;
+        let mut s = Lcg::new(11);
         for i in 0..200 {
             let n = m.positions.len() as u32;
             let c = Vec3::new(300.0, 300.0, 300.0)

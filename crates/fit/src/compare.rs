@@ -971,6 +971,7 @@ fn directed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use osteon_geom::Lcg;
 
     /// The exact percentile of a linear function over a triangle split `k`-fold, through
     /// the grid points and the pieces: `f = u` on the triangle (0,0), (1,0), (0,1) has
@@ -1018,13 +1019,8 @@ mod tests {
             area: 2.0,
         }];
         assert_eq!(linear_percentile(flat, 1.9), 0.5);
-        let mut s = 5u64;
-        let mut r = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut s = Lcg::new(5);
+        let mut r = || s.next_f64();
         let mut pieces = Vec::new();
         for i in 0..3000 {
             let base = 3.0 * r();

@@ -157,6 +157,7 @@ pub(crate) fn dist2(t: &PreparedTri, p: &Lanes, out: &mut [f32; LANES]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use osteon_geom::Lcg;
 
     /// Distance from `p` to triangle `abc` in f64: the nearest of the three edges, or the
     /// plane when `p` projects inside a non-degenerate triangle.
@@ -187,18 +188,16 @@ mod tests {
         }
     }
 
-    fn lcg(s: &mut u64) -> f32 {
-        *s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    /// Uniform in `[-1, 1)`.
+    fn lcg(s: &mut Lcg) -> f32 {
+        s.range(-1.0, 1.0) as f32
     }
 
     /// The batch kernel agrees with the branching closest-point routine (Ericson) on random
     /// triangles — including slivers and zero-length edges — and random points.
     #[test]
     fn batch_matches_closest_point() {
-        let mut s = 7u64;
+        let mut s = Lcg::new(7);
         let origin = Vec3::new(120.0, -40.0, 75.0);
         let mut worst = 0.0f32;
         for it in 0..4000 {

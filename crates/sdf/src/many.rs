@@ -352,19 +352,18 @@ fn group<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use osteon_geom::Lcg;
     use osteon_mesh::Mesh;
 
-    fn lcg(s: &mut u64) -> f32 {
-        *s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    /// Uniform in `[-1, 1)`.
+    fn lcg(s: &mut Lcg) -> f32 {
+        s.range(-1.0, 1.0) as f32
     }
 
     /// A bumpy closed surface: an icosphere with radially displaced vertices.
     fn bumpy() -> Mesh {
         let mut m = osteon_mesh::shapes::icosphere(4, 10.0);
-        let mut s = 3u64;
+        let mut s = Lcg::new(3);
         for p in &mut m.positions {
             *p *= 1.0 + 0.08 * lcg(&mut s);
         }
@@ -374,7 +373,7 @@ mod tests {
     /// The radix sort orders by key, then index (as a comparison sort of the pairs).
     #[test]
     fn radix_sort_matches_sort() {
-        let mut s = 5u64;
+        let mut s = Lcg::new(5);
         let v: Vec<(u64, u32)> = (0..5000u32)
             .map(|i| (((lcg(&mut s) + 1.0) * 4e6) as u64 % 1_000_003, i))
             .collect();
@@ -389,7 +388,7 @@ mod tests {
     #[test]
     fn grouped_equals_tree_queries() {
         let sd = SignedDistance::new(&bumpy()).unwrap();
-        let mut s = 11u64;
+        let mut s = Lcg::new(11);
         let mut pts = Vec::new();
         // Clusters near the surface (the offset pipeline's case) and scattered points.
         for _ in 0..300 {

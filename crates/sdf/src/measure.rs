@@ -319,12 +319,11 @@ fn first_reaching(sorted: &[(f32, f32)], acc: &mut f64, want: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::SignMethod;
+    use osteon_geom::Lcg;
 
-    fn lcg(s: &mut u64) -> f32 {
-        *s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (*s >> 40) as f32 / (1u64 << 24) as f32
+    /// Uniform in `[0, 1)`.
+    fn lcg(s: &mut Lcg) -> f32 {
+        s.next_f64() as f32
     }
 
     /// The weighted quantile by selection equals the one of a full sort (the first sample in
@@ -346,7 +345,7 @@ mod tests {
             }
             f64::from(v[v.len() - 1].0)
         };
-        let mut seed = 7u64;
+        let mut seed = Lcg::new(7);
         for n in [1usize, 2, 3, 30, 1000, 20_000] {
             // Integer weights: the sums are exact in any order.
             let mut v: Vec<(f32, f32)> = (0..n)

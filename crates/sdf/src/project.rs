@@ -626,12 +626,11 @@ pub(crate) fn separate_coincident(mesh: &mut Mesh, step: f32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use osteon_geom::Lcg;
 
-    fn lcg(s: &mut u64) -> f32 {
-        *s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    /// Uniform in `[-1, 1)`.
+    fn lcg(s: &mut Lcg) -> f32 {
+        s.range(-1.0, 1.0) as f32
     }
 
     /// The grouped projection (`project_many`, the pipeline's path) agrees with one-point
@@ -641,7 +640,7 @@ mod tests {
     #[test]
     fn grouped_projection_matches_single() {
         let mut m = osteon_mesh::shapes::icosphere(3, 10.0);
-        let mut s = 9u64;
+        let mut s = Lcg::new(9);
         for p in &mut m.positions {
             *p *= 1.0 + 0.1 * lcg(&mut s);
         }

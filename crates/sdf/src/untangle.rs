@@ -1108,15 +1108,13 @@ fn push_forward<'a, F: Fn(u32) -> &'a [u32] + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use osteon_geom::Lcg;
     use osteon_mesh::shapes::{cuboid, icosphere, torus};
 
-    fn rng(mut state: u64) -> impl FnMut() -> f32 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f32 / (1u64 << 53) as f32
-        }
+    /// Uniform in `[0, 1)`.
+    fn rng(seed: u64) -> impl FnMut() -> f32 {
+        let mut s = Lcg::new(seed);
+        move || s.next_f64() as f32
     }
 
     /// A flat `n` × `n` grid of squares split in two triangles, at height `z` (upward).
@@ -1237,13 +1235,7 @@ mod tests {
     #[test]
     fn indexed_search_after_moves_matches_the_full_search() {
         let mut mesh = icosphere(4, 5.0);
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f32 / (1u64 << 53) as f32
-        };
+        let mut rnd = rng(0x2545_f491_4f6c_dd1d);
         let mut tree = Tree::new(&mesh);
         let built = mesh.positions.clone();
         let nv = mesh.positions.len();
