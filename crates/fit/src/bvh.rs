@@ -6,6 +6,7 @@
 //! not depend on the number of threads.
 
 use osteon_geom::DVec3;
+use osteon_mesh::distance::warm_chains;
 use osteon_mesh::Mesh;
 use rayon::prelude::*;
 
@@ -15,9 +16,6 @@ use crate::geometry::Tri;
 const PLEAF: usize = 4;
 /// Leaf flag of a [`PointIndex`] child reference (the rest: first slot).
 const LEAF_BIT: u32 = 1 << 31;
-/// Points per warm-start chain of [`PointIndex::closest_many`]: fixed, so the answers do
-/// not depend on the number of threads.
-const CHAIN: usize = 256;
 
 /// One node of [`PointIndex`]: the boxes of up to four children, structure of arrays (f32,
 /// exact: the mesh's corners are f32), so the four box distances vectorise.
@@ -254,21 +252,14 @@ impl PointIndex {
         points: &[DVec3],
         f: impl Fn(DVec3, u32, f64) -> T + Sync,
     ) -> Vec<T> {
-        points
-            .par_chunks(CHAIN)
-            .flat_map_iter(|chain| {
-                let mut hint = u32::MAX;
-                let mut stack = Vec::with_capacity(64);
-                chain
-                    .iter()
-                    .map(|&p| {
-                        let (t, d2) = self.closest_with(p, hint, &mut stack);
-                        hint = t;
-                        f(p, t, d2)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        warm_chains(
+            points,
+            || Vec::with_capacity(64),
+            |stack, &p, hint| {
+                let (t, d2) = self.closest_with(p, hint, stack);
+                (f(p, t, d2), t)
+            },
+        )
     }
 }
 

@@ -14,7 +14,7 @@
 use osteon_geom::DVec3;
 use std::sync::OnceLock;
 
-use osteon_mesh::distance::DistanceIndex;
+use osteon_mesh::distance::{warm_chains, DistanceIndex};
 use osteon_mesh::{Mesh, MeshError, Topology};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -433,25 +433,17 @@ impl SignedIndex {
                 .map(|(&p, c)| self.signed(p, c.triangle))
                 .collect();
         }
-        points
-            .par_chunks(CHAIN)
-            .flat_map_iter(|chain| {
-                let mut hint = u32::MAX;
-                chain
-                    .iter()
-                    .map(|&p| {
-                        let q = self.query_near(p, hint);
-                        hint = q.triangle;
-                        q
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        warm_chains(
+            points,
+            || (),
+            |_, &p, hint| {
+                let q = self.query_near(p, hint);
+                let t = q.triangle;
+                (q, t)
+            },
+        )
     }
 }
-
-/// Queries per warm-start chain of [`SignedIndex::query_many`] (fit's index).
-const CHAIN: usize = 256;
 
 /// Directed edges grouped by start vertex (`first`, `out`, see [`SignedIndex`]), and, when
 /// every directed edge is used once and its reverse once (closed, edge-manifold,

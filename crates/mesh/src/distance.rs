@@ -65,9 +65,37 @@ pub struct DistanceIndex {
     spheres: Vec<[f64; 4]>,
 }
 
-/// Queries per warm-start chain in [`DistanceIndex::closest_points`]: fixed, so the answers
-/// do not depend on the number of threads.
+/// Queries per warm-start chain of [`warm_chains`]: fixed, so the answers do not depend on
+/// the number of threads.
 const CHAIN: usize = 256;
+
+/// Many closest-point queries, in order, in parallel: the points are taken in fixed chains
+/// of consecutive points, each query warm-started with the triangle the previous one in its
+/// chain found (`u32::MAX` for the first), so lists whose neighbours lie near each other
+/// cost little more than a box descent per point, and the answers do not depend on the
+/// thread count. `query(scratch, point, hint)` returns the answer and the next hint;
+/// `scratch` (from `init`, once per chain) is for a reusable traversal stack.
+pub fn warm_chains<P: Sync, T: Send, S>(
+    points: &[P],
+    init: impl Fn() -> S + Sync,
+    query: impl Fn(&mut S, &P, u32) -> (T, u32) + Sync,
+) -> Vec<T> {
+    points
+        .par_chunks(CHAIN)
+        .flat_map_iter(|chain| {
+            let mut hint = u32::MAX;
+            let mut scratch = init();
+            chain
+                .iter()
+                .map(|p| {
+                    let (answer, next) = query(&mut scratch, p, hint);
+                    hint = next;
+                    answer
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
 
 /// The answer of [`DistanceIndex::closest_point`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -174,20 +202,14 @@ impl DistanceIndex {
     /// answer, so lists whose neighbours lie near each other (samples of one triangle after
     /// another, vertices of a mesh) cost little more than a box descent per point.
     pub fn closest_points(&self, points: &[DVec3]) -> Vec<ClosestPoint> {
-        points
-            .par_chunks(CHAIN)
-            .flat_map_iter(|chain| {
-                let mut hint = u32::MAX;
-                chain
-                    .iter()
-                    .map(|&p| {
-                        let c = self.closest_point_near(p, hint);
-                        hint = c.triangle;
-                        c
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        warm_chains(
+            points,
+            || (),
+            |_, &p, hint| {
+                let c = self.closest_point_near(p, hint);
+                (c, c.triangle)
+            },
+        )
     }
 
     /// Corners (f64) of triangle `triangle` of the mesh (an index into its `triangles`).

@@ -310,17 +310,9 @@ impl Tree {
                                 let k = m.trailing_zeros() as usize;
                                 m &= m - 1;
                                 let tu = self.corners[l * FAN + k];
-                                if shares_certified(&ti, &tu, cert) {
-                                    continue;
-                                }
-                                let u = self.order[l * FAN + k];
-                                let q = tu.map(|i| pos[i as usize]);
-                                if !touching_apart(&b, &leaves[l].get(k), &p, &q)
-                                    && !apart(&ti, &tu, &p, &q, cert)
-                                    && triangles_intersect(p, q)
-                                {
+                                if crosses(&ti, &tu, &b, &leaves[l].get(k), &p, pos, cert) {
                                     out.push(t);
-                                    out.push(u);
+                                    out.push(self.order[l * FAN + k]);
                                 }
                             }
                         }
@@ -432,14 +424,8 @@ impl Tree {
                                     continue;
                                 }
                                 let tu = self.corners[l as usize * FAN + j];
-                                if shares_certified(&ti, &tu, cert) {
-                                    continue;
-                                }
-                                let q = tu.map(|i| pos[i as usize]);
-                                if !touching_apart(&b, &leaves[l as usize].get(j), &p, &q)
-                                    && !apart(&ti, &tu, &p, &q, cert)
-                                    && triangles_intersect(p, q)
-                                {
+                                let bu = leaves[l as usize].get(j);
+                                if crosses(&ti, &tu, &b, &bu, &p, pos, cert) {
                                     out.push(t);
                                     out.push(u);
                                 }
@@ -456,6 +442,26 @@ impl Tree {
             });
         finish(out)
     }
+}
+
+/// Whether triangles `ti` (corners `p`, box `bt`) and `tu` (box `bu`) cross: not when they
+/// share a certified vertex, nor when the quick proofs ([`touching_apart`], [`apart`])
+/// keep them apart; else the exact test.
+#[inline]
+fn crosses(
+    ti: &[u32; 3],
+    tu: &[u32; 3],
+    bt: &Aabb,
+    bu: &Aabb,
+    p: &[Vec3; 3],
+    pos: &[Vec3],
+    cert: &[bool],
+) -> bool {
+    if shares_certified(ti, tu, cert) {
+        return false;
+    }
+    let q = tu.map(|i| pos[i as usize]);
+    !touching_apart(bt, bu, p, &q) && !apart(ti, tu, p, &q, cert) && triangles_intersect(*p, q)
 }
 
 fn finish(mut faces: Vec<u32>) -> Vec<u32> {
