@@ -15,7 +15,8 @@
 //! the search of that output, guard on) and prints the result's quality (volume change,
 //! deviations, mean angle between adjacent faces); with `OSTEON_DEC_PAIRS=1` also every
 //! crossing pair of the unguarded output with its ring distance. `OSTEON_DEC_ONE=a.ply`
-//! does one run (guard off with `OSTEON_DEC_GUARD=0`), for `perf`.
+//! does one run (guard off with `OSTEON_DEC_GUARD=0`), for `perf`, and prints a digest of
+//! the output (equal digests: byte-identical results).
 
 use std::io::Write;
 use std::time::Instant;
@@ -306,10 +307,21 @@ fn main() {
             .measure(false)
             .prevent_self_intersections(std::env::var("OSTEON_DEC_GUARD").as_deref() != Ok("0"));
         let (out, rep) = decimate(&m, &o, &NoProgress, &NeverCancel).unwrap();
+        // FNV-1a over the output's coordinates and indices: equal digests mean
+        // byte-identical results (to compare builds).
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        let words = out
+            .positions
+            .iter()
+            .flat_map(|p| p.to_array().map(f32::to_bits));
+        for w in words.chain(out.triangles.iter().flatten().copied()) {
+            h = (h ^ w as u64).wrapping_mul(0x100_0000_01b3);
+        }
         println!(
-            "{} triangles, {} reruns",
+            "{} triangles, {} reruns, {} crossings prevented, digest {h:016x}",
             out.triangles.len(),
-            rep.intersection_reruns
+            rep.intersection_reruns,
+            rep.crossings_prevented
         );
         return;
     }

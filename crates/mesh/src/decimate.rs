@@ -84,14 +84,30 @@
 //!   The report measures the result again after the fact.
 //!
 //! Cost: without an error bound, 10 % of the head CT bone mesh (157 k triangles) takes
-//! 1.8–1.9 × the time of `fast-simplification` on the 2-core machine (0.276 s against
-//! 0.144 s idle; 0.50 s against 0.27–0.28 s at load 4; min of 3–4 rounds, same run), and
+//! 1.8–2.05 × the time of `fast-simplification` on the 2-core machine (0.276 s against
+//! 0.144 s idle; 0.308 s against 0.151 s at load 2; 0.49–0.50 s against 0.24–0.28 s at
+//! load 4–5; min of 3–4 rounds, same run), and
 //! about half of that without the self-intersection guard (sampled on the head: the guard
 //! is a third of the CPU time, half of it in the exact triangle tests of the 18 % of checks
 //! whose fans are not all settled, half in reading the fans of the link). Decimating two
 //! halves of the mesh at once (seam and its neighbours fixed, then the sweep over the
 //! whole) was tried and dropped: the same CPU time, so less wall time only with the second
-//! core free, larger maximum deviations, and slower on a 2.56 M-triangle skull. With
+//! core free, larger maximum deviations, and slower on a 2.56 M-triangle skull.
+//! Where the time goes (head, 10 %, one thread ≈ 0.39 s of CPU with the file read): the
+//! passes do 32 k, 20 k, 10 k, 5.5 k and 3 k collapses at 2.4 → 6.4 µs per attempt, the
+//! share of crossing checks with an unsettled fan growing from 8 % to 47 % (770 k
+//! new/near triangle pairs in all, 250 k of them with overlapping boxes, 80 k past the
+//! plane test to the full triangle test); re-planning between passes is ≈ 15 % of the
+//! time, setup and first plan ≈ 20 %. Also tried and dropped, each with byte-identical
+//! output: a per-vertex cache of each fan's summed normal with a lower bound on every
+//! normal's component along it (moved at each collapse through the cone the normals lie
+//! in), which settled 92 % of the 510 k link fans without reading them, yet cost 7–10 %
+//! more (its square roots and updates outweigh the fan reads it saves); reading the near
+//! triangles' corners and boxes once per check and a plane test with the plane computed
+//! once per new triangle (an f64 filter before the exact `o3`): 0–2 % less CPU time, within
+//! the noise of the shared machine; the input's genus computed beside the sweep (no
+//! measurable gain); a looser pass bound (the pass count stays 5: the one-collapse-per-
+//! vertex rule, not the cost bound, ends the passes). With
 //! `max_error_mm`, the proofs of argument 4 dominate (each takes up to
 //! 512 distance queries); the bound is conservative where the surface is far from flat at
 //! the scale of `e` (open flat borders, sharp creases), where fewer collapses are accepted
