@@ -45,6 +45,16 @@
 //! ([`SignedIndex`]). Every sample's distance is exact (a full search, no estimate). The four
 //! indexes (two trees, two sign tables) are built at once, and both directions run at once.
 //!
+//! Cost: two 157 k-triangle head meshes take about 0.41 s on 2 cores, twice MeshLib's
+//! vertex-only Hausdorff, for about 570 k exact queries (MeshLib: 158 k) at ~4 exact
+//! triangle tests, ~15 node visits and ~10 sphere tests each. Tried and dropped (same
+//! results, more or equal time): grouped queries (one candidate list from the tree for
+//! each run of 4–14 consecutive samples: 40–145 candidates a group, still ~4 exact tests a
+//! sample, 1.03 s of CPU against 0.85 s), a plane-plus-disk lower bound before the exact
+//! test (7.4 → 6.3 exact tests a query, no gain), leaves of 2 or 8 triangles, f32 corners,
+//! chained centroid hints, and handing the search's closest feature to the sign instead of
+//! finding it again (3 % less CPU, not worth a second sign path).
+//!
 //! Combined: `hausdorff = max(max_ab, max_ba)`, `hd95 = max(hd95_ab, hd95_ba)` (as in
 //! medical segmentation practice), `mean` and `rms` over both surfaces together (the average
 //! symmetric surface distance and its RMS), `signed_mean` of `a` relative to `b` (positive:
