@@ -36,7 +36,9 @@
 //! for the whole bone. Work whose answer is already decided is skipped: the depth search
 //! sees only triangles with a corner inside or met by the bone surface; on a cut edge the
 //! pieces next to a corner take the corner's side; bone triangles away from the implant
-//! surface are decided one connected part at a time.
+//! surface are decided one connected part at a time. Independent stages run side by side:
+//! the vertex distances beside the crossing test, containment beside clearance, the depth
+//! search beside the volume and the contact fraction.
 
 use std::borrow::Cow;
 
@@ -48,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use crate::geometry::{normal, segment_crosses, triangle_crossing, Crossing, Tri};
 use crate::maximize::{maximize, Field};
 use crate::near::Tree;
-use crate::signed::{SignedIndex, SignedPoint, SolidCheck};
+use crate::signed::{SignedIndex, SolidCheck};
 use crate::FitError;
 
 /// Options of [`fit`]: thresholds of the verdict and measurement settings.
@@ -337,8 +339,33 @@ pub fn fit_with(
         return Err(FitError::Cancelled);
     }
 
-    // 1. Signed distance of every implant vertex.
-    let vq: Vec<SignedPoint> = bi.query_many(&vpos);
+    // 1. Signed distance of every implant vertex, and 2. crossing of the surfaces: triangle
+    //    pairs whose boxes overlap (every bone triangle that can meet the implant lies in
+    //    the bone tree's region). Independent of each other: side by side.
+    let itree = ii.near_tree().0;
+    let (btree, region) = bi.near_tree();
+    // Corners in the outward winding (the trees keep the input's).
+    let ic: Cow<[Tri]> = if ii.check().flipped {
+        Cow::Owned(itree.ids.iter().map(|&t| corners_f64(implant, t)).collect())
+    } else {
+        Cow::Borrowed(&itree.corners)
+    };
+    let bc: Cow<[Tri]> = if bi.check().flipped {
+        Cow::Owned(btree.ids.iter().map(|&t| corners_f64(bone, t)).collect())
+    } else {
+        Cow::Borrowed(&btree.corners)
+    };
+    let (vq, (pairs, crossings)) = rayon::join(
+        || bi.query_many(&vpos),
+        || {
+            let pairs = itree.overlapping(btree);
+            let crossings: Vec<Crossing> = pairs
+                .par_iter()
+                .map(|&(s, t)| triangle_crossing(&ic[s as usize], &bc[t as usize]))
+                .collect();
+            (pairs, crossings)
+        },
+    );
     let sd: Vec<f64> = vq.iter().map(|q| q.distance).collect();
     let near: Vec<u32> = vq.iter().map(|q| q.triangle).collect();
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -355,30 +382,6 @@ pub fn fit_with(
     }
     let nearest_v = nearest_v.unwrap_or(0);
     progress.advance(1);
-    if cancel.is_cancelled() {
-        return Err(FitError::Cancelled);
-    }
-
-    // 2. Crossing of the surfaces: triangle pairs whose boxes overlap (every bone triangle
-    //    that can meet the implant lies in the bone tree's region).
-    let itree = ii.near_tree().0;
-    let (btree, region) = bi.near_tree();
-    // Corners in the outward winding (the trees keep the input's).
-    let ic: Cow<[Tri]> = if ii.check().flipped {
-        Cow::Owned(itree.ids.iter().map(|&t| corners_f64(implant, t)).collect())
-    } else {
-        Cow::Borrowed(&itree.corners)
-    };
-    let bc: Cow<[Tri]> = if bi.check().flipped {
-        Cow::Owned(btree.ids.iter().map(|&t| corners_f64(bone, t)).collect())
-    } else {
-        Cow::Borrowed(&btree.corners)
-    };
-    let pairs = itree.overlapping(btree);
-    let crossings: Vec<Crossing> = pairs
-        .par_iter()
-        .map(|&(s, t)| triangle_crossing(&ic[s as usize], &bc[t as usize]))
-        .collect();
     let coplanar_pairs = crossings
         .iter()
         .filter(|c| matches!(c, Crossing::Coplanar))
@@ -397,45 +400,56 @@ pub fn fit_with(
         return Err(FitError::Cancelled);
     }
 
-    // 3. Containment.
+    // 3. Containment and 4. clearance (side by side).
     let any_vertex_inside = bone_solid && used.iter().zip(&sd).any(|(&u, &d)| u && d < 0.0);
     let implant_inside_bone =
         bone_solid && !surfaces_cross && used.iter().zip(&sd).all(|(&u, &d)| !u || d < 0.0);
-    let bone_inside_implant =
-        implant_solid && !surfaces_cross && bone_inside(bone, &ii, &ibox, coplanar_pairs > 0);
-    let intersects = surfaces_cross || any_vertex_inside || bone_inside_implant;
-
-    // 4. Clearance: the closest pair of triangles, bounded by the closest vertex.
-    let (surface_distance, cp_i, cp_b) = if surfaces_cross {
-        // A crossing point: the segment of the first (implant, bone) triangle pair by id,
-        // whatever the trees' layout.
-        let &(_, _, p, q) = segments
-            .iter()
-            .min_by_key(|c| (itree.ids[c.0 as usize], btree.ids[c.1 as usize]))
-            .expect("surfaces cross");
-        (0.0, (p + q) * 0.5, (p + q) * 0.5)
-    } else {
-        let v = &vq[nearest_v];
-        let start = (v.distance.abs(), vpos[nearest_v], v.closest);
-        // A bone triangle closer than `start` to the implant lies within the region when
-        // the region reaches that far around the implant's box.
-        let covered = region.is_some_and(|r| {
-            (ibox[0] - r[0]).min_element() >= start.0 && (r[1] - ibox[1]).min_element() >= start.0
-        });
-        let other = if covered { btree } else { bi.full_tree() };
-        match itree.closest_pair(other, start.0) {
-            Some((d, p, q)) if d < start.0 => (d, p, q),
-            _ => start,
+    let clearance = || {
+        if surfaces_cross {
+            // A crossing point: the segment of the first (implant, bone) triangle pair by
+            // id, whatever the trees' layout.
+            let &(_, _, p, q) = segments
+                .iter()
+                .min_by_key(|c| (itree.ids[c.0 as usize], btree.ids[c.1 as usize]))
+                .expect("surfaces cross");
+            (0.0, (p + q) * 0.5, (p + q) * 0.5)
+        } else {
+            // The closest pair of triangles, bounded by the closest vertex.
+            let v = &vq[nearest_v];
+            let start = (v.distance.abs(), vpos[nearest_v], v.closest);
+            // A bone triangle closer than `start` to the implant lies within the region
+            // when the region reaches that far around the implant's box.
+            let covered = region.is_some_and(|r| {
+                (ibox[0] - r[0]).min_element() >= start.0
+                    && (r[1] - ibox[1]).min_element() >= start.0
+            });
+            let other = if covered { btree } else { bi.full_tree() };
+            match itree.closest_pair(other, start.0) {
+                Some((d, p, q)) if d < start.0 => (d, p, q),
+                _ => start,
+            }
         }
     };
+    let (bone_inside_implant, (surface_distance, cp_i, cp_b)) = rayon::join(
+        || implant_solid && !surfaces_cross && bone_inside(bone, &ii, &ibox, coplanar_pairs > 0),
+        clearance,
+    );
+    let intersects = surfaces_cross || any_vertex_inside || bone_inside_implant;
     let min_clearance = if intersects { 0.0 } else { surface_distance };
 
-    // 5. Maximum penetration (bone solid).
-    let mut max_pen = None;
-    if bone_solid && !intersects {
-        // No crossing and no vertex inside: no implant surface point is inside the bone.
-        max_pen = Some((0.0, vpos[nearest_v], vq[nearest_v].closest, 0.0));
-    } else if bone_solid {
+    // 5. Maximum penetration (bone solid), 6. penetration volume and 7. contact fraction:
+    //    independent, side by side.
+    let depth = || {
+        if bone_solid && !intersects {
+            // No crossing and no vertex inside: no implant surface point is inside the bone.
+            return (
+                Some((0.0, vpos[nearest_v], vq[nearest_v].closest, 0.0)),
+                None,
+            );
+        }
+        if !bone_solid {
+            return (None, None);
+        }
         let start_point = if surfaces_cross {
             cp_i
         } else {
@@ -472,23 +486,19 @@ pub fn fit_with(
         let depth = m.value.max(0.0);
         let at = m.point;
         let bone_point = bi.query(at).closest;
-        if m.gap > opts.depth_tolerance_mm * 1.0001 {
-            warnings.push(format!(
+        let warning = (m.gap > opts.depth_tolerance_mm * 1.0001).then(|| {
+            format!(
                 "the maximum penetration is certified only to {:.4} mm (evaluation budget of {} reached)",
                 m.gap, opts.max_depth_evaluations
-            ));
+            )
+        });
+        (Some((depth, at, bone_point, m.gap)), warning)
+    };
+    let volume = || {
+        if !(bone_solid && implant_solid && opts.penetration_volume) {
+            return None;
         }
-        max_pen = Some((depth, at, bone_point, m.gap));
-    }
-    progress.advance(1);
-    if cancel.is_cancelled() {
-        return Err(FitError::Cancelled);
-    }
-
-    // 6. Penetration volume.
-    let mut volume = None;
-    if bone_solid && implant_solid && opts.penetration_volume {
-        volume = Some(if !intersects {
+        Some(if !intersects {
             0.0
         } else if implant_inside_bone {
             ii.check().volume_mm3
@@ -508,47 +518,51 @@ pub fn fit_with(
                 pairs: &pairs,
                 ibox: &ibox,
             })
-        });
-        if coplanar_pairs > 0 {
-            warnings.push(format!(
-                "{coplanar_pairs} coplanar triangle pair(s) touch: their overlap is left out of the penetration volume"
-            ));
-        }
-    }
-
-    // 7. Contact fraction over the bone-facing area.
+        })
+    };
     let cos_facing = opts.facing_angle_deg.to_radians().cos();
     let [blo, bhi] = opts.clearance_mm;
-    let (facing, contact, penetrating) = implant
-        .triangles
-        .par_iter()
-        .map(|t| {
-            let c = t.map(|i| vpos[i as usize]);
-            let n = normal(&c);
-            let area = 0.5 * n.length();
-            if area == 0.0 {
-                return (0.0, 0.0, 0.0);
-            }
-            let bn: DVec3 = t
-                .iter()
-                .map(|&i| vq[i as usize].normal.normalize_or_zero())
-                .sum::<DVec3>()
-                .normalize_or_zero();
-            if n.normalize().dot(bn) > -cos_facing {
-                return (0.0, 0.0, 0.0);
-            }
-            let s = t.map(|i| sd[i as usize]);
-            let band = frac_below(s, bhi) - frac_below_strict(s, blo);
-            let pen = if bone_solid {
-                frac_below_strict(s, 0.0)
-            } else {
-                0.0
-            };
-            (area, area * band, area * pen)
-        })
-        .collect::<Vec<_>>()
-        .iter()
-        .fold((0.0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    let contact = || {
+        implant
+            .triangles
+            .par_iter()
+            .map(|t| {
+                let c = t.map(|i| vpos[i as usize]);
+                let n = normal(&c);
+                let area = 0.5 * n.length();
+                if area == 0.0 {
+                    return (0.0, 0.0, 0.0);
+                }
+                let bn: DVec3 = t
+                    .iter()
+                    .map(|&i| vq[i as usize].normal.normalize_or_zero())
+                    .sum::<DVec3>()
+                    .normalize_or_zero();
+                if n.normalize().dot(bn) > -cos_facing {
+                    return (0.0, 0.0, 0.0);
+                }
+                let s = t.map(|i| sd[i as usize]);
+                let band = frac_below(s, bhi) - frac_below_strict(s, blo);
+                let pen = if bone_solid {
+                    frac_below_strict(s, 0.0)
+                } else {
+                    0.0
+                };
+                (area, area * band, area * pen)
+            })
+            .collect::<Vec<_>>()
+            .iter()
+            .fold((0.0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2))
+    };
+    let ((max_pen, depth_warning), (volume, (facing, contact, penetrating))) =
+        rayon::join(depth, || rayon::join(volume, contact));
+    warnings.extend(depth_warning);
+    if volume.is_some() && coplanar_pairs > 0 {
+        warnings.push(format!(
+            "{coplanar_pairs} coplanar triangle pair(s) touch: their overlap is left out of the penetration volume"
+        ));
+    }
+    progress.advance(1);
     let contact_fraction = (facing > 0.0).then(|| contact / facing);
     progress.advance(1);
 
@@ -1027,4 +1041,53 @@ impl Field for Depth<'_> {
     // `-q.distance` is ± the length of `x − closest point` on `q.triangle`, which is what
     // `triangle_distance` computes (same corners, same closest-point arithmetic).
     const VALUE_IS_DISTANCE: bool = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phantom::plate_on_surface;
+    use osteon_geom::Vec3;
+    use osteon_mesh::shapes::icosphere;
+
+    #[test]
+    fn a_spent_depth_budget_warns_and_certifies_what_is_left() {
+        // A plate pushed into a sphere: the depth plateau needs many splits.
+        let bone = icosphere(4, 15.0);
+        let plate = plate_on_surface(&bone, Vec3::new(15.0, 0.0, 0.0), 10.0, 0.3, 2.0).unwrap();
+        let pushed = plate.map_positions(|p| p - Vec3::X * 0.8);
+        let full = fit(&pushed, &bone, &FitOptions::default()).unwrap();
+        let tol = FitOptions::default().depth_tolerance_mm;
+        assert_eq!(full.max_penetration_certified_mm, Some(tol));
+        assert!(!full.warnings.iter().any(|w| w.contains("certified only")));
+        let short = fit(
+            &pushed,
+            &bone,
+            &FitOptions::default().with_max_depth_evaluations(30),
+        )
+        .unwrap();
+        let (d, gap) = (
+            short.max_penetration_mm.unwrap(),
+            short.max_penetration_certified_mm.unwrap(),
+        );
+        let df = full.max_penetration_mm.unwrap();
+        // The items left in the queue bound what was not searched: the full answer lies
+        // within the short run's certified range, and the short run found no more.
+        assert!(gap > tol, "{gap}");
+        assert!(df <= d + gap + 1e-12 && d <= df + tol, "{d} {gap} {df}");
+        assert!(
+            short
+                .warnings
+                .iter()
+                .any(|w| w.contains("certified only") && w.contains("budget of 30")),
+            "{:?}",
+            short.warnings
+        );
+        // Every other figure is the full run's: the stages beside the depth search do not
+        // depend on it.
+        assert_eq!(short.penetration_volume_mm3, full.penetration_volume_mm3);
+        assert_eq!(short.contact_fraction, full.contact_fraction);
+        assert_eq!(short.signed_distance, full.signed_distance);
+        assert_eq!(short.clearance_implant_point, full.clearance_implant_point);
+    }
 }

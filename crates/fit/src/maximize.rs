@@ -53,9 +53,16 @@ pub(crate) struct Maximum {
     pub gap: f64,
 }
 
-struct Item {
+/// A (sub-)triangle waiting to be split: its bound and its place in the arena (the heap
+/// moves these 16 bytes, not the item).
+struct Key {
     ub: f64,
+    /// Order of creation, and the item's index in the arena.
     seq: u64,
+}
+
+/// The rest of an item, in the arena.
+struct Item {
     tri: Tri,
     /// `f` at the corners.
     vals: [f64; 3],
@@ -66,18 +73,18 @@ struct Item {
     dist: [[f64; 3]; 3],
 }
 
-impl PartialEq for Item {
+impl PartialEq for Key {
     fn eq(&self, o: &Self) -> bool {
         self.cmp(o) == Ordering::Equal
     }
 }
-impl Eq for Item {}
-impl PartialOrd for Item {
+impl Eq for Key {}
+impl PartialOrd for Key {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for Item {
+impl Ord for Key {
     fn cmp(&self, o: &Self) -> Ordering {
         self.ub.total_cmp(&o.ub).then(o.seq.cmp(&self.seq))
     }
@@ -218,12 +225,12 @@ pub(crate) fn maximize<F: Field>(
         })
         .collect();
     let mut heap = BinaryHeap::new();
+    let mut arena: Vec<Item> = Vec::new();
     let mut seq = 0u64;
     for ((tri, vals, near), (ub, dist)) in tris.iter().zip(bounds) {
         if ub > best.0 + tol {
-            heap.push(Item {
-                ub,
-                seq,
+            heap.push(Key { ub, seq });
+            arena.push(Item {
                 tri: *tri,
                 vals: *vals,
                 near: *near,
@@ -253,9 +260,11 @@ pub(crate) fn maximize<F: Field>(
         // again; the cache holds earlier batches' points only, so what a batch computes does
         // not depend on the order its items run in.
         let seen = &midpoints;
+        let items = &arena;
         let kids: Vec<([Kid; 4], [Fresh; 3])> = batch
             .par_iter()
-            .map(|it: &Item| {
+            .map(|key: &Key| {
+                let it = &items[key.seq as usize];
                 let [a, b, c] = it.tri;
                 let [va, vb, vc] = it.vals;
                 let [na, nb, nc] = it.near;
@@ -332,9 +341,8 @@ pub(crate) fn maximize<F: Field>(
         }
         for (ub, tri, vals, near, dist) in kids {
             if ub > best.0 + tol {
-                heap.push(Item {
-                    ub,
-                    seq,
+                heap.push(Key { ub, seq });
+                arena.push(Item {
                     tri,
                     vals,
                     near,

@@ -274,7 +274,7 @@ impl Tree {
         let mut reach = best.sqrt();
         // The walk of `nodes` (near child first), on the records of `pairs`: one record
         // holds both children's boxes.
-        let mut stack: [(Child, f64); 64] = [(Child::default(), 0.0); 64];
+        let mut stack: [(Child, f64); 40] = [(Child::default(), 0.0); 40];
         stack[0] = (self.root, box_dist2(&self.nodes[0], p));
         let mut top = 1usize;
         while top > 0 {
@@ -311,7 +311,8 @@ impl Tree {
                     }
                 }
             } else if top + 2 <= stack.len() {
-                // The depth is log2(n / LEAF) < 32: the stack never overflows.
+                // The stack holds at most one node per level plus one, and the depth is
+                // log2(n / LEAF) < 32: it never overflows.
                 let pr = &self.pairs[c.index as usize];
                 let dl = pair_dist2(pr, 0, p);
                 let dr = pair_dist2(pr, 1, p);
