@@ -24,6 +24,11 @@ use osteon::volume::{Criterion, Keep, Preset, SelectOptions};
 use osteon::{MeshJobOptions, MeshJobReport};
 use serde_json::{json, Value};
 
+// The geometry steps allocate and free large buffers (sample lists, trees, grids) many
+// times a run; the system allocator returns them to the kernel and faults them in again.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "\
 Examples:
   osteon phantom -o sample-scans/long_bone_fracture
