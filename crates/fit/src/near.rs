@@ -170,6 +170,27 @@ impl Tree {
         subset: Option<&[u32]>,
         corners_of: impl Fn(u32) -> Tri + Sync,
     ) -> Tree {
+        Tree::build_from(total, subset, corners_of, true)
+    }
+
+    /// [`Tree::from_corners`] on the calling thread alone, without rayon: for a build inside
+    /// a `OnceLock` initialiser, where a rayon wait could steal a task that needs the same
+    /// lock on the same thread (a reentrant initialisation: a deadlock).
+    pub(crate) fn from_corners_sequential(
+        total: usize,
+        subset: Option<&[u32]>,
+        corners_of: impl Fn(u32) -> Tri + Sync,
+    ) -> Tree {
+        Tree::build_from(total, subset, corners_of, false)
+    }
+
+    /// The tree (see [`Tree::from_corners`]); in parallel when `par`.
+    fn build_from(
+        total: usize,
+        subset: Option<&[u32]>,
+        corners_of: impl Fn(u32) -> Tri + Sync,
+        par: bool,
+    ) -> Tree {
         let all: Vec<u32>;
         let subset = match subset {
             Some(s) => s,
@@ -188,15 +209,16 @@ impl Tree {
         }
         // (centroid as total-order keys, triangle, index into `tris`): small items with
         // integer comparisons for the selections.
-        let (tris, mut items): (Vec<Tri>, Vec<Item>) = subset
-            .par_iter()
-            .enumerate()
-            .map(|(k, &t)| {
-                let c = corners_of(t);
-                let m = (c[0] + c[1] + c[2]) / 3.0;
-                (c, ([m.x, m.y, m.z].map(order_key), t, k as u32))
-            })
-            .unzip();
+        let item = |(k, &t): (usize, &u32)| {
+            let c = corners_of(t);
+            let m = (c[0] + c[1] + c[2]) / 3.0;
+            (c, ([m.x, m.y, m.z].map(order_key), t, k as u32))
+        };
+        let (tris, mut items): (Vec<Tri>, Vec<Item>) = if par {
+            subset.par_iter().enumerate().map(item).unzip()
+        } else {
+            subset.iter().enumerate().map(item).unzip()
+        };
         let mut nodes = vec![
             Node {
                 min: DVec3::ZERO,
@@ -206,14 +228,21 @@ impl Tree {
             };
             node_count(n)
         ];
-        build(&mut items, &tris, &mut nodes, 0, 0);
+        build(&mut items, &tris, &mut nodes, 0, 0, par);
         let ids: Vec<u32> = items.iter().map(|i| i.1).collect();
-        let corners: Vec<Tri> = items.par_iter().map(|i| tris[i.2 as usize]).collect();
+        let corner = |i: &Item| tris[i.2 as usize];
+        let corners: Vec<Tri> = if par {
+            items.par_iter().map(corner).collect()
+        } else {
+            items.iter().map(corner).collect()
+        };
         drop(tris);
-        let (filters, boxes) = corners
-            .par_iter()
-            .map(|t| (Filter::of(t), tri_box(t)))
-            .unzip();
+        let filter = |t: &Tri| (Filter::of(t), tri_box(t));
+        let (filters, boxes) = if par {
+            corners.par_iter().map(filter).unzip()
+        } else {
+            corners.iter().map(filter).unzip()
+        };
         for (s, &i) in ids.iter().enumerate() {
             slot_of[i as usize] = s as u32;
         }
@@ -310,9 +339,10 @@ impl Tree {
                         found = Some((s, q));
                     }
                 }
-            } else if top + 2 <= stack.len() {
+            } else {
                 // The stack holds at most one node per level plus one, and the depth is
-                // log2(n / LEAF) < 32: it never overflows.
+                // log2(n / LEAF) < 32 (median splits): it never overflows.
+                debug_assert!(top + 2 <= stack.len(), "closest: stack of {top}");
                 let pr = &self.pairs[c.index as usize];
                 let dl = pair_dist2(pr, 0, p);
                 let dr = pair_dist2(pr, 1, p);
@@ -588,13 +618,14 @@ fn key_value(k: i64) -> f64 {
 }
 
 /// Builds the subtree over `items` into `nodes` (its root first); `offset` is the slot of
-/// `items[0]`. Returns the subtree's box.
+/// `items[0]`. Returns the subtree's box. Large subtrees build in parallel when `par`.
 fn build(
     items: &mut [Item],
     tris: &[Tri],
     nodes: &mut [Node],
     node: usize,
     offset: usize,
+    par: bool,
 ) -> (DVec3, DVec3) {
     let n = items.len();
     if n <= LEAF {
@@ -636,15 +667,15 @@ fn build(
     let (li, ri) = items.split_at_mut(half);
     let (head, rest) = nodes.split_at_mut(1);
     let (ln, rn) = rest.split_at_mut(left_nodes);
-    let (lb, rb) = if n > 1024 {
+    let (lb, rb) = if par && n > 1024 {
         rayon::join(
-            || build(li, tris, ln, node + 1, offset),
-            || build(ri, tris, rn, node + 1 + left_nodes, offset + half),
+            || build(li, tris, ln, node + 1, offset, par),
+            || build(ri, tris, rn, node + 1 + left_nodes, offset + half, par),
         )
     } else {
         (
-            build(li, tris, ln, node + 1, offset),
-            build(ri, tris, rn, node + 1 + left_nodes, offset + half),
+            build(li, tris, ln, node + 1, offset, par),
+            build(ri, tris, rn, node + 1 + left_nodes, offset + half, par),
         )
     };
     let (min, max) = (lb.0.min(rb.0), lb.1.max(rb.1));

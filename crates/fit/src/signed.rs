@@ -236,8 +236,10 @@ impl SignedIndex {
     pub(crate) fn full_tree(&self) -> &Tree {
         match &self.backend {
             Backend::Local(l) if l.region.is_none() => &l.tree,
+            // Sequential: the callers query in parallel, and a rayon wait inside this
+            // initialiser could run one of their tasks that needs this same tree.
             Backend::Local(l) => l.full.get_or_init(|| {
-                Tree::from_corners(self.triangles.len(), None, |t| self.corners(t))
+                Tree::from_corners_sequential(self.triangles.len(), None, |t| self.corners(t))
             }),
             Backend::Global(_) => unreachable!("fit's trees come from SignedIndex::near"),
         }

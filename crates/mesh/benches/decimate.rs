@@ -16,7 +16,7 @@
 //! deviations, mean angle between adjacent faces); with `OSTEON_DEC_PAIRS=1` also every
 //! crossing pair of the unguarded output with its ring distance. `OSTEON_DEC_ONE=a.ply`
 //! does one run (guard off with `OSTEON_DEC_GUARD=0`), for `perf`, and prints a digest of
-//! the output (equal digests: byte-identical results).
+//! the output (equal digests: almost surely byte-identical results).
 
 use std::io::Write;
 use std::time::Instant;
@@ -307,8 +307,8 @@ fn main() {
             .measure(false)
             .prevent_self_intersections(std::env::var("OSTEON_DEC_GUARD").as_deref() != Ok("0"));
         let (out, rep) = decimate(&m, &o, &NoProgress, &NeverCancel).unwrap();
-        // FNV-1a over the output's coordinates and indices: equal digests mean
-        // byte-identical results (to compare builds).
+        // An FNV-style hash of the output's coordinates and indices (32-bit words): equal
+        // digests mean, almost surely, byte-identical results (to compare builds).
         let mut h = 0xcbf2_9ce4_8422_2325u64;
         let words = out
             .positions

@@ -84,7 +84,7 @@
 //!   The report measures the result again after the fact.
 //!
 //! Cost: without an error bound, 10 % of the head CT bone mesh (157 k triangles) takes
-//! 1.8–2.05 × the time of `fast-simplification` on the 2-core machine (0.276 s against
+//! 1.75–2.1 × the time of `fast-simplification` on the 2-core machine (0.276 s against
 //! 0.144 s idle; 0.308 s against 0.151 s at load 2; 0.49–0.50 s against 0.24–0.28 s at
 //! load 4–5; min of 3–4 rounds, same run), and
 //! about half of that without the self-intersection guard (sampled on the head: the guard

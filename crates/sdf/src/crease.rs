@@ -33,8 +33,10 @@
 //!   sample the seeds also include the tangent planes of the closest points of three
 //!   points inside the triangle, one near the middle of each edge: a corner lying on a
 //!   crease names one of its two sheets only, so the three corners of a chamfer triangle
-//!   across a corner of three sheets may name two (an inward offset of a cube kept 6 of
-//!   its 8 corners cut off, 33 % of the voxel, before these seeds; now 0.1 %).
+//!   across a corner of three sheets may name two (before these seeds an inward offset of
+//!   a cube kept every corner cut off, six of them by a whole chamfer triangle, 33 % of the
+//!   voxel; now 0.1 %). A probe's plane counts only when it turns from every seed by a
+//!   crease's angle ([`CREASE_COS`]).
 //! * Changes: the feature point splits the triangle into three, or the edge it lies within
 //!   [`EDGE_SHARE`] of (always the edge, for an edge start; the neighbour across it is split
 //!   too); or one of the triangle's edges is flipped (when the other diagonal is not an edge
@@ -360,8 +362,12 @@ fn insertion(
             let mut w = [0.4f32; 3];
             w[k] = 0.2;
             let y = c[0] * w[0] + c[1] * w[1] + c[2] * w[2];
+            // Only a sheet that turns from every seed by a crease's angle: a point on one
+            // of the corners' own (curved) sheets would fill the third plane instead.
             if let Some((_, g, cp, lvl, _)) = pr.eval(y, None) {
-                seed.push((g, g.dot(cp) + lvl));
+                if seed.iter().all(|(m, _)| m.dot(g) < CREASE_COS) {
+                    seed.push((g, g.dot(cp) + lvl));
+                }
             }
         }
     }

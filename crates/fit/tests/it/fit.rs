@@ -332,3 +332,46 @@ fn local_bone_index_matches_a_whole_bone_index() {
         }
     }
 }
+
+#[test]
+fn a_spent_depth_budget_warns_and_certifies_what_is_left() {
+    // A plate pushed into a sphere: the depth plateau needs many splits.
+    let bone = icosphere(4, 15.0);
+    let plate =
+        osteon_fit::phantom::plate_on_surface(&bone, Vec3::new(15.0, 0.0, 0.0), 10.0, 0.3, 2.0)
+            .unwrap();
+    let pushed = plate.map_positions(|p| p - Vec3::X * 0.8);
+    let full = fit(&pushed, &bone, &FitOptions::default()).unwrap();
+    let tol = FitOptions::default().depth_tolerance_mm;
+    assert_eq!(full.max_penetration_certified_mm, Some(tol));
+    assert!(!full.warnings.iter().any(|w| w.contains("certified only")));
+    let short = fit(
+        &pushed,
+        &bone,
+        &FitOptions::default().with_max_depth_evaluations(30),
+    )
+    .unwrap();
+    let (d, gap) = (
+        short.max_penetration_mm.unwrap(),
+        short.max_penetration_certified_mm.unwrap(),
+    );
+    let df = full.max_penetration_mm.unwrap();
+    // The items left in the queue bound what was not searched: the full answer lies
+    // within the short run's certified range, and the short run found no more.
+    assert!(gap > tol, "{gap}");
+    assert!(df <= d + gap + 1e-12 && d <= df + tol, "{d} {gap} {df}");
+    assert!(
+        short
+            .warnings
+            .iter()
+            .any(|w| w.contains("certified only") && w.contains("budget of 30")),
+        "{:?}",
+        short.warnings
+    );
+    // Every other figure is the full run's: the stages beside the depth search do not
+    // depend on it.
+    assert_eq!(short.penetration_volume_mm3, full.penetration_volume_mm3);
+    assert_eq!(short.contact_fraction, full.contact_fraction);
+    assert_eq!(short.signed_distance, full.signed_distance);
+    assert_eq!(short.clearance_implant_point, full.clearance_implant_point);
+}
