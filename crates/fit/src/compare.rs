@@ -67,7 +67,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bvh::PointIndex;
 use crate::geometry::{normal, Tri};
-use crate::maximize::{maximize, Field};
+use crate::maximize::{lipschitz_bound, maximize, Field};
 use crate::signed::SignedIndex;
 
 /// Largest split of one triangle (k² sub-triangles).
@@ -233,6 +233,8 @@ pub fn compare_with(
         )));
     }
     progress.begin("compare", 2);
+    check_mesh(a, "first mesh")?;
+    check_mesh(b, "second mesh")?;
     // The four indexes at once (each builds in parallel inside too).
     let ((ia, ib), (pa, pb)) = rayon::join(
         || {
@@ -241,17 +243,9 @@ pub fn compare_with(
                 || sign_index(b, "second mesh"),
             )
         },
-        || {
-            let ok = |m: &Mesh| !m.triangles.is_empty() && m.validate().is_ok();
-            rayon::join(
-                || ok(a).then(|| PointIndex::new(a)),
-                || ok(b).then(|| PointIndex::new(b)),
-            )
-        },
+        || rayon::join(|| PointIndex::new(a), || PointIndex::new(b)),
     );
     let (ia, ib) = (ia?, ib?);
-    // Both meshes are valid and non-empty now (or the line above returned their error).
-    let (pa, pb) = (pa.expect("a valid mesh"), pb.expect("a valid mesh"));
     let mut warnings = Vec::new();
     for (name, idx) in [("first", &ia), ("second", &ib)] {
         if !idx.solid() {
@@ -321,16 +315,22 @@ pub fn compare_with(
     })
 }
 
-/// The solid check and pseudo-normals of `mesh`, for the signs only: compare finds the
-/// closest triangles with its own [`PointIndex`], so this index holds no tree of its own (its
-/// region is empty; nothing queries it).
-fn sign_index(mesh: &Mesh, which: &'static str) -> Result<SignedIndex, FitError> {
+/// [`FitError::Empty`] or [`FitError::Mesh`] (named `which`) unless `mesh` has triangles
+/// and passes [`Mesh::validate`].
+fn check_mesh(mesh: &Mesh, which: &'static str) -> Result<(), FitError> {
     if mesh.triangles.is_empty() {
         return Err(FitError::Empty { which });
     }
-    // `near` validates the mesh.
+    mesh.validate()
+        .map_err(|source| FitError::Mesh { which, source })
+}
+
+/// The solid check and pseudo-normals of `mesh` (checked by [`check_mesh`]), for the signs
+/// only: compare finds the closest triangles with its own [`PointIndex`], so this index
+/// holds no tree of its own (its region is empty; nothing queries it).
+fn sign_index(mesh: &Mesh, which: &'static str) -> Result<SignedIndex, FitError> {
     let nowhere = [DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)];
-    SignedIndex::near(mesh, Some(nowhere)).map_err(|e| e.with_which(which))
+    SignedIndex::near_valid(mesh, Some(nowhere)).map_err(|e| e.with_which(which))
 }
 
 /// The quadrature of a mesh's surface (see the module docs): its used vertices in the
@@ -944,14 +944,7 @@ fn directed(
         .filter_map(|t| {
             let c: Tri = t.map(|i| vpos[i as usize]);
             let v = t.map(|i| vq[i as usize].distance.abs());
-            let mut ub = f64::INFINITY;
-            for k in 0..3 {
-                let reach = (c[(k + 1) % 3] - c[k])
-                    .length()
-                    .max((c[(k + 2) % 3] - c[k]).length());
-                ub = ub.min(v[k] + reach);
-            }
-            (ub > enough).then(|| (c, v, t.map(|i| vq[i as usize].triangle)))
+            (lipschitz_bound(&c, &v) > enough).then(|| (c, v, t.map(|i| vq[i as usize].triangle)))
         })
         .collect();
     let m = maximize(

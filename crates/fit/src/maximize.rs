@@ -137,13 +137,7 @@ fn bound(
     enough: f64,
     mut dist: impl FnMut(u32, usize) -> f64,
 ) -> f64 {
-    let mut ub = f64::INFINITY;
-    for k in 0..3 {
-        let reach = (tri[(k + 1) % 3] - tri[k])
-            .length()
-            .max((tri[(k + 2) % 3] - tri[k]).length());
-        ub = ub.min(vals[k] + reach);
-    }
+    let mut ub = lipschitz_bound(tri, vals);
     if ub <= enough {
         return ub;
     }
@@ -184,6 +178,19 @@ fn bound(
         .fold(1.0, f64::max);
     // Slack: the candidate points and values carry rounding (relative 1e-9 on λ).
     ub.min(lp_max(keep) + 1e-8 * scale)
+}
+
+/// The 1-Lipschitz bound of `f` over a (sub-)triangle with corner values `vals`: the least
+/// over its corners of the value plus the longer of the corner's two edges.
+pub(crate) fn lipschitz_bound(tri: &Tri, vals: &[f64; 3]) -> f64 {
+    let mut ub = f64::INFINITY;
+    for k in 0..3 {
+        let reach = (tri[(k + 1) % 3] - tri[k])
+            .length()
+            .max((tri[(k + 2) % 3] - tri[k]).length());
+        ub = ub.min(vals[k] + reach);
+    }
+    ub
 }
 
 /// Maximum of `f` over the triangles `tris` (each with its corners' values and nearest
@@ -315,8 +322,8 @@ pub(crate) fn maximize<F: Field>(
                         }
                         *m
                     });
-                    let dist = n.map(|b| ix.map(|i| memo[i][first(&cands, b)]));
-                    *slot = (ub, t, v, n, transpose(dist));
+                    let dist = ix.map(|i| n.map(|b| memo[i][first(&cands, b)]));
+                    *slot = (ub, t, v, n, dist);
                 }
                 (four, fresh)
             })
@@ -379,17 +386,6 @@ fn spread(memo: &[[f64; 3]; 3], near: &[u32; 3]) -> [[f64; 3]; 3] {
     d
 }
 
-/// `m[j][k]` → `[k][j]`.
-fn transpose(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let mut t = [[0.0; 3]; 3];
-    for (j, row) in m.iter().enumerate() {
-        for (k, &x) in row.iter().enumerate() {
-            t[k][j] = x;
-        }
-    }
-    t
-}
-
 /// An evaluation of an edge midpoint: the edge's key, `f` and the triangle there, and
 /// whether it was computed in this batch.
 type Fresh = ([u64; 6], (f64, u32), bool);
@@ -443,30 +439,19 @@ mod tests {
         }
         let plain = Points::<false>(pts.clone());
         let shared = Points::<true>(pts);
-        let items = |f: &dyn Fn(DVec3) -> (f64, u32)| -> Vec<(Tri, [f64; 3], [u32; 3])> {
-            tris.iter()
+        // The search over the grid, its corners evaluated by `f` itself.
+        fn search<F: Field>(f: &F, tris: &[Tri], start: DVec3) -> Maximum {
+            let items: Vec<(Tri, [f64; 3], [u32; 3])> = tris
+                .iter()
                 .map(|t| {
-                    let e = t.map(f);
+                    let e = t.map(|x| f.eval(x, 0));
                     (*t, e.map(|x| x.0), e.map(|x| x.1))
                 })
-                .collect()
-        };
-        let a = maximize(
-            &plain,
-            &items(&|x| plain.eval(x, 0)),
-            f64::NEG_INFINITY,
-            g(0, 0),
-            1e-4,
-            100_000,
-        );
-        let b = maximize(
-            &shared,
-            &items(&|x| shared.eval(x, 0)),
-            f64::NEG_INFINITY,
-            g(0, 0),
-            1e-4,
-            100_000,
-        );
+                .collect();
+            maximize(f, &items, f64::NEG_INFINITY, start, 1e-4, 100_000)
+        }
+        let a = search(&plain, &tris, g(0, 0));
+        let b = search(&shared, &tris, g(0, 0));
         assert_eq!(a.value.to_bits(), b.value.to_bits());
         assert_eq!(a.point, b.point);
         assert_eq!(a.gap.to_bits(), b.gap.to_bits());

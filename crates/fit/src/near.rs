@@ -159,33 +159,19 @@ impl Tree {
     /// A tree over the triangles `subset` of `mesh` (all of them for `None`). Ids must be
     /// valid and distinct; the subset may be empty.
     pub(crate) fn new(mesh: &Mesh, subset: Option<&[u32]>) -> Tree {
-        Tree::from_corners(mesh.triangles.len(), subset, |t| {
-            mesh.corners(t as usize).map(|p| p.as_dvec3())
-        })
+        Tree::from_corners(
+            mesh.triangles.len(),
+            subset,
+            |t| mesh.corners(t as usize).map(|p| p.as_dvec3()),
+            true,
+        )
     }
 
-    /// [`Tree::new`] for a mesh of `total` triangles given by their corners.
+    /// [`Tree::new`] for a mesh of `total` triangles given by their corners, in parallel
+    /// when `par`. Without (`par` false) it runs on the calling thread alone: for a build
+    /// inside a `OnceLock` initialiser, where a rayon wait could steal a task that needs the
+    /// same lock on the same thread (a reentrant initialisation: a deadlock).
     pub(crate) fn from_corners(
-        total: usize,
-        subset: Option<&[u32]>,
-        corners_of: impl Fn(u32) -> Tri + Sync,
-    ) -> Tree {
-        Tree::build_from(total, subset, corners_of, true)
-    }
-
-    /// [`Tree::from_corners`] on the calling thread alone, without rayon: for a build inside
-    /// a `OnceLock` initialiser, where a rayon wait could steal a task that needs the same
-    /// lock on the same thread (a reentrant initialisation: a deadlock).
-    pub(crate) fn from_corners_sequential(
-        total: usize,
-        subset: Option<&[u32]>,
-        corners_of: impl Fn(u32) -> Tri + Sync,
-    ) -> Tree {
-        Tree::build_from(total, subset, corners_of, false)
-    }
-
-    /// The tree (see [`Tree::from_corners`]); in parallel when `par`.
-    fn build_from(
         total: usize,
         subset: Option<&[u32]>,
         corners_of: impl Fn(u32) -> Tri + Sync,

@@ -239,7 +239,7 @@ impl SignedIndex {
             // Sequential: the callers query in parallel, and a rayon wait inside this
             // initialiser could run one of their tasks that needs this same tree.
             Backend::Local(l) => l.full.get_or_init(|| {
-                Tree::from_corners_sequential(self.triangles.len(), None, |t| self.corners(t))
+                Tree::from_corners(self.triangles.len(), None, |t| self.corners(t), false)
             }),
             Backend::Global(_) => unreachable!("fit's trees come from SignedIndex::near"),
         }

@@ -121,6 +121,22 @@ fn at(c: &[Vec3; 3], (u, v): (f32, f32)) -> Vec3 {
     c[0] * (1.0 - u - v) + c[1] * u + c[2] * v
 }
 
+/// The points of `pattern` on each triangle of `list`, triangle after triangle.
+fn pattern_points(
+    pos: &[Vec3],
+    tris: &[[u32; 3]],
+    list: &[u32],
+    pattern: &[(f32, f32)],
+) -> Vec<Vec3> {
+    list.par_iter()
+        .with_min_len(1024)
+        .flat_map_iter(|&t| {
+            let c = corners(pos, tris[t as usize]);
+            pattern.iter().map(move |&b| at(&c, b))
+        })
+        .collect()
+}
+
 #[inline]
 fn corners(pos: &[Vec3], t: [u32; 3]) -> [Vec3; 3] {
     [pos[t[0] as usize], pos[t[1] as usize], pos[t[2] as usize]]
@@ -482,15 +498,7 @@ pub(crate) fn crease(
             .collect();
         // A coarse screen first (the centroid),
         // then the full grid on the triangles it flags.
-        let coarse: Vec<Vec3> = suspects
-            .par_iter()
-            .with_min_len(1024)
-            .flat_map_iter(|&t| {
-                let c = corners(pos, tris[t as usize]);
-                COARSE.iter().map(move |&b| at(&c, b))
-            })
-            .collect();
-        let coarse_err = errors(pr, &coarse, cell);
+        let coarse_err = errors(pr, &pattern_points(pos, tris, &suspects, &COARSE), cell);
         let mut screened: Vec<(f32, u32)> = suspects
             .iter()
             .zip(coarse_err.chunks(COARSE.len()))
@@ -507,14 +515,7 @@ pub(crate) fn crease(
             screened.sort_unstable_by_key(|&(_, t)| t);
         }
         let suspects: Vec<u32> = screened.into_iter().map(|(_, t)| t).collect();
-        let pts: Vec<Vec3> = suspects
-            .par_iter()
-            .with_min_len(1024)
-            .flat_map_iter(|&t| {
-                let c = corners(pos, tris[t as usize]);
-                pat.iter().map(move |&b| at(&c, b))
-            })
-            .collect();
+        let pts = pattern_points(pos, tris, &suspects, &pat);
         let err = errors(pr, &pts, cell);
         // (worst error, triangle, worst sample) of the straying triangles, worst first.
         let mut bad: Vec<(f32, u32, Vec3)> = suspects

@@ -239,9 +239,9 @@ pub(crate) fn measure(out: &Mesh, sd: &SignedDistance, shape: Shape, voxel: f64)
     } else {
         samples.iter().map(|s| f64::from(s.0)).sum::<f64>() / samples.len() as f64
     };
-    let top = samples.iter().map(|s| s.0).fold(0.0f32, f32::max);
     let p99 = weighted_quantile(&mut samples, total, 0.99);
-    let max = f64::from(top.max(vmax));
+    // `seen`: the largest pattern sample or vertex error.
+    let max = f64::from(seen.max(vmax));
     let pct = |v: f64| 100.0 * v / voxel;
     OffsetError {
         mean_mm: mean,
