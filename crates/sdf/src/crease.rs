@@ -308,17 +308,26 @@ fn across(index: &[(u64, u32)], a: u32, b: u32, t: u32) -> Option<u32> {
     }
 }
 
+/// The triangle across edge `a → b` of triangle `t` (it runs `b → a` there: consistently
+/// oriented) and its third corner.
+fn neighbour(
+    index: &[(u64, u32)],
+    tris: &[[u32; 3]],
+    t: u32,
+    a: u32,
+    b: u32,
+) -> Option<(u32, u32)> {
+    let other = across(index, a, b, t)?;
+    let ot = tris[other as usize];
+    let r = ot.iter().position(|&v| v == b)?;
+    (ot[(r + 1) % 3] == a).then_some((other, ot[(r + 2) % 3]))
+}
+
 /// The flip of edge `a`–`b` of triangle `t = [a, b, c]` (rotated): with the neighbour
 /// `[b, a, e]`, the edge `c`–`e` instead. `None` when the edge is not shared by exactly two
 /// triangles or `c`–`e` exists already (the flip would make the mesh non-manifold).
 fn flip(index: &[(u64, u32)], tris: &[[u32; 3]], t: u32, a: u32, b: u32, c: u32) -> Option<Cand> {
-    let other = across(index, a, b, t)?;
-    let ot = tris[other as usize];
-    let r = ot.iter().position(|&v| v == b)?;
-    if ot[(r + 1) % 3] != a {
-        return None;
-    }
-    let e = ot[(r + 2) % 3];
+    let (other, e) = neighbour(index, tris, t, a, b)?;
     if e == c {
         return None;
     }
@@ -417,13 +426,7 @@ fn insertion(
     if lmin < EDGE_SHARE || edge.is_some() {
         // Split edge a → b opposite corner kmin; `ap` the apex.
         let (a, b, ap) = (tri[(kmin + 1) % 3], tri[(kmin + 2) % 3], tri[kmin]);
-        let other = across(index, a, b, t)?;
-        let ot = tris[other as usize];
-        let r = ot.iter().position(|&v| v == b)?;
-        if ot[(r + 1) % 3] != a {
-            return None;
-        }
-        let e2 = ot[(r + 2) % 3];
+        let (other, e2) = neighbour(index, tris, t, a, b)?;
         Some(Cand {
             olds: vec![t, other],
             news: vec![[a, NEW, ap], [b, NEW, e2], [NEW, b, ap], [NEW, a, e2]],
