@@ -58,6 +58,11 @@
 //! neighbours) take shortcuts in the tests: an axis-aligned-plane case, integer
 //! arithmetic for exact zeros, and a float crease test that settles most edge-sharing
 //! pairs.
+//!
+//! `osteon_sdf`'s untangling runs the same search over an 8-ary hierarchy it keeps and
+//! refits across its rounds; it is built from this module's pieces, public but hidden from
+//! the documentation ([`Aabb`], [`Lanes`], [`morton_keys`], [`Fan`], [`touching_apart`],
+//! [`o2`], [`o3_sure`], [`proj`], [`outside_an_edge`]): one implementation, one answer.
 
 use osteon_geom::Vec3;
 use rayon::prelude::*;
@@ -66,10 +71,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Mesh;
 
-/// Triangles per BVH leaf: small leaves prune well for the many small, similar triangles
-/// of marching cubes; with fan certificates making most leaf pairs cheap, 8 was a little
-/// faster than 4 and 16 on the smoothed head CT mesh.
-const LEAF: usize = 8;
+/// Triangles per BVH leaf, and lanes of [`Lanes`]: small leaves prune well for the many
+/// small, similar triangles of marching cubes; with fan certificates making most leaf pairs
+/// cheap, 8 was a little faster than 4 and 16 on the smoothed head CT mesh.
+#[doc(hidden)]
+pub const LEAF: usize = 8;
 
 /// Triangles ranges below this are built sequentially (rayon task overhead).
 const PAR_BUILD: usize = 1 << 12;
@@ -534,9 +540,10 @@ fn certify(
         .collect()
 }
 
-/// Scratch space of [`Fan::certify`].
+/// The fan certificate of a vertex ([`Fan::certify_triangles`]), with its scratch space.
+#[doc(hidden)]
 #[derive(Default)]
-struct Fan {
+pub struct Fan {
     wedges: Vec<(u32, u32)>,
     ring: Vec<[f64; 3]>,
 }
@@ -550,18 +557,54 @@ impl Fan {
         valid: &(impl Fn(usize) -> bool + Sync),
         v: usize,
     ) -> bool {
+        let corners = inc
+            .around(v)
+            .iter()
+            .map(|&c| (c as usize / 3, c as usize % 3));
+        self.certify_corners(mesh, corners, valid, v)
+    }
+
+    /// The fan certificate of vertex `v` (see [`self_intersections`]) given the triangles
+    /// around it (`around`, every triangle of `mesh` with corner `v`), each of which must
+    /// pass `valid` (at least: finite corners): `true` when those triangles are proven to
+    /// meet one another only at `v` and along their common edges.
+    #[doc(hidden)]
+    pub fn certify_triangles(
+        &mut self,
+        mesh: &Mesh,
+        around: &[u32],
+        valid: &(impl Fn(usize) -> bool + Sync),
+        v: u32,
+    ) -> bool {
+        let tris = &mesh.triangles;
+        let corners = around.iter().map(|&t| {
+            let tri = tris[t as usize];
+            // 3 (not a corner of `t`): not certified.
+            let k = tri.iter().position(|&x| x == v).unwrap_or(3);
+            (t as usize, k)
+        });
+        self.certify_corners(mesh, corners, valid, v as usize)
+    }
+
+    /// The certificate of vertex `v` from its corners `(triangle, corner 0..3)`.
+    #[inline]
+    fn certify_corners(
+        &mut self,
+        mesh: &Mesh,
+        corners: impl ExactSizeIterator<Item = (usize, usize)>,
+        valid: &(impl Fn(usize) -> bool + Sync),
+        v: usize,
+    ) -> bool {
         let (tris, pos) = (&mesh.triangles, &mesh.positions);
-        let around = inc.around(v);
-        let m = around.len();
+        let m = corners.len();
         if !(3..=MAX_FAN).contains(&m) {
             return false;
         }
         let wedges = &mut self.wedges;
         let ring = &mut self.ring;
         wedges.clear();
-        for &c in around {
-            let (t, k) = (c as usize / 3, c as usize % 3);
-            if !valid(t) {
+        for (t, k) in corners {
+            if k > 2 || !valid(t) {
                 return false;
             }
             let tri = tris[t];
@@ -822,8 +865,11 @@ fn triangles_2d(a: &[[f64; 2]; 3], b: &[[f64; 2]; 3]) -> bool {
     !outside_an_edge(a, b) && !outside_an_edge(b, a)
 }
 
-/// Some edge line of `a` has every point of `pts` strictly on its outer side.
-fn outside_an_edge(a: &[[f64; 2]; 3], pts: &[[f64; 2]]) -> bool {
+/// Some edge line of `a` has every point of `pts` strictly on its outer side (`a` not
+/// degenerate: the answer means nothing otherwise).
+#[doc(hidden)]
+#[inline]
+pub fn outside_an_edge(a: &[[f64; 2]; 3], pts: &[[f64; 2]]) -> bool {
     let inner = o2(a[0], a[1], a[2]);
     (0..3).any(|i| {
         let (p, q) = (a[i], a[(i + 1) % 3]);
@@ -894,8 +940,10 @@ pub(crate) fn is_degenerate(t: &[[f64; 3]; 3]) -> bool {
     (0..3).all(|k| o2(proj(&t[0], k), proj(&t[1], k), proj(&t[2], k)) == 0)
 }
 
+/// `p` without coordinate `drop`, in cyclic order (so orientations keep their sign).
+#[doc(hidden)]
 #[inline]
-pub(crate) fn proj(p: &[f64; 3], drop: usize) -> [f64; 2] {
+pub fn proj(p: &[f64; 3], drop: usize) -> [f64; 2] {
     match drop {
         0 => [p[1], p[2]],
         1 => [p[2], p[0]],
@@ -923,8 +971,9 @@ fn c3(p: &[f64; 3]) -> Coord3D<f64> {
 }
 
 /// Sign of the exact 2-D orientation of `c` against the line `ab`.
+#[doc(hidden)]
 #[inline]
-pub(crate) fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
+pub fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
     // Shewchuk's stage-A filter, then exact integers, then `robust` (see `o3`).
     let l = (a[0] - c[0]) * (b[1] - c[1]);
     let r = (a[1] - c[1]) * (b[0] - c[0]);
@@ -948,19 +997,8 @@ pub(crate) fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
 /// binary orders the determinant is computed exactly in `i128` instead, 10–20× faster.
 #[inline]
 pub(crate) fn o3(a: &[f64; 3], b: &[f64; 3], c: &[f64; 3], d: &[f64; 3]) -> i8 {
-    let (adx, bdx, cdx) = (a[0] - d[0], b[0] - d[0], c[0] - d[0]);
-    let (ady, bdy, cdy) = (a[1] - d[1], b[1] - d[1], c[1] - d[1]);
-    let (adz, bdz, cdz) = (a[2] - d[2], b[2] - d[2], c[2] - d[2]);
-    let (bc, cb) = (bdx * cdy, cdx * bdy);
-    let (ca, ac) = (cdx * ady, adx * cdy);
-    let (ab, ba) = (adx * bdy, bdx * ady);
-    let det = adz * (bc - cb) + bdz * (ca - ac) + cdz * (ab - ba);
-    let permanent = (bc.abs() + cb.abs()) * adz.abs()
-        + (ca.abs() + ac.abs()) * bdz.abs()
-        + (ab.abs() + ba.abs()) * cdz.abs();
-    let bound = O3D_ERR_A * permanent;
-    if det > bound || -det > bound {
-        return sign(det);
+    if let Some(s) = o3_sure(a, b, c, d) {
+        return s;
     }
     // An axis-aligned plane (flat patches of marching cubes on a mask): the determinant is
     // (a_k − d_k) times the 2-D orientation of abc in the other two coordinates (cyclic
@@ -974,6 +1012,30 @@ pub(crate) fn o3(a: &[f64; 3], b: &[f64; 3], c: &[f64; 3], d: &[f64; 3]) -> i8 {
         return s;
     }
     sign(orient3d(c3(a), c3(b), c3(c), c3(d)))
+}
+
+/// The sign of [`o3`] when the floating-point determinant is certain (Shewchuk's
+/// `orient3d` stage-A error bound), `None` when it is not: the first stage of [`o3`],
+/// alone for callers that only want a quick proof.
+#[doc(hidden)]
+#[inline(always)]
+pub fn o3_sure(a: &[f64; 3], b: &[f64; 3], c: &[f64; 3], d: &[f64; 3]) -> Option<i8> {
+    let (adx, bdx, cdx) = (a[0] - d[0], b[0] - d[0], c[0] - d[0]);
+    let (ady, bdy, cdy) = (a[1] - d[1], b[1] - d[1], c[1] - d[1]);
+    let (adz, bdz, cdz) = (a[2] - d[2], b[2] - d[2], c[2] - d[2]);
+    let (bc, cb) = (bdx * cdy, cdx * bdy);
+    let (ca, ac) = (cdx * ady, adx * cdy);
+    let (ab, ba) = (adx * bdy, bdx * ady);
+    let det = adz * (bc - cb) + bdz * (ca - ac) + cdz * (ab - ba);
+    let permanent = (bc.abs() + cb.abs()) * adz.abs()
+        + (ca.abs() + ac.abs()) * bdz.abs()
+        + (ab.abs() + ba.abs()) * cdz.abs();
+    let bound = O3D_ERR_A * permanent;
+    if det > bound || -det > bound {
+        Some(sign(det))
+    } else {
+        None
+    }
 }
 
 /// Shewchuk's error bounds for the floating-point stage (ε = 2⁻⁵³).
@@ -1056,19 +1118,24 @@ fn sign(x: f64) -> i8 {
 // ------------------------------------------------------------------------------- BVH
 
 /// `f32` box; closed, so boxes that touch overlap (touching triangles are tested).
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug, Default)]
-struct Aabb {
-    min: [f32; 3],
-    max: [f32; 3],
+pub struct Aabb {
+    /// Lowest corner.
+    pub min: [f32; 3],
+    /// Highest corner.
+    pub max: [f32; 3],
 }
 
 impl Aabb {
     /// Overlaps nothing; the identity of [`Aabb::union`].
-    const EMPTY: Aabb = Aabb {
+    pub const EMPTY: Aabb = Aabb {
         min: [f32::INFINITY; 3],
         max: [f32::NEG_INFINITY; 3],
     };
-    fn of(p: &[Vec3; 3]) -> Aabb {
+    /// The box of three points.
+    #[inline]
+    pub fn of(p: &[Vec3; 3]) -> Aabb {
         let lo = p[0].min(p[1]).min(p[2]);
         let hi = p[0].max(p[1]).max(p[2]);
         Aabb {
@@ -1078,11 +1145,12 @@ impl Aabb {
     }
     /// No point in it ([`Aabb::EMPTY`]).
     #[inline]
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.min[0] > self.max[0]
     }
+    /// The closed boxes have a point in common.
     #[inline(always)]
-    fn overlaps(&self, o: &Aabb) -> bool {
+    pub fn overlaps(&self, o: &Aabb) -> bool {
         // Non-short-circuit `&`: branch-free, the six comparisons vectorise.
         (self.min[0] <= o.max[0])
             & (o.min[0] <= self.max[0])
@@ -1091,8 +1159,9 @@ impl Aabb {
             & (self.min[2] <= o.max[2])
             & (o.min[2] <= self.max[2])
     }
+    /// The box around both.
     #[inline]
-    fn union(&self, o: &Aabb) -> Aabb {
+    pub fn union(&self, o: &Aabb) -> Aabb {
         Aabb {
             min: std::array::from_fn(|k| self.min[k].min(o.min[k])),
             max: std::array::from_fn(|k| self.max[k].max(o.max[k])),
@@ -1102,15 +1171,17 @@ impl Aabb {
 
 /// The boxes of one leaf's items, coordinate by coordinate ([`LEAF`] lanes, unused lanes
 /// [`Aabb::EMPTY`]), so that one box is tested against all of them in a few SIMD
-/// comparisons.
+/// comparisons. (Also the nodes of the 8-ary tree of `osteon_sdf`'s untangling.)
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
-struct Lanes {
+pub struct Lanes {
     min: [[f32; LEAF]; 3],
     max: [[f32; LEAF]; 3],
 }
 
 impl Lanes {
-    const EMPTY: Lanes = Lanes {
+    /// Every lane [`Aabb::EMPTY`].
+    pub const EMPTY: Lanes = Lanes {
         min: [[f32::INFINITY; LEAF]; 3],
         max: [[f32::NEG_INFINITY; LEAF]; 3],
     };
@@ -1123,17 +1194,27 @@ impl Lanes {
         l
     }
 
+    /// Sets lane `i` to `b`.
     #[inline]
-    fn set(&mut self, i: usize, b: &Aabb) {
+    pub fn set(&mut self, i: usize, b: &Aabb) {
         for k in 0..3 {
             self.min[k][i] = b.min[k];
             self.max[k][i] = b.max[k];
         }
     }
 
+    /// The box of lane `i`.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> Aabb {
+        Aabb {
+            min: [self.min[0][i], self.min[1][i], self.min[2][i]],
+            max: [self.max[0][i], self.max[1][i], self.max[2][i]],
+        }
+    }
+
     /// Bit `i` set when lane `i` overlaps `b` (closed boxes).
     #[inline(always)]
-    fn overlapping(&self, b: &Aabb) -> u32 {
+    pub fn overlapping(&self, b: &Aabb) -> u32 {
         let mut hit = [false; LEAF];
         for (i, h) in hit.iter_mut().enumerate() {
             *h = (self.min[0][i] <= b.max[0])
@@ -1151,7 +1232,8 @@ impl Lanes {
     }
 
     /// The box around every lane.
-    fn bounds(&self) -> Aabb {
+    #[inline]
+    pub fn bounds(&self) -> Aabb {
         let mut b = Aabb::EMPTY;
         for k in 0..3 {
             for i in 0..LEAF {
@@ -1201,40 +1283,7 @@ const STACK: usize = 72;
 impl Tree {
     fn build(mut items: Vec<Item>) -> Tree {
         let n = items.len();
-        let bounds = items
-            .par_iter()
-            .with_min_len(4096)
-            .map(|it| it.bbox)
-            .reduce(|| Aabb::EMPTY, |a, b| a.union(&b));
-        // Keys: the Morton code of the box centre above the item's position, so every
-        // key is distinct and the order is the same on any thread count. Empty boxes
-        // (untestable triangles) get code 0.
-        let index_bits = (usize::BITS - n.max(1).leading_zeros()).max(1);
-        let axis_bits = ((64 - index_bits) / 3).min(21);
-        let cells = ((1u64 << axis_bits) - 1) as f32;
-        let lo: [f32; 3] = bounds.min;
-        let scale: [f32; 3] = std::array::from_fn(|k| {
-            let e = bounds.max[k] - bounds.min[k];
-            if e > 0.0 {
-                cells / e
-            } else {
-                0.0
-            }
-        });
-        let mut keys: Vec<u64> = items
-            .par_iter()
-            .with_min_len(4096)
-            .enumerate()
-            .map(|(i, it)| {
-                let b = &it.bbox;
-                let q: [u32; 3] = std::array::from_fn(|k| {
-                    let c = 0.5 * (b.min[k] + b.max[k]);
-                    // NaN (empty box) → 0.
-                    ((c - lo[k]) * scale[k]).clamp(0.0, cells) as u32
-                });
-                morton(q) << index_bits | i as u64
-            })
-            .collect();
+        let (mut keys, index_bits, axis_bits) = morton_keys(n, |i| items[i].bbox);
         // The low bits are the positions, already in order: a stable sort on the code.
         radix_sort(&mut keys, index_bits, 3 * axis_bits);
         let mask = (1u64 << index_bits) - 1;
@@ -1314,8 +1363,9 @@ fn boxed_pair(ba: &Aabb, bb: &Aabb, a: [Vec3; 3], b: [Vec3; 3]) -> bool {
 /// the boxes of nearby triangles of a raw mesh often touch this way: on the 157 k-triangle
 /// head CT mesh, 330 k of the pairs of overlapping boxes share no vertex, and all but a few
 /// of them only touch.
+#[doc(hidden)]
 #[inline(always)]
-fn touching_apart(ba: &Aabb, bb: &Aabb, a: &[Vec3; 3], b: &[Vec3; 3]) -> bool {
+pub fn touching_apart(ba: &Aabb, bb: &Aabb, a: &[Vec3; 3], b: &[Vec3; 3]) -> bool {
     for k in 0..3 {
         let c = if ba.max[k] == bb.min[k] {
             ba.max[k]
@@ -1539,6 +1589,46 @@ fn fill(nodes: &mut [Node], base: usize, lo: usize, hi: usize, leaf_boxes: &[Aab
     bbox
 }
 
+/// The sort keys of `n` boxes (`bbox(i)` for `i < n`) in Morton order: the Morton code of
+/// the box centre (`axis_bits` bits per axis over the box around them all) above the
+/// position `i` (the low `index_bits` bits), so every key is distinct and the sorted order
+/// is the same whatever the sort and the number of threads. Empty boxes get code 0.
+/// Returns the keys (by position, unsorted), `index_bits` and `axis_bits`.
+#[doc(hidden)]
+pub fn morton_keys(n: usize, bbox: impl Fn(usize) -> Aabb + Sync) -> (Vec<u64>, u32, u32) {
+    let bounds = (0..n)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(&bbox)
+        .reduce(|| Aabb::EMPTY, |a, b| a.union(&b));
+    let index_bits = (usize::BITS - n.max(1).leading_zeros()).max(1);
+    let axis_bits = ((64 - index_bits) / 3).min(21);
+    let cells = ((1u64 << axis_bits) - 1) as f32;
+    let lo: [f32; 3] = bounds.min;
+    let scale: [f32; 3] = std::array::from_fn(|k| {
+        let e = bounds.max[k] - bounds.min[k];
+        if e > 0.0 {
+            cells / e
+        } else {
+            0.0
+        }
+    });
+    let keys = (0..n)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|i| {
+            let b = bbox(i);
+            let q: [u32; 3] = std::array::from_fn(|k| {
+                let c = 0.5 * (b.min[k] + b.max[k]);
+                // NaN (empty box) → 0.
+                ((c - lo[k]) * scale[k]).clamp(0.0, cells) as u32
+            });
+            morton(q) << index_bits | i as u64
+        })
+        .collect();
+    (keys, index_bits, axis_bits)
+}
+
 /// Sorts `keys` by bits `from..from + bits` only, stably (least significant digit first,
 /// 11 bits per pass; passes where every key has the same digit are skipped).
 fn radix_sort(keys: &mut Vec<u64>, from: u32, bits: u32) {
@@ -1570,7 +1660,9 @@ fn radix_sort(keys: &mut Vec<u64>, from: u32, bits: u32) {
 }
 
 /// Interleaves the low 21 bits of three coordinates.
-fn morton(q: [u32; 3]) -> u64 {
+#[doc(hidden)]
+#[inline]
+pub fn morton(q: [u32; 3]) -> u64 {
     fn spread(v: u32) -> u64 {
         let mut x = v as u64 & 0x1f_ffff;
         x = (x | x << 32) & 0x1f00000000ffff;

@@ -10,13 +10,20 @@
 //! refitted after each move), the fan certificates of the vertices ([`certify`], renewed
 //! around the moved ones), and for the remaining pairs quick proofs from certain
 //! floating-point orientations ([`apart`], [`touching_apart`]) before the exact test
-//! ([`osteon_mesh::triangles_intersect`]). The first search, over the whole mesh, descends
+//! ([`osteon_mesh::triangles_intersect`]). Its building blocks are the mesh crate's own
+//! (`osteon_mesh::self_intersect`, hidden from its documentation): the boxes and their
+//! lanes ([`Aabb`], [`Lanes`]), the Morton keys ([`morton_keys`]), the fan certificate
+//! ([`Fan`]), the touching-boxes proof and the exact and filtered orientations; only the
+//! hierarchy, kept and refitted across rounds, and the quick proofs are this module's. The first search, over the whole mesh, descends
 //! the hierarchy once per leaf and tests a leaf's triangles only against the leaves whose
 //! box meets theirs; the later ones start only from the triangles around the moved
 //! vertices, grouped by leaf. On the 3.2 M-triangle head offset (+1 mm, 0.5 mm voxels,
 //! 37 925 folded triangles) the stage took about 0.6 of its former time, same output.
 
 use osteon_geom::{Cancel, Vec3};
+use osteon_mesh::self_intersect::{
+    morton_keys, o2, o3_sure, outside_an_edge, proj, touching_apart, Aabb, Fan, Lanes, LEAF,
+};
 use osteon_mesh::{triangles_intersect, Mesh};
 use rayon::prelude::*;
 
@@ -44,88 +51,18 @@ const PUSH_SWEEPS: usize = 3;
 /// intersection is kept.
 const PUSH_STEPS: [f32; 5] = [1.0, 0.5, 0.25, 0.125, 0.0625];
 
-/// Children per node and triangles per leaf of [`Tree`].
-const FAN: usize = 8;
+/// Children per node and triangles per leaf of [`Tree`]: the lanes of a [`Lanes`].
+const FAN: usize = LEAF;
 
-/// The boxes of a node's [`FAN`] children, coordinate by coordinate (unused lanes empty),
-/// so that one box is tested against all of them in a few SIMD comparisons.
-#[derive(Clone, Copy)]
-struct Lanes {
-    min: [[f32; FAN]; 3],
-    max: [[f32; FAN]; 3],
-}
-
-impl Lanes {
-    const EMPTY: Lanes = Lanes {
-        min: [[f32::INFINITY; FAN]; 3],
-        max: [[f32::NEG_INFINITY; FAN]; 3],
-    };
-
-    #[inline]
-    fn set(&mut self, i: usize, b: &Aabb) {
-        for k in 0..3 {
-            self.min[k][i] = b.0[k];
-            self.max[k][i] = b.1[k];
-        }
-    }
-
-    /// The box of lane `i`.
-    #[inline(always)]
-    fn get(&self, i: usize) -> Aabb {
-        (
-            [self.min[0][i], self.min[1][i], self.min[2][i]],
-            [self.max[0][i], self.max[1][i], self.max[2][i]],
-        )
-    }
-
-    /// Bit `i` set when lane `i` overlaps `b` (closed boxes).
-    #[inline(always)]
-    fn overlapping(&self, b: &Aabb) -> u32 {
-        let mut hit = [false; FAN];
-        for (i, h) in hit.iter_mut().enumerate() {
-            *h = (self.min[0][i] <= b.1[0])
-                & (b.0[0] <= self.max[0][i])
-                & (self.min[1][i] <= b.1[1])
-                & (b.0[1] <= self.max[1][i])
-                & (self.min[2][i] <= b.1[2])
-                & (b.0[2] <= self.max[2][i]);
-        }
-        let mut m = 0u32;
-        for (i, &h) in hit.iter().enumerate() {
-            m |= (h as u32) << i;
-        }
-        m
-    }
-
-    /// The box around every lane.
-    fn bounds(&self) -> Aabb {
-        let mut b = EMPTY;
-        for k in 0..3 {
-            for i in 0..FAN {
-                b.0[k] = b.0[k].min(self.min[k][i]);
-                b.1[k] = b.1[k].max(self.max[k][i]);
-            }
-        }
-        b
-    }
-}
-
-/// A closed box `(min, max)`.
-type Aabb = ([f32; 3], [f32; 3]);
-
-/// Overlaps nothing.
-const EMPTY: Aabb = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
-
-/// The box of triangle `tri` when its corners are finite, else [`EMPTY`] (never paired,
+/// The box of triangle `tri` when its corners are finite, else [`Aabb::EMPTY`] (never paired,
 /// as in [`osteon_mesh::self_intersections`]).
 #[inline]
 fn tri_box(pos: &[Vec3], tri: &[u32; 3]) -> Aabb {
     let p = tri.map(|i| pos[i as usize]);
     if !p.iter().all(|q| q.is_finite()) {
-        return EMPTY;
+        return Aabb::EMPTY;
     }
-    let (lo, hi) = (p[0].min(p[1]).min(p[2]), p[0].max(p[1]).max(p[2]));
-    (lo.to_array(), hi.to_array())
+    Aabb::of(&p)
 }
 
 /// The broad phase of [`untangle`], built once for all its rounds: an 8-ary hierarchy of
@@ -154,41 +91,9 @@ impl Tree {
             .with_min_len(4096)
             .map(|t| tri_box(pos, t))
             .collect();
-        let (lo, hi) = boxes
-            .iter()
-            .filter(|b| b.0[0] <= b.1[0])
-            .fold(EMPTY, |a, b| {
-                (
-                    std::array::from_fn(|k| a.0[k].min(b.0[k])),
-                    std::array::from_fn(|k| a.1[k].max(b.1[k])),
-                )
-            });
         // Keys: Morton code of the box centre above the triangle index (distinct keys:
         // the order does not depend on the sort or the number of threads).
-        let index_bits = (usize::BITS - n.max(1).leading_zeros()).max(1);
-        let axis_bits = ((64 - index_bits) / 3).min(21);
-        let cells = ((1u64 << axis_bits) - 1) as f32;
-        let scale: [f32; 3] = std::array::from_fn(|k| {
-            let e = hi[k] - lo[k];
-            if e > 0.0 && e.is_finite() {
-                cells / e
-            } else {
-                0.0
-            }
-        });
-        let mut keys: Vec<u64> = boxes
-            .par_iter()
-            .with_min_len(4096)
-            .enumerate()
-            .map(|(t, b)| {
-                let q: [u32; 3] = std::array::from_fn(|k| {
-                    let c = 0.5 * (b.0[k] + b.1[k]);
-                    // NaN, infinities (empty boxes) → clamped or 0.
-                    ((c - lo[k]) * scale[k]).clamp(0.0, cells) as u32
-                });
-                morton(q) << index_bits | t as u64
-            })
-            .collect();
+        let (mut keys, index_bits, _) = morton_keys(n, |t| boxes[t]);
         keys.par_sort_unstable();
         let mask = (1u64 << index_bits) - 1;
         let order: Vec<u32> = keys.into_iter().map(|k| (k & mask) as u32).collect();
@@ -272,7 +177,7 @@ impl Tree {
                 || (Vec::new(), Vec::with_capacity(64), Vec::with_capacity(64)),
                 |(mut out, mut stack, mut near): (Vec<u32>, Vec<(u8, u32)>, Vec<u32>), j| {
                     let lb = self.leaf_box(j);
-                    if lb.0[0] > lb.1[0] {
+                    if lb.is_empty() {
                         return (out, stack, near);
                     }
                     near.clear();
@@ -391,15 +296,11 @@ impl Tree {
                 || (Vec::new(), Vec::with_capacity(64), Vec::with_capacity(64)),
                 |(mut out, mut stack, mut near): (Vec<u32>, Vec<(u8, u32)>, Vec<u32>), w| {
                     let group = &by_leaf[w[0]..w[1]];
-                    let mut gb = EMPTY;
+                    let mut gb = Aabb::EMPTY;
                     for &k in group {
-                        let b = tri_box(pos, &tris[(k & 0xffff_ffff) as usize]);
-                        gb = (
-                            std::array::from_fn(|i| gb.0[i].min(b.0[i])),
-                            std::array::from_fn(|i| gb.1[i].max(b.1[i])),
-                        );
+                        gb = gb.union(&tri_box(pos, &tris[(k & 0xffff_ffff) as usize]));
                     }
-                    if gb.0[0] > gb.1[0] {
+                    if gb.is_empty() {
                         return (out, stack, near);
                     }
                     near.clear();
@@ -408,7 +309,7 @@ impl Tree {
                         let t = (k & 0xffff_ffff) as u32;
                         let ti = tris[t as usize];
                         let b = tri_box(pos, &ti);
-                        if b.0[0] > b.1[0] {
+                        if b.is_empty() {
                             continue;
                         }
                         let p = ti.map(|i| pos[i as usize]);
@@ -470,46 +371,13 @@ fn finish(mut faces: Vec<u32>) -> Vec<u32> {
     faces
 }
 
-/// Interleaves the low 21 bits of three coordinates.
-fn morton(q: [u32; 3]) -> u64 {
-    fn spread(v: u32) -> u64 {
-        let mut x = v as u64 & 0x1f_ffff;
-        x = (x | x << 32) & 0x1f_0000_0000_ffff;
-        x = (x | x << 16) & 0x1f_0000_ff00_00ff;
-        x = (x | x << 8) & 0x100f_00f0_0f00_f00f;
-        x = (x | x << 4) & 0x10c3_0c30_c30c_30c3;
-        x = (x | x << 2) & 0x1249_2492_4924_9249;
-        x
-    }
-    spread(q[0]) | spread(q[1]) << 1 | spread(q[2]) << 2
-}
-
 /// Sign of the 3-D orientation of `d` against the plane `abc` when the floating-point
-/// value is certain (Shewchuk's `orient3d` stage-A error bound on the coordinates widened
-/// to `f64`), `None` when it is not.
+/// value is certain (the first stage of the exact orientation of
+/// [`osteon_mesh::self_intersections`]), `None` when it is not.
 #[inline(always)]
 fn orient_sure(a: Vec3, b: Vec3, c: Vec3, d: Vec3) -> Option<i8> {
-    const EPS: f64 = f64::EPSILON * 0.5;
-    const ERR: f64 = (7.0 + 56.0 * EPS) * EPS;
-    let (a, b, c, d) = (a.as_dvec3(), b.as_dvec3(), c.as_dvec3(), d.as_dvec3());
-    let (adx, bdx, cdx) = (a.x - d.x, b.x - d.x, c.x - d.x);
-    let (ady, bdy, cdy) = (a.y - d.y, b.y - d.y, c.y - d.y);
-    let (adz, bdz, cdz) = (a.z - d.z, b.z - d.z, c.z - d.z);
-    let (bc, cb) = (bdx * cdy, cdx * bdy);
-    let (ca, ac) = (cdx * ady, adx * cdy);
-    let (ab, ba) = (adx * bdy, bdx * ady);
-    let det = adz * (bc - cb) + bdz * (ca - ac) + cdz * (ab - ba);
-    let permanent = (bc.abs() + cb.abs()) * adz.abs()
-        + (ca.abs() + ac.abs()) * bdz.abs()
-        + (ab.abs() + ba.abs()) * cdz.abs();
-    let bound = ERR * permanent;
-    if det > bound {
-        Some(1)
-    } else if -det > bound {
-        Some(-1)
-    } else {
-        None
-    }
+    let w = |p: Vec3| p.as_dvec3().to_array();
+    o3_sure(&w(a), &w(b), &w(c), &w(d))
 }
 
 /// Whether triangles `t` and `u` share a certified vertex ([`certify`]): then they meet
@@ -578,200 +446,31 @@ fn apart(t: &[u32; 3], u: &[u32; 3], p: &[Vec3; 3], q: &[Vec3; 3], cert: &[bool]
     }
 }
 
-/// Sign of the 2-D orientation of `c` against the line `ab` (`f32` values widened), exact,
-/// or `None` when the values span too many binary orders for the fixed-point stage.
-#[inline]
-fn orient2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> Option<i8> {
-    const EPS: f64 = f64::EPSILON * 0.5;
-    const ERR: f64 = (3.0 + 16.0 * EPS) * EPS;
-    let l = (a[0] - c[0]) * (b[1] - c[1]);
-    let r = (a[1] - c[1]) * (b[0] - c[0]);
-    let det = l - r;
-    let bound = ERR * (l.abs() + r.abs());
-    if det > bound {
-        return Some(1);
-    }
-    if -det > bound {
-        return Some(-1);
-    }
-    // Exact: the values as integers in units of the smallest exponent among them.
-    let v = [a[0], a[1], b[0], b[1], c[0], c[1]];
-    let mut m = [0i64; 6];
-    let mut e = [0i32; 6];
-    let mut emin = i32::MAX;
-    for i in 0..6 {
-        let x = v[i] as f32;
-        if x as f64 != v[i] {
-            return None;
-        }
-        let bits = x.to_bits();
-        let exp = ((bits >> 23) & 0xff) as i32;
-        let frac = (bits & 0x7f_ffff) as i64;
-        let (mi, ei) = if exp == 0 {
-            (frac, -149)
-        } else {
-            (frac | 1 << 23, exp - 150)
-        };
-        m[i] = if bits >> 31 == 1 { -mi } else { mi };
-        e[i] = ei;
-        if mi != 0 {
-            emin = emin.min(ei);
-        }
-    }
-    if emin == i32::MAX {
-        return Some(0);
-    }
-    let mut w = [0i64; 6];
-    for i in 0..6 {
-        if m[i] != 0 {
-            let shift = e[i] - emin;
-            if shift > 39 - 24 {
-                return None;
-            }
-            w[i] = m[i] << shift;
-        }
-    }
-    let det = (w[0] - w[4]) as i128 * (w[3] - w[5]) as i128
-        - (w[1] - w[5]) as i128 * (w[2] - w[4]) as i128;
-    Some(det.signum() as i8)
-}
-
-/// `p` without coordinate `k` (cyclic order, so orientations keep their sign).
+/// `p` (widened) without coordinate `k` (cyclic order, so orientations keep their sign).
 #[inline]
 fn drop_k(p: Vec3, k: usize) -> [f64; 2] {
-    let p = p.as_dvec3();
-    match k {
-        0 => [p.y, p.z],
-        1 => [p.z, p.x],
-        _ => [p.x, p.y],
-    }
+    proj(&p.as_dvec3().to_array(), k)
 }
 
 /// Per vertex of `verts` (sorted): the *fan certificate* of
-/// [`osteon_mesh::self_intersections`] — the triangles around the vertex form one
-/// consistently oriented closed fan, and in some axis projection (exact: it only drops a
-/// coordinate) every one of them keeps a strict orientation and the fan winds once around
-/// the vertex, so two of them meet only at the vertex or along their common edge and their
-/// pairs need no test.
+/// [`osteon_mesh::self_intersections`] (the same proof, [`Fan`]) — the triangles around the
+/// vertex form one consistently oriented closed fan that winds once around the vertex in
+/// some parallel projection, keeping every triangle's orientation, so two of them meet only
+/// at the vertex or along their common edge and their pairs need no test.
 fn certify<'a, F: Fn(u32) -> &'a [u32] + Sync>(
     mesh: &Mesh,
     verts: &[u32],
     tris_of: &F,
 ) -> Vec<bool> {
+    let (pos, tris) = (&mesh.positions, &mesh.triangles);
+    let finite = |t: usize| tris[t].iter().all(|&i| pos[i as usize].is_finite());
     verts
         .par_iter()
         .with_min_len(1024)
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(wedges, ring): &mut (Vec<(u32, u32)>, Vec<Vec3>), &v| {
-                fan_certified(mesh, v, tris_of(v), wedges, ring)
-            },
-        )
+        .map_init(Fan::default, |fan, &v| {
+            fan.certify_triangles(mesh, tris_of(v), &finite, v)
+        })
         .collect()
-}
-
-/// Fans longer than this are not certified.
-const MAX_FAN: usize = 32;
-
-fn fan_certified(
-    mesh: &Mesh,
-    v: u32,
-    around: &[u32],
-    wedges: &mut Vec<(u32, u32)>,
-    ring: &mut Vec<Vec3>,
-) -> bool {
-    let (tris, pos) = (&mesh.triangles, &mesh.positions);
-    let m = around.len();
-    if !(3..=MAX_FAN).contains(&m) {
-        return false;
-    }
-    wedges.clear();
-    for &t in around {
-        let tri = tris[t as usize];
-        let Some(k) = tri.iter().position(|&x| x == v) else {
-            return false;
-        };
-        wedges.push((tri[(k + 1) % 3], tri[(k + 2) % 3]));
-    }
-    ring.clear();
-    let mut at = 0usize;
-    for step in 0..m {
-        let (a, b) = wedges[at];
-        let pa = pos[a as usize];
-        if !pa.is_finite() {
-            return false;
-        }
-        ring.push(pa);
-        if step + 1 == m {
-            if b != wedges[0].0 {
-                return false;
-            }
-            break;
-        }
-        let mut next = None;
-        for (j, w) in wedges.iter().enumerate() {
-            if w.0 == b {
-                if next.is_some() {
-                    return false;
-                }
-                next = Some(j);
-            }
-        }
-        match next {
-            Some(j) if j != 0 => at = j,
-            _ => return false,
-        }
-    }
-    let pv = pos[v as usize];
-    if !pv.is_finite() {
-        return false;
-    }
-    let mut n = osteon_geom::DVec3::ZERO;
-    for i in 0..m {
-        n += (ring[i] - pv)
-            .as_dvec3()
-            .cross((ring[(i + 1) % m] - pv).as_dvec3());
-    }
-    let a = n.abs();
-    let first = if a.x >= a.y && a.x >= a.z {
-        0
-    } else if a.y >= a.z {
-        1
-    } else {
-        2
-    };
-    [first, (first + 1) % 3, (first + 2) % 3]
-        .into_iter()
-        .any(|k| winds_once(drop_k(pv, k), ring, k))
-}
-
-/// The projected fan around `v` (spokes `ring`, coordinate `k` dropped): every wedge
-/// strictly of one orientation, and the first spoke in no other closed wedge than its own
-/// two (decided exactly, or not certified).
-fn winds_once(v: [f64; 2], ring: &[Vec3], k: usize) -> bool {
-    let m = ring.len();
-    let p = |i: usize| drop_k(ring[i % m], k);
-    let s = match orient2(v, p(0), p(1)) {
-        Some(s) if s != 0 => s,
-        _ => return false,
-    };
-    for i in 1..m {
-        if orient2(v, p(i), p(i + 1)) != Some(s) {
-            return false;
-        }
-    }
-    let a0 = p(0);
-    for i in 1..m - 1 {
-        let x = orient2(v, p(i), a0);
-        let y = orient2(v, a0, p(i + 1));
-        if x.is_none() || y.is_none() {
-            return false;
-        }
-        if x != Some(-s) && y != Some(-s) {
-            return false;
-        }
-    }
-    true
 }
 
 /// Triangles `p` and `q` lie in one plane `x_k = c` and are proven disjoint there: some
@@ -783,67 +482,11 @@ fn flat_apart(p: &[Vec3; 3], q: &[Vec3; 3]) -> bool {
         if p.iter().chain(q.iter()).all(|x| x[k] == c) {
             let a = p.map(|x| drop_k(x, k));
             let b = q.map(|x| drop_k(x, k));
-            return outside_edge(&a, &b) || outside_edge(&b, &a);
+            // Degenerate triangles (no inner side) are left to the exact test.
+            let proper = |t: &[[f64; 2]; 3]| o2(t[0], t[1], t[2]) != 0;
+            return (proper(&a) && outside_an_edge(&a, &b))
+                || (proper(&b) && outside_an_edge(&b, &a));
         }
-    }
-    false
-}
-
-/// Some edge line of triangle `a` has all of `pts` strictly on its outer side.
-fn outside_edge(a: &[[f64; 2]; 3], pts: &[[f64; 2]; 3]) -> bool {
-    let Some(inner) = orient2(a[0], a[1], a[2]) else {
-        return false;
-    };
-    if inner == 0 {
-        return false;
-    }
-    (0..3).any(|i| {
-        let (p, q) = (a[i], a[(i + 1) % 3]);
-        pts.iter().all(|&x| orient2(p, q, x) == Some(-inner))
-    })
-}
-
-/// Whether two triangles whose boxes `ba`, `bb` overlap only in a plane `x_k = c` (the
-/// boxes touch) are proven apart: they can meet only in that plane, where each is reduced
-/// to its corners on it (a point or a segment), so they are apart when those are disjoint,
-/// decided exactly; `false` when in doubt. As in [`osteon_mesh::self_intersections`]:
-/// marching cubes puts every vertex on a grid line, so nearby triangles' boxes often touch.
-#[inline]
-fn touching_apart(ba: &Aabb, bb: &Aabb, a: &[Vec3; 3], b: &[Vec3; 3]) -> bool {
-    for k in 0..3 {
-        let c = if ba.1[k] == bb.0[k] {
-            ba.1[k]
-        } else if bb.1[k] == ba.0[k] {
-            bb.1[k]
-        } else {
-            continue;
-        };
-        let on = |t: &[Vec3; 3]| {
-            let mut s = [[0.0f64; 2]; 3];
-            let mut n = 0;
-            for p in t {
-                if p[k] == c {
-                    s[n] = drop_k(*p, k);
-                    n += 1;
-                }
-            }
-            (s, n)
-        };
-        let ((p, np), (q, nq)) = (on(a), on(b));
-        let ne = |x: Option<i8>| matches!(x, Some(s) if s != 0);
-        let prod = |x: Option<i8>, y: Option<i8>| matches!((x, y), (Some(x), Some(y)) if x * y > 0);
-        return match (np, nq) {
-            // Two corners: apart, or the same point, a shared corner where they may
-            // meet without intersecting.
-            (1, 1) => true,
-            (1, 2) => ne(orient2(q[0], q[1], p[0])),
-            (2, 1) => ne(orient2(p[0], p[1], q[0])),
-            (2, 2) => {
-                prod(orient2(p[0], p[1], q[0]), orient2(p[0], p[1], q[1]))
-                    || prod(orient2(q[0], q[1], p[0]), orient2(q[0], q[1], p[1]))
-            }
-            _ => false,
-        };
     }
     false
 }
