@@ -241,21 +241,23 @@ impl PointIndex {
     /// deterministic).
     #[cfg(test)]
     pub(crate) fn closest_many(&self, points: &[DVec3]) -> Vec<(u32, f64)> {
-        self.closest_many_with(points, |_, t, d2| (t, d2))
+        self.closest_many_with(points, |&p| p, |_, t, d2| (t, d2))
     }
 
-    /// `f(point, closest triangle, squared distance)` of many points, in order, queried in
-    /// fixed chains of consecutive points, each warm-started from the previous answer
-    /// (parallel, deterministic).
-    pub(crate) fn closest_many_with<T: Send>(
+    /// `f(point, closest triangle, squared distance)` of many items' points (`at(item)`),
+    /// in order, queried in fixed chains of consecutive items, each warm-started from the
+    /// previous answer (parallel, deterministic).
+    pub(crate) fn closest_many_with<P: Sync, T: Send>(
         &self,
-        points: &[DVec3],
+        items: &[P],
+        at: impl Fn(&P) -> DVec3 + Sync,
         f: impl Fn(DVec3, u32, f64) -> T + Sync,
     ) -> Vec<T> {
         warm_chains(
-            points,
+            items,
             || Vec::with_capacity(64),
-            |stack, &p, hint| {
+            |stack, item, hint| {
+                let p = at(item);
                 let (t, d2) = self.closest_with(p, hint, stack);
                 (f(p, t, d2), t)
             },

@@ -38,7 +38,7 @@ pub mod phantom;
 mod signed;
 
 pub use colormap::Legend;
-pub use compare::{compare, compare_with, CompareOptions, CompareReport, DirectedStats};
+pub use compare::{compare, compare_with, CompareOptions, CompareReport, DirectedStats, Sampling};
 pub use fit::{fit, fit_with, FitCheck, FitOptions, FitReport};
 pub use signed::{SignedIndex, SignedPoint, SolidCheck};
 

@@ -130,4 +130,23 @@ fn compare_reports_deviation_both_ways() {
         assert!(v["timings_s"][k].as_f64().is_some(), "timings_s.{k}");
     }
     assert!(map.is_file());
+    assert!(v["quadrature_error_mm"].as_f64().is_some());
+    // Vertex sampling: one sample per vertex, no error estimate, the same certified
+    // maximum; an unknown mode is a usage error.
+    let w = json_ok(&[
+        "compare",
+        p(&femur),
+        p(&moved),
+        "--sampling",
+        "vertices",
+        "--json",
+    ]);
+    assert!(w["quadrature_error_mm"].is_null());
+    assert_eq!(
+        w["a_to_b"]["samples"].as_u64(),
+        Some(m.positions.len() as u64)
+    );
+    assert!((w["hausdorff_mm"].as_f64().unwrap() - h).abs() <= 1e-3);
+    let o = osteon(&["compare", p(&femur), p(&moved), "--sampling", "faces"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
