@@ -56,7 +56,9 @@ pub(crate) fn segment_segment(p1: DVec3, q1: DVec3, p2: DVec3, q2: DVec3) -> (DV
 }
 
 /// Distance between two triangles that do not intersect, with the closest points: the
-/// minimum over the six corner–triangle and nine edge–edge pairs.
+/// minimum over the six corner–triangle and nine edge–edge pairs (the reference that
+/// [`triangle_distance_below`] must match).
+#[cfg(test)]
 pub(crate) fn triangle_distance(t: &Tri, u: &Tri) -> (f64, DVec3, DVec3) {
     let mut best = (f64::INFINITY, t[0], u[0]);
     let mut consider = |p: DVec3, q: DVec3| {
@@ -78,6 +80,60 @@ pub(crate) fn triangle_distance(t: &Tri, u: &Tri) -> (f64, DVec3, DVec3) {
         }
     }
     (best.0.sqrt(), best.1, best.2)
+}
+
+/// [`triangle_distance`] when that distance is below `bound` (same distance and points),
+/// else `None`. `nt`, `nu`: the unit normals of `t` and `u` (zero vectors are fine). A
+/// candidate (corner–triangle or edge–edge) is skipped when its distance to the other
+/// triangle's plane, shrunk to cover rounding, already reaches `bound`: it cannot be below
+/// `bound`, so it is not the answer when the answer is, and the first smallest candidate
+/// is the same one [`triangle_distance`] picks.
+pub(crate) fn triangle_distance_below(
+    t: &Tri,
+    u: &Tri,
+    nt: DVec3,
+    nu: DVec3,
+    bound: f64,
+) -> Option<(f64, DVec3, DVec3)> {
+    // Signed distances of each triangle's corners to the other's plane.
+    let du = t.map(|p| nu.dot(p - u[0]));
+    let dt = u.map(|q| nt.dot(q - t[0]));
+    // As in the near tree's axis gaps: relative and absolute slack for the rounding.
+    let far = |x: f64| x * (1.0 - 1e-9) - 1e-9 >= bound;
+    // A segment whose ends lie on one side of a plane is as far from it as its nearer end.
+    let seg_far =
+        |a: f64, b: f64| (a > 0.0 && b > 0.0 || a < 0.0 && b < 0.0) && far(a.abs().min(b.abs()));
+    let mut best = (f64::INFINITY, t[0], u[0]);
+    let mut consider = |p: DVec3, q: DVec3| {
+        let d = (p - q).length_squared();
+        if d < best.0 {
+            best = (d, p, q);
+        }
+    };
+    for (&p, &d) in t.iter().zip(&du) {
+        if !far(d.abs()) {
+            consider(p, closest_feature(p, u).0);
+        }
+    }
+    for (&q, &d) in u.iter().zip(&dt) {
+        if !far(d.abs()) {
+            consider(closest_feature(q, t).0, q);
+        }
+    }
+    for i in 0..3 {
+        if seg_far(du[i], du[(i + 1) % 3]) {
+            continue;
+        }
+        for j in 0..3 {
+            if seg_far(dt[j], dt[(j + 1) % 3]) {
+                continue;
+            }
+            let (p, q) = segment_segment(t[i], t[(i + 1) % 3], u[j], u[(j + 1) % 3]);
+            consider(p, q);
+        }
+    }
+    let d = best.0.sqrt();
+    (d < bound).then_some((d, best.1, best.2))
 }
 
 /// Unnormalised normal `(b − a) × (c − a)` (twice the area times the unit normal).
@@ -215,6 +271,67 @@ mod tests {
             (p.y - 0.0).abs() < 1e-12 && (q.y - 2.5).abs() < 1e-12,
             "{p} {q}"
         );
+    }
+
+    #[test]
+    fn distance_below_a_bound_is_the_full_distance_bit_for_bit() {
+        // Pseudo-random triangle pairs, near and far, nearly parallel and not, against
+        // bounds below, at and above their distance.
+        let mut st: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut r = || {
+            st = st
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (st >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let mut pruned = 0;
+        for k in 0..4000 {
+            let t = [v(r(), r(), r()), v(r(), r(), r()), v(r(), r(), r())];
+            let lift = v(r(), r(), 0.2 + r().abs() * (k % 5) as f64);
+            // Every other pair: a nearly parallel copy (the clearance of a plate).
+            let u = if k % 2 == 0 {
+                t.map(|p| p + lift + v(r(), r(), r()) * 0.05)
+            } else {
+                [v(r(), r(), r()), v(r(), r(), r()), v(r(), r(), r())].map(|p| p + lift * 2.0)
+            };
+            if !matches!(triangle_crossing(&t, &u), Crossing::None) {
+                continue;
+            }
+            let (nt, nu) = (
+                normal(&t).normalize_or_zero(),
+                normal(&u).normalize_or_zero(),
+            );
+            let full = triangle_distance(&t, &u);
+            for bound in [
+                full.0 * 0.5,
+                full.0,
+                full.0 * (1.0 + 1e-12),
+                full.0 * 1.3,
+                f64::INFINITY,
+            ] {
+                let got = triangle_distance_below(&t, &u, nt, nu, bound);
+                if full.0 < bound {
+                    let (d, p, q) = got.expect("below the bound");
+                    assert_eq!(
+                        (
+                            d.to_bits(),
+                            p.to_array().map(f64::to_bits),
+                            q.to_array().map(f64::to_bits)
+                        ),
+                        (
+                            full.0.to_bits(),
+                            full.1.to_array().map(f64::to_bits),
+                            full.2.to_array().map(f64::to_bits)
+                        ),
+                        "pair {k} bound {bound}"
+                    );
+                } else {
+                    assert!(got.is_none(), "pair {k} bound {bound}");
+                    pruned += 1;
+                }
+            }
+        }
+        assert!(pruned > 1000);
     }
 
     #[test]

@@ -249,7 +249,9 @@ pub(crate) fn maximize<F: Field>(
     let mut evaluations = 0usize;
     const BATCH: usize = 64;
     type Kid = (f64, Tri, [f64; 3], [u32; 3], [[f64; 3]; 3]);
-    let mut midpoints: HashMap<[u64; 6], (f64, u32), FastHash> = HashMap::default();
+    // Sized for a few midpoints per starting triangle: fewer regrowths.
+    let mut midpoints: HashMap<[u64; 6], (f64, u32), FastHash> =
+        HashMap::with_capacity_and_hasher(2 * arena.len(), FastHash::default());
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {

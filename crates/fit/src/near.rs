@@ -8,12 +8,13 @@
 //! positions (median split of the centroids along the longest axis, ties by triangle id),
 //! and every query walks it in a fixed order, so answers do not depend on the thread count.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use osteon_geom::DVec3;
-use osteon_mesh::distance::closest_on_triangle;
 use osteon_mesh::Mesh;
 use rayon::prelude::*;
 
-use crate::geometry::{normal, triangle_distance, Tri};
+use crate::geometry::{closest_feature, normal, triangle_distance_below, Feature, Tri};
 
 /// Triangles per leaf.
 const LEAF: usize = 4;
@@ -41,8 +42,6 @@ pub(crate) struct Tree {
     /// Bounding sphere and plane of every slot's triangle, side by side (one cache line:
     /// the two filters of a closest-point query).
     filters: Vec<Filter>,
-    /// Bounding box of every slot's triangle.
-    boxes: Vec<(DVec3, DVec3)>,
     /// Every internal node of `nodes` as a record of its two children (for
     /// [`Tree::closest`]), and the root as a child.
     pairs: Vec<Pair>,
@@ -119,18 +118,21 @@ fn pair_records(nodes: &[Node]) -> (Vec<Pair>, Child) {
             }
         }
     };
-    let pairs = nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.count == 0)
-        .map(|(i, n)| {
-            let (l, r) = (i + 1, n.a as usize);
-            Pair {
-                boxes: [[nodes[l].min, nodes[l].max], [nodes[r].min, nodes[r].max]],
-                kids: [child(l), child(r)],
-            }
-        })
-        .collect();
+    // Sized up front (one record per internal node): no regrowth into fresh memory.
+    let mut pairs = Vec::with_capacity(k as usize);
+    pairs.extend(
+        nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.count == 0)
+            .map(|(i, n)| {
+                let (l, r) = (i + 1, n.a as usize);
+                Pair {
+                    boxes: [[nodes[l].min, nodes[l].max], [nodes[r].min, nodes[r].max]],
+                    kids: [child(l), child(r)],
+                }
+            }),
+    );
     (pairs, child(0))
 }
 
@@ -193,17 +195,18 @@ impl Tree {
                 ..Tree::default()
             };
         }
-        // (centroid as total-order keys, triangle, index into `tris`): small items with
-        // integer comparisons for the selections.
-        let item = |(k, &t): (usize, &u32)| {
+        // (centroid as total-order keys, triangle): small items with integer comparisons
+        // for the selections. The corners are fetched again in slot order after the build
+        // (cheaper than carrying them through it, and no second copy).
+        let item = |&t: &u32| {
             let c = corners_of(t);
             let m = (c[0] + c[1] + c[2]) / 3.0;
-            (c, ([m.x, m.y, m.z].map(order_key), t, k as u32))
+            ([m.x, m.y, m.z].map(order_key), t)
         };
-        let (tris, mut items): (Vec<Tri>, Vec<Item>) = if par {
-            subset.par_iter().enumerate().map(item).unzip()
+        let mut items: Vec<Item> = if par {
+            subset.par_iter().map(item).collect()
         } else {
-            subset.iter().enumerate().map(item).unzip()
+            subset.iter().map(item).collect()
         };
         let mut nodes = vec![
             Node {
@@ -214,21 +217,38 @@ impl Tree {
             };
             node_count(n)
         ];
-        build(&mut items, &tris, &mut nodes, 0, 0, par);
+        build(&mut items, &mut nodes, 0, 0, par);
         let ids: Vec<u32> = items.iter().map(|i| i.1).collect();
-        let corner = |i: &Item| tris[i.2 as usize];
-        let corners: Vec<Tri> = if par {
-            items.par_iter().map(corner).collect()
-        } else {
-            items.iter().map(corner).collect()
+        drop(items);
+        let slot = |&t: &u32| {
+            let c = corners_of(t);
+            (c, Filter::of(&c))
         };
-        drop(tris);
-        let filter = |t: &Tri| (Filter::of(t), tri_box(t));
-        let (filters, boxes) = if par {
-            corners.par_iter().map(filter).unzip()
+        let (corners, filters): (Vec<Tri>, Vec<Filter>) = if par {
+            ids.par_iter().map(slot).unzip()
         } else {
-            corners.iter().map(filter).unzip()
+            ids.iter().map(slot).unzip()
         };
+        // Boxes, children before parents (both children follow their parent in `nodes`).
+        for i in (0..nodes.len()).rev() {
+            let nd = nodes[i];
+            let (min, max) = if nd.count > 0 {
+                let (mut min, mut max) =
+                    (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY));
+                for c in &corners[nd.a as usize..(nd.a + nd.count) as usize] {
+                    for &p in c {
+                        min = min.min(p);
+                        max = max.max(p);
+                    }
+                }
+                (min, max)
+            } else {
+                let (l, r) = (&nodes[i + 1], &nodes[nd.a as usize]);
+                (l.min.min(r.min), l.max.max(r.max))
+            };
+            nodes[i].min = min;
+            nodes[i].max = max;
+        }
         for (s, &i) in ids.iter().enumerate() {
             slot_of[i as usize] = s as u32;
         }
@@ -239,7 +259,6 @@ impl Tree {
             ids,
             slot_of,
             filters,
-            boxes,
             pairs,
             root,
         }
@@ -264,7 +283,7 @@ impl Tree {
         }
     }
 
-    /// The slot and point of the triangle closest to `p` at a distance of at most
+    /// The slot, point and feature of the triangle closest to `p` at a distance of at most
     /// `max_distance`, starting from slot `hint`; `None` when nothing is that close. Among
     /// equally close triangles the hint wins, then the first met.
     pub(crate) fn closest(
@@ -272,29 +291,37 @@ impl Tree {
         p: DVec3,
         max_distance: f64,
         hint: Option<usize>,
-    ) -> Option<(usize, DVec3)> {
+    ) -> Option<(usize, DVec3, Feature)> {
         if self.nodes.is_empty() {
             return None;
         }
         let mut best = max_distance * max_distance;
-        let mut found: Option<(usize, DVec3)> = None;
+        let mut found: Option<(usize, DVec3, Feature)> = None;
         if let Some(h) = hint {
-            let q = closest_on_triangle(p, &self.corners[h]);
+            let (q, f) = closest_feature(p, &self.corners[h]);
             let d2 = (q - p).length_squared();
             if d2 <= best {
                 best = d2;
-                found = Some((h, q));
+                found = Some((h, q, f));
             }
         }
         let mut reach = best.sqrt();
         // The walk of `nodes` (near child first), on the records of `pairs`: one record
         // holds both children's boxes.
         let mut stack: [(Child, f64); 40] = [(Child::default(), 0.0); 40];
-        stack[0] = (self.root, box_dist2(&self.nodes[0], p));
-        let mut top = 1usize;
-        while top > 0 {
-            top -= 1;
-            let (c, bd) = stack[top];
+        let mut top = 0usize;
+        // The node to visit next: the near child goes here instead of onto the stack (where
+        // it would be popped next anyway).
+        let mut next = Some((self.root, box_dist2(&self.nodes[0], p)));
+        loop {
+            let (c, bd) = match next.take() {
+                Some(n) => n,
+                None if top > 0 => {
+                    top -= 1;
+                    stack[top]
+                }
+                None => break,
+            };
             if bd > best || (bd == best && found.is_some()) {
                 continue;
             }
@@ -317,18 +344,18 @@ impl Tree {
                     if pd * pd > best * (1.0 + 1e-9) + 1e-24 {
                         continue;
                     }
-                    let q = closest_on_triangle(p, &self.corners[s]);
+                    let (q, f) = closest_feature(p, &self.corners[s]);
                     let d2 = (q - p).length_squared();
                     if d2 < best || (found.is_none() && d2 <= best) {
                         best = d2;
                         reach = best.sqrt();
-                        found = Some((s, q));
+                        found = Some((s, q, f));
                     }
                 }
             } else {
-                // The stack holds at most one node per level plus one, and the depth is
+                // The stack holds at most one node per level, and the depth is
                 // log2(n / LEAF) < 32 (median splits): it never overflows.
-                debug_assert!(top + 2 <= stack.len(), "closest: stack of {top}");
+                debug_assert!(top < stack.len(), "closest: stack of {top}");
                 let pr = &self.pairs[c.index as usize];
                 let dl = pair_dist2(pr, 0, p);
                 let dr = pair_dist2(pr, 1, p);
@@ -342,8 +369,7 @@ impl Tree {
                     top += 1;
                 }
                 if dn < best || (dn == best && found.is_none()) {
-                    stack[top] = (near, dn);
-                    top += 1;
+                    next = Some((near, dn));
                 }
             }
         }
@@ -378,28 +404,34 @@ impl Tree {
     /// [`Tree::overlapping`] below node pair `root` (unsorted).
     fn overlapping_from(&self, other: &Tree, root: (u32, u32)) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
-        let mut stack: Vec<(u32, u32)> = vec![root];
+        let meets = |(i, j): (u32, u32)| {
+            let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
+            overlap(a.min, a.max, b.min, b.max)
+        };
+        let mut stack: Vec<(u32, u32)> = Vec::with_capacity(64);
+        if meets(root) {
+            stack.push(root);
+        }
         while let Some((i, j)) = stack.pop() {
             let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
-            if !overlap(a.min, a.max, b.min, b.max) {
-                continue;
-            }
             match self.children(i, j, other) {
                 None => {
+                    let tb = other.leaf_boxes(b);
                     for s in a.a..a.a + a.count {
-                        let (slo, shi) = self.boxes[s as usize];
+                        let (slo, shi) = tri_box(&self.corners[s as usize]);
                         if !overlap(slo, shi, b.min, b.max) {
                             continue;
                         }
-                        for t in b.a..b.a + b.count {
-                            let (tlo, thi) = other.boxes[t as usize];
+                        for (t, &(tlo, thi)) in (b.a..).zip(&tb[..b.count as usize]) {
                             if overlap(slo, shi, tlo, thi) {
                                 out.push((s, t));
                             }
                         }
                     }
                 }
-                Some(k) => stack.extend(k),
+                // Only overlapping pairs go on the stack (the output is sorted afterwards:
+                // the walk order does not matter).
+                Some(k) => stack.extend(k.into_iter().filter(|&k| meets(k))),
             }
         }
         out
@@ -451,12 +483,17 @@ impl Tree {
 
     /// The closest pair of triangles between `self` and `other` at a distance below `bound`:
     /// (distance, point on self, point on other); triangles must not cross. The node pairs
-    /// are expanded breadth first into a fixed frontier, searched in parallel, depth first
-    /// and nearer pair first; a leaf pair is measured exactly (15 features) only when
-    /// neither its boxes nor the planes of its two triangles already keep it at the best
-    /// distance so far or more. Ties go to the first root of the frontier, then the first
-    /// pair met, so the answer does not depend on the thread count.
-    pub(crate) fn closest_pair(&self, other: &Tree, bound: f64) -> Option<(f64, DVec3, DVec3)> {
+    /// are expanded breadth first into a fixed frontier, searched in parallel (nearest
+    /// boxes first), depth first and nearer pair first; a leaf pair is measured exactly
+    /// (15 features) only when neither its boxes nor the planes of its two triangles already
+    /// keep it at the best distance so far or more. Ties go to the first root of the
+    /// frontier, then the first pair met, so the answer does not depend on the thread count.
+    ///
+    /// The searches share the best distance found by any of them and skip what lies
+    /// clearly beyond it: such a pair can be neither the answer nor tied with it, and every
+    /// pair at the smallest distance is still met, in the same order, so the answer is the
+    /// one a search of each root on its own gives.
+    pub(crate) fn closest_pair(&self, other: &Tree, bound: f64) -> Option<PairHit> {
         if self.nodes.is_empty() || other.nodes.is_empty() {
             return None;
         }
@@ -465,79 +502,120 @@ impl Tree {
             box_gap(a.min, a.max, b.min, b.max)
         };
         let frontier = self.frontier(other, |pair| gap(pair) < bound);
-        let found: Vec<Option<(f64, DVec3, DVec3)>> = frontier
-            .par_iter()
-            .map(|&root| self.closest_from(other, root, bound))
+        // Nearest roots first (the order only speeds up the shared bound).
+        let mut order: Vec<(f64, usize)> = frontier
+            .iter()
+            .enumerate()
+            .map(|(k, &r)| (gap(r), k))
             .collect();
+        order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        // Distances are >= 0, whose bits order as the values do.
+        let shared = AtomicU64::new(bound.max(0.0).to_bits());
+        let mut found: Vec<(usize, Option<PairHit>)> = order
+            .par_iter()
+            .map(|&(_, k)| (k, self.closest_from(other, frontier[k], bound, &shared)))
+            .collect();
+        found.sort_unstable_by_key(|f| f.0);
         found
             .into_iter()
-            .flatten()
-            .fold(None, |acc: Option<(f64, DVec3, DVec3)>, r| match acc {
+            .filter_map(|f| f.1)
+            .fold(None, |acc: Option<PairHit>, r| match acc {
                 Some(a) if a.0 <= r.0 => Some(a),
                 _ => Some(r),
             })
     }
 
-    /// [`Tree::closest_pair`] below node pair `root`.
+    /// [`Tree::closest_pair`] below node pair `root`; `shared` holds the bits of the best
+    /// distance found by any root so far.
     fn closest_from(
         &self,
         other: &Tree,
         root: (u32, u32),
         bound: f64,
-    ) -> Option<(f64, DVec3, DVec3)> {
+        shared: &AtomicU64,
+    ) -> Option<PairHit> {
         let mut best = bound;
         let mut found = None;
-        let mut stack: Vec<(u32, u32)> = vec![root];
-        while let Some((i, j)) = stack.pop() {
+        // Keeps what may hold the answer: below this root's best (as without sharing) and
+        // not beyond any root's, with slack for the rounding of the gaps (a gap a hair above
+        // the true one must not drop a pair at the shared distance).
+        let keep = |g: f64, best: f64| {
+            g < best && g <= f64::from_bits(shared.load(Ordering::Relaxed)) * (1.0 + 1e-9) + 1e-12
+        };
+        let gap = |(i, j): (u32, u32)| {
             let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
-            if box_gap(a.min, a.max, b.min, b.max) >= best {
+            box_gap(a.min, a.max, b.min, b.max)
+        };
+        // Node pairs with their box gaps (each computed once); a pair that fails `keep` when
+        // pushed would fail it when popped too (the bounds only shrink), so it is not pushed.
+        let mut stack: Vec<((u32, u32), f64)> = Vec::with_capacity(64);
+        stack.push((root, gap(root)));
+        while let Some(((i, j), g)) = stack.pop() {
+            if !keep(g, best) {
                 continue;
             }
+            let (a, b) = (&self.nodes[i as usize], &other.nodes[j as usize]);
             match self.children(i, j, other) {
                 None => {
+                    let tb = other.leaf_boxes(b);
                     for s in a.a..a.a + a.count {
                         let ts = &self.corners[s as usize];
-                        let (slo, shi) = self.boxes[s as usize];
-                        if box_gap(slo, shi, b.min, b.max) >= best {
+                        let (slo, shi) = tri_box(ts);
+                        if !keep(box_gap(slo, shi, b.min, b.max), best) {
                             continue;
                         }
                         let ns = self.unit_normal(s as usize);
-                        for t in b.a..b.a + b.count {
+                        for (t, &(tlo, thi)) in (b.a..).zip(&tb[..b.count as usize]) {
                             let tt = &other.corners[t as usize];
-                            let (tlo, thi) = other.boxes[t as usize];
-                            if box_gap(slo, shi, tlo, thi) >= best
-                                || axis_gap(ns, ts, tt) >= best
-                                || axis_gap(other.unit_normal(t as usize), ts, tt) >= best
+                            let nt = other.unit_normal(t as usize);
+                            if !keep(box_gap(slo, shi, tlo, thi), best)
+                                || !keep(axis_gap(ns, ts, tt), best)
+                                || !keep(axis_gap(nt, ts, tt), best)
                             {
                                 continue;
                             }
-                            let (d, p, q) = triangle_distance(ts, tt);
-                            if d < best {
+                            // Same as `triangle_distance` when it is below `best` (the
+                            // only case that counts), skipping what cannot be.
+                            if let Some((d, p, q)) = triangle_distance_below(ts, tt, ns, nt, best) {
                                 best = d;
                                 found = Some((d, p, q));
+                                shared.fetch_min(d.to_bits(), Ordering::Relaxed);
                             }
                         }
                     }
                 }
                 Some(kids) => {
-                    let gap = |k: (u32, u32)| {
-                        let (a, b) = (&self.nodes[k.0 as usize], &other.nodes[k.1 as usize]);
-                        box_gap(a.min, a.max, b.min, b.max)
-                    };
+                    let (g0, g1) = (gap(kids[0]), gap(kids[1]));
                     // Nearer pair on top of the stack.
-                    if gap(kids[0]) <= gap(kids[1]) {
-                        stack.push(kids[1]);
-                        stack.push(kids[0]);
+                    let order = if g0 <= g1 {
+                        [(kids[1], g1), (kids[0], g0)]
                     } else {
-                        stack.push(kids[0]);
-                        stack.push(kids[1]);
+                        [(kids[0], g0), (kids[1], g1)]
+                    };
+                    for (k, g) in order {
+                        if keep(g, best) {
+                            stack.push((k, g));
+                        }
                     }
                 }
             }
         }
         found
     }
+
+    /// Boxes of the triangles of leaf `b` (the first `b.count`).
+    #[inline]
+    fn leaf_boxes(&self, b: &Node) -> [(DVec3, DVec3); LEAF] {
+        let mut tb = [(DVec3::ZERO, DVec3::ZERO); LEAF];
+        for (k, t) in (b.a..b.a + b.count).enumerate() {
+            tb[k] = tri_box(&self.corners[t as usize]);
+        }
+        tb
+    }
 }
+
+/// A closest pair of triangles: distance, point on the first, point on the second.
+type PairHit = (f64, DVec3, DVec3);
 
 /// A lower bound of the distance between triangles `t` and `u`: the gap between their
 /// projections on the unit vector `n` (zero vector: 0), shrunk to cover rounding.
@@ -585,9 +663,8 @@ fn extent(a: &Node) -> f64 {
     (a.max - a.min).length_squared()
 }
 
-/// A build item: centroid coordinates as [`order_key`]s, mesh triangle, index of its
-/// corners.
-type Item = ([i64; 3], u32, u32);
+/// A build item: centroid coordinates as [`order_key`]s and mesh triangle.
+type Item = ([i64; 3], u32);
 
 /// An integer whose order is `f64::total_cmp`'s (the same transform); it maps back with
 /// [`key_value`].
@@ -603,32 +680,15 @@ fn key_value(k: i64) -> f64 {
     f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64)
 }
 
-/// Builds the subtree over `items` into `nodes` (its root first); `offset` is the slot of
-/// `items[0]`. Returns the subtree's box. Large subtrees build in parallel when `par`.
-fn build(
-    items: &mut [Item],
-    tris: &[Tri],
-    nodes: &mut [Node],
-    node: usize,
-    offset: usize,
-    par: bool,
-) -> (DVec3, DVec3) {
+/// Builds the subtree over `items` into `nodes` (its root first; boxes are filled in
+/// afterwards); `offset` is the slot of `items[0]`. Large subtrees build in parallel when
+/// `par`.
+fn build(items: &mut [Item], nodes: &mut [Node], node: usize, offset: usize, par: bool) {
     let n = items.len();
     if n <= LEAF {
-        let (mut min, mut max) = (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY));
-        for it in items.iter() {
-            for p in tris[it.2 as usize] {
-                min = min.min(p);
-                max = max.max(p);
-            }
-        }
-        nodes[0] = Node {
-            min,
-            max,
-            a: offset as u32,
-            count: n as u32,
-        };
-        return (min, max);
+        nodes[0].a = offset as u32;
+        nodes[0].count = n as u32;
+        return;
     }
     let (mut cmin, mut cmax) = ([i64::MAX; 3], [i64::MIN; 3]);
     for it in items.iter() {
@@ -648,36 +708,36 @@ fn build(
     let half = n / 2;
     // A total order (coordinate, then triangle id): the split does not depend on the
     // selection algorithm.
-    items.select_nth_unstable_by(half, |a, b| (a.0[axis], a.1).cmp(&(b.0[axis], b.1)));
+    // One comparator per axis (a constant index): the same comparisons, so the same
+    // permutation, as with the axis as a variable.
+    match axis {
+        0 => items.select_nth_unstable_by(half, |a, b| (a.0[0], a.1).cmp(&(b.0[0], b.1))),
+        1 => items.select_nth_unstable_by(half, |a, b| (a.0[1], a.1).cmp(&(b.0[1], b.1))),
+        _ => items.select_nth_unstable_by(half, |a, b| (a.0[2], a.1).cmp(&(b.0[2], b.1))),
+    };
     let left_nodes = node_count(half);
     let (li, ri) = items.split_at_mut(half);
     let (head, rest) = nodes.split_at_mut(1);
     let (ln, rn) = rest.split_at_mut(left_nodes);
-    let (lb, rb) = if par && n > 1024 {
+    if par && n > 1024 {
         rayon::join(
-            || build(li, tris, ln, node + 1, offset, par),
-            || build(ri, tris, rn, node + 1 + left_nodes, offset + half, par),
-        )
+            || build(li, ln, node + 1, offset, par),
+            || build(ri, rn, node + 1 + left_nodes, offset + half, par),
+        );
     } else {
-        (
-            build(li, tris, ln, node + 1, offset, par),
-            build(ri, tris, rn, node + 1 + left_nodes, offset + half, par),
-        )
-    };
-    let (min, max) = (lb.0.min(rb.0), lb.1.max(rb.1));
-    head[0] = Node {
-        min,
-        max,
-        a: (node + 1 + left_nodes) as u32,
-        count: 0,
-    };
-    (min, max)
+        build(li, ln, node + 1, offset, par);
+        build(ri, rn, node + 1 + left_nodes, offset + half, par);
+    }
+    head[0].a = (node + 1 + left_nodes) as u32;
+    head[0].count = 0;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::triangle_distance;
     use osteon_geom::Vec3;
+    use osteon_mesh::distance::closest_on_triangle;
     use osteon_mesh::shapes::icosphere;
 
     /// Brute force over all triangles.
@@ -740,7 +800,7 @@ mod tests {
                 f * 0.05 - 5.0,
             );
             let hint = tree.slot((k * 37 % m.triangles.len()) as u32);
-            let (s, q) = tree.closest(p, f64::INFINITY, hint).unwrap();
+            let (s, q, _) = tree.closest(p, f64::INFINITY, hint).unwrap();
             let d = (q - p).length();
             assert!((d - brute(&m, p)).abs() < 1e-12, "{p}");
             assert!(s < tree.len());

@@ -253,19 +253,19 @@ impl SignedIndex {
         }
     }
 
-    /// Triangle and point closest to `p` within `bound` (inclusive), warm-started from
-    /// triangle `hint` (any value is valid).
-    fn closest(&self, p: DVec3, bound: f64, hint: u32) -> Option<(u32, DVec3)> {
+    /// Triangle closest to `p` within `bound` (inclusive), warm-started from triangle
+    /// `hint` (any value is valid), with the closest point and its feature on it (as
+    /// [`closest_feature`] finds them on that triangle).
+    fn closest(&self, p: DVec3, bound: f64, hint: u32) -> Option<(u32, DVec3, Feature)> {
         match &self.backend {
             Backend::Global(index) => {
-                if bound.is_finite() {
-                    index
-                        .closest_point_f64(p, bound)
-                        .map(|c| (c.triangle, c.point))
+                let t = if bound.is_finite() {
+                    index.closest_point_f64(p, bound)?.triangle
                 } else {
-                    let c = index.closest_point_near(p, hint);
-                    Some((c.triangle, c.point))
-                }
+                    index.closest_point_near(p, hint).triangle
+                };
+                let (q, f) = closest_feature(p, &self.corners(t));
+                Some((t, q, f))
             }
             Backend::Local(l) => {
                 let tree = &l.tree;
@@ -279,8 +279,10 @@ impl SignedIndex {
                 };
                 if border >= 0.0 {
                     let lim = bound.min(border);
-                    if let Some((s, q)) = tree.closest(p, lim, tree.slot(hint)) {
-                        return Some((tree.ids[s], q));
+                    // The tree holds the mesh's corners: its point and feature are the ones
+                    // `closest_feature` gives on the mesh triangle.
+                    if let Some((s, q, f)) = tree.closest(p, lim, tree.slot(hint)) {
+                        return Some((tree.ids[s], q, f));
                     }
                     if bound <= lim {
                         return None;
@@ -288,7 +290,7 @@ impl SignedIndex {
                 }
                 let full = self.full_tree();
                 full.closest(p, bound, full.slot(hint))
-                    .map(|(s, q)| (full.ids[s], q))
+                    .map(|(s, q, f)| (full.ids[s], q, f))
             }
         }
     }
@@ -309,7 +311,7 @@ impl SignedIndex {
 
     /// Sum of the unit normals of the two triangles of edge `a → b` of triangle `t`.
     fn edge_normal(&self, t: usize, a: u32, b: u32) -> DVec3 {
-        let n = self.face_normal(&self.corners(t as u32));
+        let n = self.face_normal(&self.near_corners(t as u32));
         let (s, e) = (
             self.first[b as usize] as usize,
             self.first[b as usize + 1] as usize,
@@ -347,13 +349,17 @@ impl SignedIndex {
 
     /// The signed answer for `p` whose closest triangle is `t`.
     fn signed(&self, p: DVec3, t: u32) -> SignedPoint {
-        let tri = self.triangles[t as usize];
         // The feature of the closest point, found again on the same triangle (same f64
         // arithmetic as the index).
-        let corners = self.corners(t);
-        let (q, feature) = closest_feature(p, &corners);
+        let (q, feature) = closest_feature(p, &self.corners(t));
+        self.signed_at(p, t, q, feature)
+    }
+
+    /// The signed answer for `p` whose closest point `q` lies on `feature` of triangle `t`.
+    fn signed_at(&self, p: DVec3, t: u32, q: DVec3, feature: Feature) -> SignedPoint {
+        let tri = self.triangles[t as usize];
         let n = match feature {
-            Feature::Face => self.face_normal(&corners),
+            Feature::Face => self.face_normal(&self.near_corners(t)),
             Feature::Edge(k) => {
                 let k = k as usize;
                 self.edge_normal(t as usize, tri[k], tri[(k + 1) % 3])
@@ -377,8 +383,8 @@ impl SignedIndex {
     /// Signed distance from `p`, looking only closer than `bound` (pass infinity for no
     /// bound); `None` when nothing is that close.
     pub fn query_within(&self, p: DVec3, bound: f64) -> Option<SignedPoint> {
-        let (t, _) = self.closest(p, bound, u32::MAX)?;
-        Some(self.signed(p, t))
+        let (t, q, f) = self.closest(p, bound, u32::MAX)?;
+        Some(self.signed_at(p, t, q, f))
     }
 
     /// Signed distance from `p` (see [`SignedIndex::query_within`]).
@@ -391,10 +397,10 @@ impl SignedIndex {
     /// e.g. the answer of a nearby point; any value is valid). Same distance as
     /// [`SignedIndex::query`].
     pub fn query_near(&self, p: DVec3, hint: u32) -> SignedPoint {
-        let (t, _) = self
+        let (t, q, f) = self
             .closest(p, f64::INFINITY, hint)
             .expect("an index has at least one triangle");
-        self.signed(p, t)
+        self.signed_at(p, t, q, f)
     }
 
     /// The signed answer for `p` whose closest triangle is known to be `triangle` (found by
@@ -415,7 +421,19 @@ impl SignedIndex {
 
     /// Distance from `x` to triangle `t` of the mesh.
     pub(crate) fn triangle_distance(&self, t: u32, x: DVec3) -> f64 {
-        osteon_mesh::distance::point_triangle_distance2(x, &self.corners(t)).sqrt()
+        osteon_mesh::distance::point_triangle_distance2(x, &self.near_corners(t)).sqrt()
+    }
+
+    /// [`SignedIndex::corners`], read from the near tree when it holds the triangle (the
+    /// same values, side by side in one record instead of three vertex lookups).
+    #[inline]
+    fn near_corners(&self, t: u32) -> Tri {
+        if let Backend::Local(l) = &self.backend {
+            if let Some(s) = l.tree.slot(t) {
+                return l.tree.corners[s];
+            }
+        }
+        self.corners(t)
     }
 
     /// Corners of triangle `t` (f64).
@@ -481,48 +499,170 @@ fn edge_table(mesh: &Mesh) -> (Vec<u32>, Vec<[u32; 2]>, Option<usize>) {
         }
     }
     drop(fill);
-    // Sort every group (small) so the table does not depend on the triangle order.
+    // Sort every group (small) so the table does not depend on the triangle order, and check
+    // it, in parallel over runs of vertices (disjoint parts of `out`).
+    const RUN: usize = 1024;
+    let mut runs: Vec<(usize, &mut [[u32; 2]])> = Vec::with_capacity(nv / RUN + 1);
     {
         let mut rest: &mut [[u32; 2]] = &mut out;
-        for v in 0..nv {
-            let len = (first[v + 1] - first[v]) as usize;
-            let (g, r) = rest.split_at_mut(len);
-            g.sort_unstable();
+        let mut v = 0;
+        while v < nv {
+            let e = (v + RUN).min(nv);
+            let (run, r) = rest.split_at_mut((first[e] - first[v]) as usize);
+            runs.push((v, run));
             rest = r;
+            v = e;
         }
     }
+    let (ok, pinched) = runs
+        .into_par_iter()
+        .map(|(v0, run)| {
+            let base = first[v0] as usize;
+            let (mut ok, mut pinched) = (true, 0usize);
+            for v in v0..(v0 + RUN).min(nv) {
+                let g = &mut run[first[v] as usize - base..first[v + 1] as usize - base];
+                sort_small(g);
+                if ok && !degenerate {
+                    match fan_check(g) {
+                        Some(p) => pinched += p,
+                        None => ok = false,
+                    }
+                }
+            }
+            (ok, pinched)
+        })
+        .reduce(|| (true, 0), |a, b| (a.0 && b.0, a.1 + b.1));
     if degenerate {
         return (first, out, None);
     }
-    let group = |v: u32| &out[first[v as usize] as usize..first[v as usize + 1] as usize];
-    // Per vertex: (edges fine, pinched).
-    let (ok, pinched) = (0..nv as u32)
-        .into_par_iter()
-        .map(|v| {
-            let g = group(v);
-            for (i, o) in g.iter().enumerate() {
-                if i > 0 && g[i - 1][0] == o[0] {
-                    return (false, 0usize);
-                }
-                if group(o[0]).iter().filter(|r| r[0] == v).count() != 1 {
-                    return (false, 0);
-                }
-            }
-            if g.is_empty() {
-                return (true, 0);
-            }
-            // Walk the fan from the first triangle: (v, b, c) is followed by (v, c, d).
-            let mut steps = 1;
-            let mut cur = g[0][1];
-            while cur != g[0][0] && steps <= g.len() {
-                match g.iter().find(|o| o[0] == cur) {
-                    Some(o) => cur = o[1],
-                    None => break,
-                }
-                steps += 1;
-            }
-            (true, usize::from(steps < g.len()))
-        })
-        .reduce(|| (true, 0), |a, b| (a.0 && b.0, a.1 + b.1));
     (first, out, ok.then_some(pinched))
+}
+
+/// Sorts a vertex's group (a handful of entries) by insertion, comparing each entry as one
+/// integer (`to` high, `third` low: the order of `[to, third]`); equal entries are equal
+/// values, so the result is the one of any sort.
+fn sort_small(g: &mut [[u32; 2]]) {
+    let key = |e: &[u32; 2]| (u64::from(e[0]) << 32) | u64::from(e[1]);
+    for i in 1..g.len() {
+        let x = g[i];
+        let kx = key(&x);
+        let mut j = i;
+        while j > 0 && key(&g[j - 1]) > kx {
+            g[j] = g[j - 1];
+            j -= 1;
+        }
+        g[j] = x;
+    }
+}
+
+/// For the sorted group `g` of a vertex `v` (its directed edges `v → to` as `[to, third]`,
+/// from non-degenerate triangles): `None` unless every edge `v → to` is used once and its
+/// reverse `to → v` once, else whether the triangles around `v` form more than one fan (1)
+/// or not (0). The reverse `to → v` belongs to the triangle `(v, x, to)`, whose entry in
+/// `g` has `to` as its third vertex, so the test needs `g` alone.
+fn fan_check(g: &[[u32; 2]]) -> Option<usize> {
+    for (i, o) in g.iter().enumerate() {
+        if i > 0 && g[i - 1][0] == o[0] {
+            return None;
+        }
+        if g.iter().filter(|r| r[1] == o[0]).count() != 1 {
+            return None;
+        }
+    }
+    if g.is_empty() {
+        return Some(0);
+    }
+    // Walk the fan from the first triangle: (v, b, c) is followed by (v, c, d).
+    let mut steps = 1;
+    let mut cur = g[0][1];
+    while cur != g[0][0] && steps <= g.len() {
+        match g.iter().find(|o| o[0] == cur) {
+            Some(o) => cur = o[1],
+            None => break,
+        }
+        steps += 1;
+    }
+    Some(usize::from(steps < g.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osteon_geom::Vec3;
+    use osteon_mesh::shapes::icosphere;
+
+    /// The lean solid check of [`edge_table`] (groups checked on their own) against the full
+    /// topology, and its groups sorted.
+    fn check(m: &Mesh) {
+        let (first, out, lean) = edge_table(m);
+        for v in 0..m.positions.len() {
+            let g = &out[first[v] as usize..first[v + 1] as usize];
+            assert!(g.windows(2).all(|w| w[0] <= w[1]), "group {v} unsorted");
+        }
+        let topo = Topology::new(m).unwrap();
+        let edges_ok = topo.boundary_edges() == 0
+            && topo.nonmanifold_edges() == 0
+            && topo.inconsistent_edges() == 0;
+        match lean {
+            Some(pinched) => {
+                assert!(edges_ok);
+                assert_eq!(pinched, topo.nonmanifold_vertices());
+            }
+            None => assert!(!edges_ok),
+        }
+    }
+
+    #[test]
+    fn lean_edge_check_agrees_with_the_topology() {
+        let sphere = icosphere(2, 5.0);
+        check(&sphere);
+        // Open: one triangle less.
+        let mut open = sphere.clone();
+        open.triangles.pop();
+        check(&open);
+        // One triangle wound the other way.
+        let mut wound = sphere.clone();
+        wound.triangles[7].swap(0, 1);
+        check(&wound);
+        // A third triangle on an edge.
+        let mut fin = sphere.clone();
+        let t = fin.triangles[0];
+        fin.positions.push(Vec3::new(0.0, 0.0, 9.0));
+        fin.triangles
+            .push([t[1], t[0], fin.positions.len() as u32 - 1]);
+        check(&fin);
+        // Two spheres sharing one vertex: closed, edge-manifold, one pinched vertex.
+        let mut two = sphere.clone();
+        let n = sphere.positions.len() as u32;
+        let top = sphere
+            .positions
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.z.total_cmp(&b.1.z))
+            .map(|(i, _)| i as u32)
+            .unwrap();
+        let bottom = sphere
+            .positions
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.z.total_cmp(&b.1.z))
+            .map(|(i, _)| i as u32)
+            .unwrap();
+        let lift = sphere.positions[top as usize].z - sphere.positions[bottom as usize].z;
+        two.positions.extend(
+            sphere
+                .positions
+                .iter()
+                .map(|p| *p + Vec3::new(0.0, 0.0, lift)),
+        );
+        two.triangles.extend(
+            sphere
+                .triangles
+                .iter()
+                .map(|t| t.map(|i| if i == bottom { top } else { i + n })),
+        );
+        let (_, _, lean) = edge_table(&two);
+        assert_eq!(lean, Some(1));
+        check(&two);
+    }
 }
