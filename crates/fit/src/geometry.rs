@@ -83,11 +83,14 @@ pub(crate) fn triangle_distance(t: &Tri, u: &Tri) -> (f64, DVec3, DVec3) {
 }
 
 /// [`triangle_distance`] when that distance is below `bound` (same distance and points),
-/// else `None`. `nt`, `nu`: the unit normals of `t` and `u` (zero vectors are fine). A
-/// candidate (corner–triangle or edge–edge) is skipped when its distance to the other
-/// triangle's plane, shrunk to cover rounding, already reaches `bound`: it cannot be below
-/// `bound`, so it is not the answer when the answer is, and the first smallest candidate
-/// is the same one [`triangle_distance`] picks.
+/// else `None`. `nt`, `nu`: unit (or zero) directions, the normals of `t` and `u` for the
+/// pruning to pay. A candidate (corner–triangle or edge–edge) is skipped when its
+/// projection on the other triangle's direction lies, shrunk to cover rounding, at least
+/// `bound` from the interval the other triangle's corners project to: projection onto a unit
+/// direction shortens no distance, so this holds for any direction (for an exact normal the
+/// interval is the plane's offset), even the rounded normal of a sliver. A skipped candidate
+/// cannot be below `bound`, so it is not the answer when the answer is, and the first
+/// smallest candidate is the same one [`triangle_distance`] picks.
 pub(crate) fn triangle_distance_below(
     t: &Tri,
     u: &Tri,
@@ -95,12 +98,29 @@ pub(crate) fn triangle_distance_below(
     nu: DVec3,
     bound: f64,
 ) -> Option<(f64, DVec3, DVec3)> {
-    // Signed distances of each triangle's corners to the other's plane.
-    let du = t.map(|p| nu.dot(p - u[0]));
-    let dt = u.map(|q| nt.dot(q - t[0]));
+    // Each triangle's corners projected on the other's direction, relative to the interval
+    // (lo, hi) of the other's own corners: how far below lo (negative) or above hi
+    // (positive) each lies, 0 inside.
+    let side = |n: DVec3, own: &Tri, other: &Tri| -> [f64; 3] {
+        let o = other.map(|q| n.dot(q - other[0]));
+        let (lo, hi) = (o[0].min(o[1]).min(o[2]), o[0].max(o[1]).max(o[2]));
+        own.map(|p| {
+            let x = n.dot(p - other[0]);
+            if x > hi {
+                x - hi
+            } else if x < lo {
+                x - lo
+            } else {
+                0.0
+            }
+        })
+    };
+    let du = side(nu, t, u);
+    let dt = side(nt, u, t);
     // As in the near tree's axis gaps: relative and absolute slack for the rounding.
     let far = |x: f64| x * (1.0 - 1e-9) - 1e-9 >= bound;
-    // A segment whose ends lie on one side of a plane is as far from it as its nearer end.
+    // A segment whose ends lie beyond the same end of the interval is as far from it as its
+    // nearer end.
     let seg_far =
         |a: f64, b: f64| (a > 0.0 && b > 0.0 || a < 0.0 && b < 0.0) && far(a.abs().min(b.abs()));
     let mut best = (f64::INFINITY, t[0], u[0]);
@@ -332,6 +352,44 @@ mod tests {
             }
         }
         assert!(pruned > 1000);
+        // Slivers and collinear corners at f64 coordinates far from the origin, whose
+        // normals are rounding noise: still the full distance below the bound.
+        for k in 0..2000 {
+            let base = v(1000.0 + r(), -700.0 + r(), 350.0 + r());
+            let dir = v(r(), r(), r()).normalize();
+            let t = [
+                base,
+                base + dir * (1.0 + r()),
+                base + dir * (0.5 + 1e-13 * r()),
+            ];
+            let off = v(r(), r(), r()) * (0.1 + r().abs());
+            let u = if k % 2 == 0 {
+                [
+                    base + off,
+                    base + off + v(r(), r(), r()),
+                    base + off + v(r(), r(), r()),
+                ]
+            } else {
+                t.map(|p| p + off)
+            };
+            if !matches!(triangle_crossing(&t, &u), Crossing::None) {
+                continue;
+            }
+            let (nt, nu) = (
+                normal(&t).normalize_or_zero(),
+                normal(&u).normalize_or_zero(),
+            );
+            let full = triangle_distance(&t, &u);
+            for bound in [full.0 * (1.0 + 1e-12), full.0 * 1.3, f64::INFINITY] {
+                let got = triangle_distance_below(&t, &u, nt, nu, bound).expect("below");
+                assert_eq!(got.0.to_bits(), full.0.to_bits(), "sliver pair {k}");
+            }
+            // Any direction is a valid pruning direction, tight or not.
+            for n in [v(r(), r(), r()).normalize(), DVec3::ZERO] {
+                let got = triangle_distance_below(&t, &u, n, -n, full.0 * 1.01).expect("below");
+                assert_eq!(got.0.to_bits(), full.0.to_bits(), "pair {k}, direction {n}");
+            }
+        }
     }
 
     #[test]

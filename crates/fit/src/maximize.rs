@@ -251,7 +251,7 @@ pub(crate) fn maximize<F: Field>(
     type Kid = (f64, Tri, [f64; 3], [u32; 3], [[f64; 3]; 3]);
     // Sized for a few midpoints per starting triangle: fewer regrowths.
     let mut midpoints: HashMap<[u64; 6], (f64, u32), FastHash> =
-        HashMap::with_capacity_and_hasher(2 * arena.len(), FastHash::default());
+        HashMap::with_capacity_and_hasher((2 * arena.len()).min(budget + 192), FastHash::default());
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {

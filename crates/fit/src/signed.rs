@@ -542,6 +542,11 @@ fn edge_table(mesh: &Mesh) -> (Vec<u32>, Vec<[u32; 2]>, Option<usize>) {
 /// integer (`to` high, `third` low: the order of `[to, third]`); equal entries are equal
 /// values, so the result is the one of any sort.
 fn sort_small(g: &mut [[u32; 2]]) {
+    if g.len() > 32 {
+        // A large fan (a CAD disc's centre): not quadratic.
+        g.sort_unstable();
+        return;
+    }
     let key = |e: &[u32; 2]| (u64::from(e[0]) << 32) | u64::from(e[1]);
     for i in 1..g.len() {
         let x = g[i];

@@ -51,7 +51,8 @@ const PUSH_SWEEPS: usize = 3;
 /// intersection is kept.
 const PUSH_STEPS: [f32; 5] = [1.0, 0.5, 0.25, 0.125, 0.0625];
 
-/// Children per node and triangles per leaf of [`Tree`]: the lanes of a [`Lanes`].
+/// Children per node and triangles per leaf of [`Tree`]: the lanes of a [`Lanes`], so the
+/// mesh crate's leaf size (tuned for its own search) sets this tree's fan-out too.
 const FAN: usize = LEAF;
 
 /// The box of triangle `tri` when its corners are finite, else [`Aabb::EMPTY`] (never paired,
