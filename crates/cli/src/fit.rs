@@ -33,7 +33,7 @@ pub const COMPARE_EXAMPLES: &str = "\
 Examples:
   osteon compare printed_scan.stl plan.stl --map deviation.ply
   osteon compare a.ply b.ply --json
-  osteon compare scan_*.stl plan.stl --sampling vertices   # fast screening, vertex samples
+  osteon compare scan.stl plan.stl --sampling vertices   # fast screening, vertex samples
 
 Statistics are area-weighted over both surfaces (adaptive sampling, the default: per
 sub-triangle 3/4 of its area at its centroid, 1/12 at each corner, exact for quadratics,

@@ -3,12 +3,14 @@
 //! `cargo bench -p osteon-fit --bench fit` runs criterion on synthetic pairs: a 12 mm plate
 //! laid on (and pushed 0.5 mm into) an 81 920-triangle sphere of radius 15 mm — full `fit`
 //! and the signed distance of the implant vertices alone — and `compare` of two 163 840-
-//! triangle meshes (two spheres) against a copy moved 0.3 mm.
+//! triangle meshes (two spheres) against a copy moved 0.3 mm, with the default adaptive
+//! sampling and with vertex sampling.
 //!
 //! With `OSTEON_FIT_PAIR=implant.stl,bone.stl` (and/or `OSTEON_COMPARE_PAIR=a.stl,b.stl`) it
 //! instead prints a table for those files: best of 7 runs of `fit` (also without the volume),
-//! of the implant-vertex signed distances, and of `compare`, with the key results — the
-//! figures quoted against MeshLib in the peer script `/work/peers/scripts/fit_peer.py`.
+//! of the implant-vertex signed distances, and of `compare` (adaptive and vertex sampling),
+//! with the key results — the figures quoted against MeshLib in the peer script
+//! `/work/peers/scripts/fit_peer.py`.
 //! `OSTEON_BENCH_RUNS=N` sets the runs (best of N), `OSTEON_BENCH_FIT_ONLY=1` times `fit`
 //! alone (for `perf record`), `OSTEON_BENCH_JSON=1` also prints the report as JSON (to check
 //! that a faster build gives the same figures).
@@ -17,8 +19,8 @@ use std::time::Instant;
 
 use criterion::{criterion_group, Criterion};
 use osteon_fit::phantom::plate_on_surface;
-use osteon_fit::{compare, fit, FitOptions, SignedIndex};
-use osteon_geom::{DVec3, Vec3};
+use osteon_fit::{compare, compare_with, fit, CompareOptions, FitOptions, Sampling, SignedIndex};
+use osteon_geom::{DVec3, NeverCancel, NoProgress, Vec3};
 use osteon_mesh::shapes::icosphere;
 use osteon_mesh::Mesh;
 
@@ -88,16 +90,21 @@ fn compare_table(a: &str, b: &str) {
     let ma = osteon_io::read_mesh(a.as_ref()).unwrap();
     let mb = osteon_io::read_mesh(b.as_ref()).unwrap();
     let runs = bench_runs(5);
-    let (t, r) = best_of(runs, || compare(&ma, &mb).unwrap());
     println!(
         "compare {a} ({} tri) vs {b} ({} tri)",
         ma.triangles.len(),
         mb.triangles.len()
     );
-    println!(
-        "  compare {t:.4} s  hausdorff {:.6} hd95 {:.6} mean {:.6} rms {:.6}",
-        r.hausdorff_mm, r.hd95_mm, r.mean_mm, r.rms_mm
-    );
+    for sampling in [Sampling::Adaptive, Sampling::Vertices] {
+        let opts = CompareOptions::default().with_sampling(sampling);
+        let (t, r) = best_of(runs, || {
+            compare_with(&ma, &mb, &opts, &NoProgress, &NeverCancel).unwrap()
+        });
+        println!(
+            "  compare ({sampling:?}) {t:.4} s  hausdorff {:.6} hd95 {:.6} mean {:.6} rms {:.6}",
+            r.hausdorff_mm, r.hd95_mm, r.mean_mm, r.rms_mm
+        );
+    }
 }
 
 fn synthetic() -> (Mesh, Mesh, Mesh, Mesh) {
@@ -127,6 +134,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("compare_spheres164k", |x| {
         x.iter(|| compare(&a, &b).unwrap())
+    });
+    let vertices = CompareOptions::default().with_sampling(Sampling::Vertices);
+    g.bench_function("compare_spheres164k_vertices", |x| {
+        x.iter(|| compare_with(&a, &b, &vertices, &NoProgress, &NeverCancel).unwrap())
     });
     g.finish();
 }

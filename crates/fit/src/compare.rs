@@ -54,15 +54,31 @@
 //! ([`SignedIndex`]). Every sample's distance is exact (a full search, no estimate). The four
 //! indexes (two trees, two sign tables) are built at once, and both directions run at once.
 //!
-//! Cost: two 157 k-triangle head meshes take about 0.41 s on 2 cores, twice MeshLib's
-//! vertex-only Hausdorff, for about 570 k exact queries (MeshLib: 158 k) at ~4 exact
-//! triangle tests, ~15 node visits and ~10 sphere tests each. Tried and dropped (same
-//! results, more or equal time): grouped queries (one candidate list from the tree for
-//! each run of 4–14 consecutive samples: 40–145 candidates a group, still ~4 exact tests a
-//! sample, 1.03 s of CPU against 0.85 s), a plane-plus-disk lower bound before the exact
-//! test (7.4 → 6.3 exact tests a query, no gain), leaves of 2 or 8 triangles, f32 corners,
-//! chained centroid hints, and handing the search's closest feature to the sign instead of
-//! finding it again (3 % less CPU, not worth a second sign path).
+//! Cost, on the idle 2-core machine, min of 7, beside MeshLib's vertex-only Hausdorff
+//! (`findMaxDistanceSq` both ways, trees rebuilt) in the same run:
+//!
+//! | pair | adaptive | vertices | MeshLib |
+//! |---|---|---|---|
+//! | two 157 k-triangle head CT bone meshes (one smoothed) | 0.362 s | 0.154 s | 0.204 s |
+//! | femur (3 548 tri.) / its +0.3 mm offset (131 424 tri.) | 0.234 s | 0.094 s | 0.100 s |
+//! | two VTK foot bones (~600 tri. each) | 0.0137 s | 0.0009 s | 0.0010 s |
+//!
+//! The adaptive rule spends about 570 k exact queries on the heads (MeshLib: 158 k), at ~4
+//! exact triangle tests, ~15 node visits and ~10 sphere tests each; in vertex mode a third
+//! of the process's CPU time is the kernel zeroing fresh (huge) memory pages. Tried and
+//! dropped (same results, more or equal time): grouped queries (one candidate list from the
+//! tree for each run of 4–14 consecutive samples: 40–145 candidates a group, still ~4
+//! exact tests a sample, 1.03 s of CPU against 0.85 s), a plane-plus-disk lower bound
+//! before the exact test (7.4 → 6.3 exact tests a query, no gain), leaves of 2 or 8
+//! triangles, f32 corners (again with vertex sampling: 4 % slower), chained centroid hints,
+//! and handing the search's closest feature to the sign instead of finding it again (3 %
+//! less CPU here, where the sign is a small share; fit does hand it over); the sign of a sample taken from its neighbour
+//! when the segment between them cannot meet the surface (no measurable gain: the sign is
+//! ~6 % of the time; and a wrong pseudo-normal sign at a chain's start would spread along
+//! it); predicting each centroid from its corners' values and closest-point gradients
+//! (Hermite, exact for quadratics) instead of querying it: on the heads only 8 % of the
+//! triangles passed a safe consistency test (the distance to a surface meshed at 0.7 mm
+//! bends at that scale), on the femur/offset pair 40–80 %.
 //!
 //! Combined: `hausdorff = max(max_ab, max_ba)`, `hd95 = max(hd95_ab, hd95_ba)` (as in
 //! medical segmentation practice), `mean` and `rms` over both surfaces together (the average
@@ -224,6 +240,8 @@ pub struct CompareReport {
     pub signed_mean_mm: Option<f64>,
     /// The percentile used for `hd95_mm`.
     pub percentile: f64,
+    /// Where the surfaces were sampled for the area statistics.
+    pub sampling: Sampling,
     /// Estimated quadrature error of `mean_mm`, mm (area-weighted over both directions; see
     /// [`DirectedStats::quadrature_error_mm`]); `None` with [`Sampling::Vertices`].
     pub quadrature_error_mm: Option<f64>,
@@ -347,6 +365,7 @@ pub fn compare_with(
         rms_mm: rms,
         signed_mean_mm: ab.signed_mean_mm,
         percentile: opts.percentile,
+        sampling: opts.sampling,
         a_to_b: ab,
         b_to_a: ba,
         warnings,
@@ -927,7 +946,11 @@ fn vertex_rule(x: &Mesh, vpos: &[DVec3], used: &[u32], vq: &[Answer]) -> Integra
         pieces.push(Piece { v, area });
     }
     let mut sums = [0.0f64; 4];
-    let (mut start, mut start_p) = (0.0f64, vpos.first().copied().unwrap_or(DVec3::ZERO));
+    // A used vertex until a larger sample is met (an unused one could lie anywhere).
+    let (mut start, mut start_p) = (
+        0.0f64,
+        used.first().map_or(DVec3::ZERO, |&v| vpos[v as usize]),
+    );
     for &v in used {
         let (w, d) = (vertex_w[v as usize], vq[v as usize].distance);
         sums[0] += w;
@@ -960,8 +983,8 @@ fn adaptive(
     used: &[u32],
     vq: &[Answer],
 ) -> Integrals {
-    // 2. Every triangle's centroid (warm-started from the nearest of its corners' closest
-    //    triangles), and how far it lies from the corners' linear interpolant: the
+    // 2. Every triangle's centroid (warm-started from the closest triangle of its corner
+    //    nearest to Y), and how far it lies from the corners' linear interpolant: the
     //    refinement indicator.
     let tau = opts.quadrature_tolerance_mm;
     let coarse: Vec<Coarse> = x
@@ -979,9 +1002,8 @@ fn adaptive(
                     hint = *x;
                 }
             }
-            let hint = (0.0, hint.triangle);
             let q = y
-                .signed_on(centroid, py.closest_with(centroid, hint.1, stack).0)
+                .signed_on(centroid, py.closest_with(centroid, hint.triangle, stack).0)
                 .distance;
             let d = t.map(|i| vq[i as usize].distance);
             let lin = (d[0] + d[1] + d[2]) / 3.0;
@@ -1048,7 +1070,11 @@ fn adaptive(
         sums[2] += w * d * d;
         sums[3] += w * d;
     };
-    let (mut start, mut start_p) = (0.0f64, vpos.first().copied().unwrap_or(DVec3::ZERO));
+    // A used vertex until a larger sample is met (an unused one could lie anywhere).
+    let (mut start, mut start_p) = (
+        0.0f64,
+        used.first().map_or(DVec3::ZERO, |&v| vpos[v as usize]),
+    );
     for &v in used {
         let d = vq[v as usize].distance;
         add(vertex_w[v as usize], d);

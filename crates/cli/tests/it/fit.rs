@@ -143,6 +143,10 @@ fn compare_reports_deviation_both_ways() {
     ]);
     assert!(w["quadrature_error_mm"].is_null());
     assert_eq!(
+        (v["sampling"].as_str(), w["sampling"].as_str()),
+        (Some("adaptive"), Some("vertices"))
+    );
+    assert_eq!(
         w["a_to_b"]["samples"].as_u64(),
         Some(m.positions.len() as u64)
     );
