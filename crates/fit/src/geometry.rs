@@ -293,6 +293,17 @@ mod tests {
         );
     }
 
+    /// The unit normals and the full distance of two triangles that do not cross.
+    fn apart(t: &Tri, u: &Tri) -> Option<(DVec3, DVec3, (f64, DVec3, DVec3))> {
+        matches!(triangle_crossing(t, u), Crossing::None).then(|| {
+            (
+                normal(t).normalize_or_zero(),
+                normal(u).normalize_or_zero(),
+                triangle_distance(t, u),
+            )
+        })
+    }
+
     #[test]
     fn distance_below_a_bound_is_the_full_distance_bit_for_bit() {
         // Pseudo-random triangle pairs, near and far, nearly parallel and not, against
@@ -314,14 +325,9 @@ mod tests {
             } else {
                 [v(r(), r(), r()), v(r(), r(), r()), v(r(), r(), r())].map(|p| p + lift * 2.0)
             };
-            if !matches!(triangle_crossing(&t, &u), Crossing::None) {
+            let Some((nt, nu, full)) = apart(&t, &u) else {
                 continue;
-            }
-            let (nt, nu) = (
-                normal(&t).normalize_or_zero(),
-                normal(&u).normalize_or_zero(),
-            );
-            let full = triangle_distance(&t, &u);
+            };
             for bound in [
                 full.0 * 0.5,
                 full.0,
@@ -372,14 +378,9 @@ mod tests {
             } else {
                 t.map(|p| p + off)
             };
-            if !matches!(triangle_crossing(&t, &u), Crossing::None) {
+            let Some((nt, nu, full)) = apart(&t, &u) else {
                 continue;
-            }
-            let (nt, nu) = (
-                normal(&t).normalize_or_zero(),
-                normal(&u).normalize_or_zero(),
-            );
-            let full = triangle_distance(&t, &u);
+            };
             for bound in [full.0 * (1.0 + 1e-12), full.0 * 1.3, f64::INFINITY] {
                 let got = triangle_distance_below(&t, &u, nt, nu, bound).expect("below");
                 assert_eq!(got.0.to_bits(), full.0.to_bits(), "sliver pair {k}");

@@ -639,20 +639,14 @@ mod tests {
         // Two spheres sharing one vertex: closed, edge-manifold, one pinched vertex.
         let mut two = sphere.clone();
         let n = sphere.positions.len() as u32;
-        let top = sphere
-            .positions
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.z.total_cmp(&b.1.z))
-            .map(|(i, _)| i as u32)
-            .unwrap();
-        let bottom = sphere
-            .positions
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.z.total_cmp(&b.1.z))
-            .map(|(i, _)| i as u32)
-            .unwrap();
+        // The vertex of largest z, and (`below`) of smallest.
+        let extreme = |below: bool| {
+            let z = |i: usize| sphere.positions[i].z * if below { -1.0 } else { 1.0 };
+            (0..sphere.positions.len())
+                .max_by(|&a, &b| z(a).total_cmp(&z(b)))
+                .unwrap() as u32
+        };
+        let (top, bottom) = (extreme(false), extreme(true));
         let lift = sphere.positions[top as usize].z - sphere.positions[bottom as usize].z;
         two.positions.extend(
             sphere
