@@ -8,8 +8,8 @@ use osteon_geom::{Cancel, Frame, Progress, Vec3};
 use osteon_io::{read_scan, QcWarning, ReadOptions, Scan, ScanFormat};
 use osteon_iso::{extract_mask, ExtractOptions, ExtractReport, IsoError};
 use osteon_mesh::{
-    decimate, report_with, smooth, DecimateOptions, DecimateReport, Mesh, MeshError, MeshReport,
-    ReportOptions, SmoothOptions, SmoothReport,
+    decimate, repair_with, report_with, smooth, DecimateOptions, DecimateReport, Mesh, MeshError,
+    MeshReport, RepairLog, RepairOptions, ReportOptions, SmoothOptions, SmoothReport,
 };
 use osteon_volume::{
     select, Criterion, Preset, SelectOptions, SelectReport, ValueKind, VolumeError,
@@ -189,6 +189,18 @@ fn timed<T>(timings: &mut BTreeMap<String, f64>, name: &str, f: impl FnOnce() ->
     r
 }
 
+/// Reads the scan at `path`, with the `read` stage's progress (the timing is the caller's).
+pub(crate) fn read_stage(
+    path: &Path,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<Scan, Error> {
+    progress.begin("read", 1);
+    let scan = read_scan(path, opts)?;
+    progress.finish();
+    Ok(scan)
+}
+
 /// Reads a scan, selects bone, and extracts a watertight surface in `opts.frame`.
 pub fn mesh_scan(
     path: &Path,
@@ -197,9 +209,9 @@ pub fn mesh_scan(
     cancel: &dyn Cancel,
 ) -> Result<(Mesh, MeshJobReport), Error> {
     let mut timings = BTreeMap::new();
-    progress.begin("read", 1);
-    let scan = timed(&mut timings, "read", || read_scan(path, &opts.read))?;
-    progress.finish();
+    let scan = timed(&mut timings, "read", || {
+        read_stage(path, &opts.read, progress)
+    })?;
     if cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }
@@ -233,40 +245,43 @@ impl Stages for Timed {
     }
 }
 
+/// What [`surface`] does: the selection (`None`: by the scan's kind), the extraction, the
+/// output frame, and the optional mesh steps after extraction, in this order: repair,
+/// smooth, decimate.
+pub(crate) struct SurfaceSpec<'a> {
+    pub select: Option<&'a SelectOptions>,
+    pub extract: &'a ExtractOptions,
+    pub frame: Frame,
+    pub repair: Option<&'a RepairOptions>,
+    pub smooth: Option<&'a SmoothOptions>,
+    pub decimate: Option<&'a DecimateOptions>,
+}
+
 /// The surface of the selected voxels, in the output frame, with what was done to get it.
-pub(crate) struct Extracted {
+pub(crate) struct Surface {
     pub mesh: Mesh,
     pub summary: ScanSummary,
     pub select: SelectReport,
     pub extract: ExtractReport,
+    pub repair: Option<RepairLog>,
+    pub smooth: Option<SmoothReport>,
+    pub decimate: Option<DecimateReport>,
     /// Frame of the mesh coordinates (`NONE` when the scan has none).
     pub frame: Frame,
 }
 
-/// Selects bone and extracts its surface in `frame` (the `select` and `extract` stages). The
+/// Selects bone, extracts its surface in `frame`, then repairs, smooths and decimates it
+/// as `spec` asks (the `select`, `extract`, `repair`, `smooth` and `decimate` stages). The
 /// scan is taken by value so that its voxels are freed as soon as the mask exists.
-/// What [`select_extract`] does: the selection (`None`: by the scan's kind), the extraction
-/// and the output frame.
-pub(crate) struct ExtractSpec<'a> {
-    pub select: Option<&'a SelectOptions>,
-    pub extract: &'a ExtractOptions,
-    pub frame: Frame,
-}
-
-pub(crate) fn select_extract(
+pub(crate) fn surface(
     scan: Scan,
     path: &Path,
-    spec: ExtractSpec<'_>,
+    spec: SurfaceSpec<'_>,
     stages: &mut impl Stages,
     progress: &dyn Progress,
     cancel: &dyn Cancel,
-) -> Result<Extracted, Error> {
-    let ExtractSpec {
-        select: select_opts,
-        extract,
-        frame,
-    } = spec;
-    let select_opts = match select_opts {
+) -> Result<Surface, Error> {
+    let select_opts = match spec.select {
         Some(s) => s.clone(),
         None => SelectOptions::default().criterion(auto_criterion(&scan, path)?),
     };
@@ -277,26 +292,90 @@ pub(crate) fn select_extract(
     let from = scan.volume.grid().frame;
     drop(scan);
     let (mut mesh, extract_report) = stages.stage("extract", || {
-        extract_mask(&mask, extract, progress, cancel).map_err(|e| iso_err(e, path))
+        extract_mask(&mask, spec.extract, progress, cancel).map_err(|e| iso_err(e, path))
     })?;
     drop(mask);
     let frame = if from == Frame::None {
         Frame::None
     } else {
-        frame
+        spec.frame
     };
     // A flip of x and y is an exact rotation: the steps after it give the same surface
     // (negated) whether they run before or after it.
     if from.flips_xy(frame) {
         mesh = mesh.map_positions(|p| Vec3::new(-p.x, -p.y, p.z));
     }
-    Ok(Extracted {
+    let repair = mesh_step(
+        &mut mesh,
+        spec.repair,
+        "repair",
+        repair_with,
+        stages,
+        progress,
+        cancel,
+    )?;
+    let smooth = mesh_step(
+        &mut mesh,
+        spec.smooth,
+        "smooth",
+        smooth,
+        stages,
+        progress,
+        cancel,
+    )?;
+    let decimate = mesh_step(
+        &mut mesh,
+        spec.decimate,
+        "decimate",
+        decimate,
+        stages,
+        progress,
+        cancel,
+    )?;
+    Ok(Surface {
         mesh,
         summary,
         select: select_report,
         extract: extract_report,
+        repair,
+        smooth,
+        decimate,
         frame,
     })
+}
+
+/// A mesh step of the library (`repair_with`, `smooth`, `decimate`): options in, a new mesh
+/// and the step's report out.
+type MeshStepFn<O, R> = fn(&Mesh, &O, &dyn Progress, &dyn Cancel) -> Result<(Mesh, R), MeshError>;
+
+/// Runs the mesh step `name` (`run` with options `opts`) on `mesh` in place when `opts` is
+/// given, and returns its report.
+fn mesh_step<O, R>(
+    mesh: &mut Mesh,
+    opts: Option<&O>,
+    name: &'static str,
+    run: MeshStepFn<O, R>,
+    stages: &mut impl Stages,
+    progress: &dyn Progress,
+    cancel: &dyn Cancel,
+) -> Result<Option<R>, Error> {
+    let Some(o) = opts else {
+        return Ok(None);
+    };
+    let (m, r) = stages.stage(name, || run(mesh, o, progress, cancel).map_err(mesh_err))?;
+    *mesh = m;
+    Ok(Some(r))
+}
+
+/// (mesh volume − selected voxels' volume) / selected voxels' volume; 0 when no voxel was
+/// selected.
+pub(crate) fn volume_vs_voxels_rel(mesh_volume_mm3: f64, extract: &ExtractReport) -> f64 {
+    let voxels = extract.inside_volume_mm3;
+    if voxels > 0.0 {
+        (mesh_volume_mm3 - voxels) / voxels
+    } else {
+        0.0
+    }
 }
 
 /// Selects bone in a scan already read (or built in memory) and extracts its surface: the
@@ -311,46 +390,28 @@ pub fn mesh_volume(
     cancel: &dyn Cancel,
 ) -> Result<(Mesh, MeshJobReport), Error> {
     let mut stages = Timed(BTreeMap::new());
-    let Extracted {
-        mut mesh,
-        summary,
-        select: select_report,
-        extract: extract_report,
-        frame,
-    } = select_extract(
+    let surf = surface(
         scan,
         path,
-        ExtractSpec {
+        SurfaceSpec {
             select: opts.select.as_ref(),
             extract: &opts.extract,
             frame: opts.frame,
+            repair: None,
+            smooth: opts.smooth.as_ref(),
+            decimate: opts.decimate.as_ref(),
         },
         &mut stages,
         progress,
         cancel,
     )?;
-    let mut smooth_report = None;
-    if let Some(o) = &opts.smooth {
-        let (m, r) = stages.stage("smooth", || {
-            smooth(&mesh, o, progress, cancel).map_err(mesh_err)
-        })?;
-        mesh = m;
-        smooth_report = Some(r);
-    }
-    let mut decimate_report = None;
-    if let Some(o) = &opts.decimate {
-        let (m, r) = stages.stage("decimate", || {
-            decimate(&mesh, o, progress, cancel).map_err(mesh_err)
-        })?;
-        mesh = m;
-        decimate_report = Some(r);
-    }
+    let mesh = surf.mesh;
     // The self-intersection search costs seconds on multi-million-triangle meshes; extraction
     // cannot create intersections (tested on every scan), smoothing and decimation could, so
     // it runs when either did (`self_intersecting_faces` is null otherwise).
     // The last of them already searched its whole output exactly: reuse its count.
     let check_intersections = opts.smooth.is_some() || opts.decimate.is_some();
-    let searched = match (&decimate_report, &smooth_report) {
+    let searched = match (&surf.decimate, &surf.smooth) {
         (Some(d), _) => d.self_intersecting_faces,
         (None, Some(s)) => s.self_intersecting_faces_after,
         (None, None) => None,
@@ -365,22 +426,17 @@ pub fn mesh_volume(
     if searched.is_some() {
         mesh_report.self_intersecting_faces = searched;
     }
-    let voxels = extract_report.inside_volume_mm3;
-    let rel = if voxels > 0.0 {
-        (mesh_report.volume_mm3 - voxels) / voxels
-    } else {
-        0.0
-    };
+    let rel = volume_vs_voxels_rel(mesh_report.volume_mm3, &surf.extract);
     Ok((
         mesh,
         MeshJobReport {
-            scan: summary,
-            select: select_report,
-            extract: extract_report,
-            smooth: smooth_report,
-            decimate: decimate_report,
+            scan: surf.summary,
+            select: surf.select,
+            extract: surf.extract,
+            smooth: surf.smooth,
+            decimate: surf.decimate,
             mesh: mesh_report,
-            frame: frame.name().into(),
+            frame: surf.frame.name().into(),
             volume_vs_voxels_rel: rel,
             timings_s: stages.0,
         },

@@ -6,11 +6,10 @@ use std::time::Instant;
 
 use osteon_fit::{FitError, FitReport};
 use osteon_geom::{Cancel, Frame, Progress, Vec3};
-use osteon_io::{read_scan, Scan};
+use osteon_io::Scan;
 use osteon_iso::ExtractReport;
 use osteon_mesh::{
-    decimate, repair_with, report_with, smooth, DecimateReport, Mesh, MeshReport, RepairLog,
-    ReportOptions, SmoothReport,
+    report_with, DecimateReport, Mesh, MeshReport, RepairLog, ReportOptions, SmoothReport,
 };
 use osteon_sdf::{OffsetReport, SdfError};
 use osteon_volume::SelectReport;
@@ -24,7 +23,7 @@ use osteon_slice::{svg, Layer, LayerSummary, SliceError, SliceReport};
 use rayon::prelude::*;
 
 use super::recipe::{Recipe, SliceFormat, SliceStep, SolidOperation};
-use crate::job::{mesh_err, select_extract, ExtractSpec, Extracted, Stages};
+use crate::job::{read_stage, surface, volume_vs_voxels_rel, Stages, SurfaceSpec};
 use crate::{Error, ScanSummary};
 
 /// Where the scan of a run comes from.
@@ -252,16 +251,6 @@ impl Stages for Steps<'_> {
         name: &'static str,
         f: impl FnOnce() -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.step(name, f)
-    }
-}
-
-impl Steps<'_> {
-    fn step<T>(
-        &mut self,
-        name: &'static str,
-        f: impl FnOnce() -> Result<T, Error>,
-    ) -> Result<T, Error> {
         if self.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
@@ -325,65 +314,34 @@ pub fn run_observed(
     let implant_in = inputs.implant;
     let (scan, path) = match inputs.scan {
         ScanInput::Path(p) => {
-            let scan = steps.step("read", || {
-                progress.begin("read", 1);
-                let s = read_scan(&p, &recipe.read)?;
-                progress.finish();
-                Ok(s)
-            })?;
+            let scan = steps.stage("read", || read_stage(&p, &recipe.read, progress))?;
             (scan, p)
         }
         ScanInput::Memory { scan, name } => {
-            steps.step("read", || Ok(()))?;
+            steps.stage("read", || Ok(()))?;
             (*scan, PathBuf::from(name))
         }
     };
     let mut input_files = scan.files.clone();
-    let Extracted {
-        mesh: mut bone,
-        summary,
-        select: select_report,
-        extract: extract_report,
-        frame,
-    } = select_extract(
+    let surf = surface(
         scan,
         &path,
-        ExtractSpec {
+        SurfaceSpec {
             select: recipe.select.as_ref(),
             extract: &recipe.extract,
             frame: recipe.frame,
+            repair: recipe.repair.as_ref(),
+            smooth: recipe.smooth.as_ref(),
+            decimate: recipe.decimate.as_ref(),
         },
         &mut steps,
         progress,
         cancel,
     )?;
-    let mut repair_report = None;
-    if let Some(o) = &recipe.repair {
-        let (m, r) = steps.step("repair", || {
-            repair_with(&bone, o, progress, cancel).map_err(mesh_err)
-        })?;
-        bone = m;
-        repair_report = Some(r);
-    }
-    let mut smooth_report = None;
-    if let Some(o) = &recipe.smooth {
-        let (m, r) = steps.step("smooth", || {
-            smooth(&bone, o, progress, cancel).map_err(mesh_err)
-        })?;
-        bone = m;
-        smooth_report = Some(r);
-    }
-    let mut decimate_report = None;
-    if let Some(o) = &recipe.decimate {
-        let (m, r) = steps.step("decimate", || {
-            decimate(&bone, o, progress, cancel).map_err(mesh_err)
-        })?;
-        bone = m;
-        decimate_report = Some(r);
-    }
+    let bone = surf.mesh;
     let mut solid = None;
     if let Some(o) = &recipe.offset {
-        let (m, r) = steps.step("offset", || {
+        let (m, r) = steps.stage("offset", || {
             let r = match o.operation {
                 SolidOperation::Offset => {
                     osteon_sdf::offset(&bone, o.distance_mm, &o.sdf, progress, cancel)
@@ -402,7 +360,7 @@ pub fn run_observed(
     }
     let mut fit = None;
     if let Some(f) = &recipe.fit {
-        let (implant, report) = steps.step("fit", || {
+        let (implant, report) = steps.stage("fit", || {
             let implant = match (implant_in, &f.implant, &f.plate_on_bone) {
                 (Some(m), _, _) => m,
                 (None, Some(file), _) => {
@@ -457,7 +415,7 @@ pub fn run_observed(
         }
         None => (None, None),
     };
-    let meshes = steps.step("report", || {
+    let meshes = steps.stage("report", || {
         let bone_report = report_with(&bone, &ReportOptions::default().self_intersections(search))?;
         let mut meshes = vec![OutputMesh {
             name: recipe.output.mesh_name.clone(),
@@ -487,28 +445,21 @@ pub fn run_observed(
     })?;
     let mut compare = None;
     if let Some(c) = &recipe.compare {
-        let r = steps.step("compare", || {
+        let r = steps.stage("compare", || {
             let file = c.reference.as_ref().ok_or_else(|| Error::Recipe {
                 reason: "compare: give `reference = \"mesh file\"`".into(),
             })?;
             input_files.push(file.clone());
             let reference = osteon_io::read_mesh(file)?;
             let a = pick_mesh(&meshes, c.mesh.as_deref(), "compare")?;
-            osteon_fit::compare_with(&a.mesh, &reference, &c.options, progress, cancel).map_err(
-                |e| match e {
-                    FitError::Cancelled => Error::Cancelled,
-                    source => Error::Fit {
-                        path: file.clone(),
-                        source: Box::new(source),
-                    },
-                },
-            )
+            osteon_fit::compare_with(&a.mesh, &reference, &c.options, progress, cancel)
+                .map_err(|e| fit_err(e, file))
         })?;
         compare = Some(r);
     }
     let mut slice_out = None;
     if let Some(sl) = &recipe.slice {
-        slice_out = Some(steps.step("slice", || {
+        slice_out = Some(steps.stage("slice", || {
             let m = pick_mesh(&meshes, sl.mesh.as_deref(), "slice")?;
             slice_step(m, sl, progress, cancel).map_err(|e| match e {
                 SliceError::Cancelled => Error::Cancelled,
@@ -523,19 +474,14 @@ pub fn run_observed(
         Some((r, f)) => (Some(r), f),
         None => (None, Vec::new()),
     };
-    let voxels = extract_report.inside_volume_mm3;
-    let rel = if voxels > 0.0 {
-        (meshes[0].report.volume_mm3 - voxels) / voxels
-    } else {
-        0.0
-    };
+    let rel = volume_vs_voxels_rel(meshes[0].report.volume_mm3, &surf.extract);
     let reports = Reports {
-        scan: summary,
-        select: select_report,
-        extract: extract_report,
-        repair: repair_report,
-        smooth: smooth_report,
-        decimate: decimate_report,
+        scan: surf.summary,
+        select: surf.select,
+        extract: surf.extract,
+        repair: surf.repair,
+        smooth: surf.smooth,
+        decimate: surf.decimate,
         offset: offset_report,
         fit: fit_report,
         compare,
@@ -547,7 +493,7 @@ pub fn run_observed(
         recipe: recipe.clone(),
         input_name: path.to_string_lossy().into_owned(),
         input_files,
-        frame,
+        frame: surf.frame,
         meshes,
         reports,
         slice_files,
