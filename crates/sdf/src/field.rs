@@ -24,13 +24,14 @@
 //! thread count. **Storage**: dense f32 over the padded bounding box; the budget is checked
 //! before allocation (see [`crate::SdfOptions::max_memory_bytes`]).
 
+use std::cmp::Ordering;
+
 use osteon_geom::{Cancel, Progress, Vec3};
 use osteon_mesh::Mesh;
 use osteon_volume::{Grid, Volume};
 use rayon::prelude::*;
 
 use crate::batch::{dist2, Lanes, PreparedTri, LANES};
-use crate::bvh::Hit;
 use crate::{SdfError, SdfOptions, SignMethod, SignedDistance};
 
 /// Top block edge in voxels (and slab thickness).
@@ -83,6 +84,42 @@ fn corners(e: f32, centre: Vec3) -> Lanes {
     p
 }
 
+/// The voxel `e` voxels further than `at` on each axis whose bit is set in `l` (the bit
+/// layout of [`corners`]): the corner voxel of sub-block `l` of edge `e` of the block at `at`.
+#[inline(always)]
+fn child([i, j, k]: [usize; 3], l: usize, e: usize) -> [usize; 3] {
+    [
+        i + e * (l & 1),
+        j + e * ((l >> 1) & 1),
+        k + e * ((l >> 2) & 1),
+    ]
+}
+
+/// Squared distances of `pts` to the candidates `list` yields (index into `prep`, and the id
+/// reported for it), each candidate's row handed to `row` in list order, and the minimum per
+/// point with the id attaining it (first on ties).
+#[inline(always)]
+fn nearest(
+    prep: &[PreparedTri],
+    list: impl Iterator<Item = (usize, u32)>,
+    pts: &Lanes,
+    mut row: impl FnMut([f32; LANES]),
+) -> ([f32; LANES], [u32; LANES]) {
+    let mut best = [f32::INFINITY; LANES];
+    let mut arg = [0u32; LANES];
+    for (k, id) in list {
+        let mut d = [0f32; LANES];
+        dist2(&prep[k], pts, &mut d);
+        for l in 0..LANES {
+            let better = d[l] < best[l];
+            best[l] = if better { d[l] } else { best[l] };
+            arg[l] = if better { id } else { arg[l] };
+        }
+        row(d);
+    }
+    (best, arg)
+}
+
 /// Squared distances of `pts` to each candidate of `list` (indices into `prep`), stored in
 /// `rows` (one row per candidate, in list order), and the minimum per point with the row
 /// attaining it (first on ties).
@@ -94,20 +131,44 @@ fn batch_matrix(
     rows: &mut Vec<[f32; LANES]>,
 ) -> ([f32; LANES], [u32; LANES]) {
     rows.clear();
-    let mut best = [f32::INFINITY; LANES];
-    let mut arg = [0u32; LANES];
-    for k in list {
-        let mut d = [0f32; LANES];
-        dist2(&prep[k], pts, &mut d);
-        let row = rows.len() as u32;
-        for l in 0..LANES {
-            let better = d[l] < best[l];
-            best[l] = if better { d[l] } else { best[l] };
-            arg[l] = if better { row } else { arg[l] };
-        }
-        rows.push(d);
+    let list = list.enumerate().map(|(row, k)| (k, row as u32));
+    nearest(prep, list, pts, |d| rows.push(d))
+}
+
+/// The layers `kbase..kbase + kcount` of the field (x fastest, `nx × ny` a layer): what one
+/// task writes. Voxel positions `[i, j, k]` are global.
+struct Slab<'a> {
+    out: &'a mut [f32],
+    kbase: usize,
+    kcount: usize,
+    nx: usize,
+    ny: usize,
+}
+
+impl Slab<'_> {
+    /// Whether voxel `[i, j, k]` lies in the grid and in this slab.
+    #[inline(always)]
+    fn holds(&self, [i, j, k]: [usize; 3]) -> bool {
+        i < self.nx && j < self.ny && k < self.kbase + self.kcount
     }
-    (best, arg)
+
+    /// Stores `v` at voxel `[i, j, k]` (which the slab must hold).
+    #[inline(always)]
+    fn set(&mut self, [i, j, k]: [usize; 3], v: f32) {
+        self.out[((k - self.kbase) * self.ny + j) * self.nx + i] = v;
+    }
+
+    /// Fills the `n³` block at `[i0, j0, k0]` (clipped to the slab and grid) with `v`.
+    #[inline]
+    fn fill(&mut self, [i0, j0, k0]: [usize; 3], n: usize, v: f32) {
+        let (nx, ny) = (self.nx, self.ny);
+        for k in k0..(k0 + n).min(self.kbase + self.kcount) {
+            for j in j0..(j0 + n).min(ny) {
+                let row = ((k - self.kbase) * ny + j) * nx;
+                self.out[row + i0..row + (i0 + n).min(nx)].fill(v);
+            }
+        }
+    }
 }
 
 /// The function of the distance a field holds. Every variant is 1-Lipschitz in the distance.
@@ -233,7 +294,6 @@ struct Ctx<'a> {
     w: f32,
     h: f32,
     origin: Vec3,
-    dims: [usize; 3],
     /// Smallest magnitude a stored value may have (1e-3 voxel).
     tiny: f32,
 }
@@ -244,26 +304,10 @@ impl Ctx<'_> {
         self.origin + Vec3::new(i, j, k) * self.h
     }
 
-    /// The stored value at voxel position `p` whose exact closest point is `hit`.
+    /// The position of voxel `[i, j, k]`.
     #[inline]
-    fn voxel_value(&self, p: Vec3, hit: &Hit) -> f32 {
-        let u = hit.dist2.sqrt();
-        let f = if self.shape.signed() {
-            let (fp, fm) = (self.shape.eval(u), self.shape.eval(-u));
-            if fp == fm || ((fp > 0.0) == (fm > 0.0) && fp.abs().min(fm.abs()) > self.w) {
-                fp
-            } else {
-                self.shape.eval(if self.sd.inside(p, hit) { -u } else { u })
-            }
-        } else {
-            self.shape.eval(u)
-        };
-        let v = f.clamp(-self.w, self.w);
-        if v.abs() < self.tiny {
-            self.tiny
-        } else {
-            v
-        }
+    fn voxel_pos(&self, [i, j, k]: [usize; 3]) -> Vec3 {
+        self.pos(i as f32, j as f32, k as f32)
     }
 
     /// `F` of a point at unsigned distance `u` as far as it matters at clamp level `margin`:
@@ -287,32 +331,61 @@ impl Ctx<'_> {
     fn stored(&self, f: f32) -> f32 {
         let v = f.clamp(-self.w, self.w);
         if v.abs() < self.tiny {
+            // Keep corners off the level set: a zero corner would give several marching
+            // cubes vertices at one position (non-manifold once welded, e.g. in STL).
             self.tiny
         } else {
             v
         }
     }
 
-    /// Fills the 8³ tile at `(i0, j0, k0)` (centre `c`, unsigned distance `uc`) from the
-    /// triangles within `uc + 2 r₈` of `c` (`r₈` its half-diagonal), which hold the closest
-    /// triangle of every point of the tile (the closest triangle `t` of a point `p` within
-    /// `r` of `c` has `|c − t| ≤ u(p) + r ≤ u(c) + 2r`). The octant centres are evaluated
-    /// against all of them in one batch; octants provably beyond the band are filled, the
-    /// others go on with the candidates within `u(c₄) + 2 r₄` of their centre
-    /// ([`Self::octant4`]) — no further tree query. Returns false (nothing written) when
-    /// there are too many candidates for that to pay.
-    #[allow(clippy::too_many_arguments)]
-    fn tile8(
+    /// The `n³` block at `at` whose centre is at unsigned distance `u` (`inside`: whether
+    /// the centre is inside) and `r` from its farthest voxel: when `|F| > r + w` at the
+    /// centre, every voxel is beyond the band on that side (`F` is 1-Lipschitz), so the
+    /// block is filled with `±w` and `None` returned; otherwise `Some(F)`, exact.
+    #[inline(always)]
+    fn settle(
         &self,
-        out: &mut [f32],
-        kbase: usize,
-        kcount: usize,
-        i0: usize,
-        j0: usize,
-        k0: usize,
-        c: Vec3,
-        uc: f32,
-    ) -> bool {
+        slab: &mut Slab,
+        at: [usize; 3],
+        n: usize,
+        u: f32,
+        r: f32,
+        inside: impl FnOnce() -> bool,
+    ) -> Option<f32> {
+        let margin = r + self.w;
+        let f = self.shape_value(u, margin, inside);
+        if f.abs() > margin {
+            slab.fill(at, n, self.w.copysign(f));
+            None
+        } else {
+            Some(f)
+        }
+    }
+
+    /// Puts into `sc` the triangles within `r` of `c` (unordered), prepared relative to `c`.
+    /// Returns false when there are none, or too many for the batched evaluation to pay.
+    #[inline]
+    fn gather(&self, sc: &mut Scratch, c: Vec3, r: f32) -> bool {
+        self.sd.candidates_unsorted(c, r * r, &mut sc.cands);
+        if sc.cands.is_empty() || sc.cands.len() > MAX_TILE_CANDIDATES {
+            return false;
+        }
+        sc.prep.clear();
+        sc.prep
+            .extend(sc.cands.iter().map(|&(_, t)| self.sd.prepared(t, c)));
+        true
+    }
+
+    /// Fills the 8³ tile at `at` (centre `c`, unsigned distance `uc`) from the triangles
+    /// within `uc + 2 r₈` of `c` (`r₈` its half-diagonal), which hold the closest triangle of
+    /// every point of the tile (the closest triangle `t` of a point `p` within `r` of `c` has
+    /// `|c − t| ≤ u(p) + r ≤ u(c) + 2r`). The octant centres are evaluated against all of
+    /// them in one batch; octants provably beyond the band are filled, the others go on with
+    /// the candidates within `u(c₄) + 2 r₄` of their centre ([`Self::octant4`]) — no further
+    /// tree query. Returns false (nothing written) when there are too many candidates for
+    /// that to pay.
+    fn tile8(&self, slab: &mut Slab, at: [usize; 3], c: Vec3, uc: f32) -> bool {
         let h = self.h;
         let sqrt3 = 3f32.sqrt();
         let (r8, r4) = (3.5 * sqrt3 * h, 1.5 * sqrt3 * h);
@@ -320,145 +393,101 @@ impl Ctx<'_> {
         let r = uc + 2.0 * r8 + slack;
         SCRATCH.with(|cell| {
             let sc = &mut *cell.borrow_mut();
-            self.sd.candidates_unsorted(c, r * r, &mut sc.cands);
-            if sc.cands.is_empty() || sc.cands.len() > MAX_TILE_CANDIDATES {
+            if !self.gather(sc, c, r) {
                 return false;
             }
-            sc.prep.clear();
-            sc.prep
-                .extend(sc.cands.iter().map(|&(_, t)| self.sd.prepared(t, c)));
             let centres = corners(2.0 * h, Vec3::ZERO);
             let (best, arg) = batch_matrix(&sc.prep, 0..sc.prep.len(), &centres, &mut sc.d8);
-            let [nx, ny, _] = self.dims;
             for o in 0..LANES {
-                let (oi, oj, ok) = (i0 + 4 * (o & 1), j0 + 2 * (o & 2), k0 + (o & 4));
-                if oi >= nx || oj >= ny || ok >= kbase + kcount {
+                let at4 = child(at, o, 4);
+                if !slab.holds(at4) {
                     continue;
                 }
                 let co = centres.get(o);
                 let u4 = best[o].sqrt();
                 let tri = sc.cands[arg[o] as usize].1;
                 let po = c + co;
-                let margin4 = r4 + self.w;
-                let f4 =
-                    self.shape_value(u4, margin4, || self.sd.inside(po, &self.sd.hit_on(po, tri)));
-                if f4.abs() > margin4 {
-                    self.fill(out, kbase, kcount, oi, oj, ok, 4, self.w.copysign(f4));
+                let inside = || self.sd.inside(po, &self.sd.hit_on(po, tri));
+                if self.settle(slab, at4, 4, u4, r4, inside).is_none() {
                     continue;
                 }
                 let lim = u4 + 2.0 * r4 + slack;
                 let lim2 = lim * lim;
-                let d8 = &sc.d8;
                 sc.list4.clear();
                 sc.list4.extend(
-                    d8.iter()
+                    sc.d8
+                        .iter()
                         .enumerate()
                         .filter(|(_, d)| d[o] <= lim2)
                         .map(|(k, _)| k as u32),
                 );
-                let list4 = std::mem::take(&mut sc.list4);
-                self.octant4(out, kbase, kcount, oi, oj, ok, c, co, u4, &list4, sc);
-                sc.list4 = list4;
+                self.octant4(slab, at4, c, co, u4, sc);
             }
             true
         })
     }
 
-    /// Fills the 4³ block at `(i0, j0, k0)` (centre `c`, unsigned distance `uc`) from the
-    /// triangles within `uc + 2 r₄` of `c` (one tree query; see [`Self::tile8`] for why they
-    /// suffice). Returns false (nothing written) when there are too many candidates.
-    #[allow(clippy::too_many_arguments)]
-    fn block4(
-        &self,
-        out: &mut [f32],
-        kbase: usize,
-        kcount: usize,
-        i0: usize,
-        j0: usize,
-        k0: usize,
-        c: Vec3,
-        uc: f32,
-    ) -> bool {
+    /// Fills the 4³ block at `at` (centre `c`, unsigned distance `uc`) from the triangles
+    /// within `uc + 2 r₄` of `c` (one tree query; see [`Self::tile8`] for why they suffice).
+    /// Returns false (nothing written) when there are too many candidates.
+    fn block4(&self, slab: &mut Slab, at: [usize; 3], c: Vec3, uc: f32) -> bool {
         let h = self.h;
         let r4 = 1.5 * 3f32.sqrt() * h;
         let r = uc + 2.0 * r4 + 1e-3 * h + 1e-5 * uc;
         SCRATCH.with(|cell| {
             let sc = &mut *cell.borrow_mut();
-            self.sd.candidates_unsorted(c, r * r, &mut sc.cands);
-            if sc.cands.is_empty() || sc.cands.len() > MAX_TILE_CANDIDATES {
+            if !self.gather(sc, c, r) {
                 return false;
             }
-            sc.prep.clear();
-            sc.prep
-                .extend(sc.cands.iter().map(|&(_, t)| self.sd.prepared(t, c)));
-            let mut list4 = std::mem::take(&mut sc.list4);
-            list4.clear();
-            list4.extend(0..sc.prep.len() as u32);
-            self.octant4(
-                out,
-                kbase,
-                kcount,
-                i0,
-                j0,
-                k0,
-                c,
-                Vec3::ZERO,
-                uc,
-                &list4,
-                sc,
-            );
-            sc.list4 = list4;
+            sc.list4.clear();
+            sc.list4.extend(0..sc.prep.len() as u32);
+            self.octant4(slab, at, c, Vec3::ZERO, uc, sc);
             true
         })
     }
 
-    /// The 4³ block at `(i0, j0, k0)`, centre `origin + co`, against the candidates `list4`
+    /// The 4³ block at `at`, centre `origin + co`, against the candidates `sc.list4`
     /// (indices into `sc.prep`, prepared relative to `origin`), which must hold every triangle
     /// within `u(centre) + 2 r₄` of its centre: the eight 2³ sub-block centres are evaluated
     /// in one batch; sub-blocks provably beyond the band are filled, the others evaluate their
     /// eight voxels in one batch against the candidates within `u(c₂) + 2 r₂` of their centre.
-    #[allow(clippy::too_many_arguments)]
     fn octant4(
         &self,
-        out: &mut [f32],
-        kbase: usize,
-        kcount: usize,
-        i0: usize,
-        j0: usize,
-        k0: usize,
+        slab: &mut Slab,
+        at: [usize; 3],
         origin: Vec3,
         co: Vec3,
         uc: f32,
-        list4: &[u32],
         sc: &mut Scratch,
     ) {
+        let Scratch {
+            cands,
+            prep,
+            d4,
+            list4,
+            ..
+        } = sc;
         let h = self.h;
         let r2 = 0.5 * 3f32.sqrt() * h;
         let slack = 1e-3 * h + 1e-5 * uc;
         let centres = corners(h, co);
-        let (best, arg) = batch_matrix(
-            &sc.prep,
-            list4.iter().map(|&k| k as usize),
-            &centres,
-            &mut sc.d4,
-        );
-        let [nx, ny, _] = self.dims;
+        let (best, arg) = batch_matrix(prep, list4.iter().map(|&k| k as usize), &centres, d4);
         for s in 0..LANES {
-            let (si, sj, sk) = (i0 + 2 * (s & 1), j0 + (s & 2), k0 + ((s & 4) >> 1));
-            if si >= nx || sj >= ny || sk >= kbase + kcount {
+            let at2 = child(at, s, 2);
+            if !slab.holds(at2) {
                 continue;
             }
             let u2 = best[s].sqrt();
-            let tri2 = sc.cands[list4[arg[s] as usize] as usize].1;
+            let tri2 = cands[list4[arg[s] as usize] as usize].1;
             let c2 = origin + centres.get(s);
             // The inside test at the sub-block centre, computed once when first needed.
             let mut inside_c: Option<bool> = None;
             let mut centre_inside =
                 || *inside_c.get_or_insert_with(|| self.sd.inside(c2, &self.sd.hit_on(c2, tri2)));
-            let margin2 = r2 + self.w;
-            let f2 = self.shape_value(u2, margin2, &mut centre_inside);
-            if f2.abs() > margin2 {
-                self.fill(out, kbase, kcount, si, sj, sk, 2, self.w.copysign(f2));
+            if self
+                .settle(slab, at2, 2, u2, r2, &mut centre_inside)
+                .is_none()
+            {
                 continue;
             }
             // No surface point within u2 > r2 of the centre: every voxel of the sub-block is
@@ -469,76 +498,34 @@ impl Ctx<'_> {
             let lim = u2 + 2.0 * r2 + slack;
             let lim2 = lim * lim;
             let pts = corners(0.5 * h, centres.get(s));
-            let mut vb = [f32::INFINITY; LANES];
-            let mut va = [0u32; LANES];
-            let mut d = [0f32; LANES];
-            for (m, dm) in sc.d4.iter().enumerate() {
-                if dm[s] > lim2 {
-                    continue;
-                }
-                dist2(&sc.prep[list4[m] as usize], &pts, &mut d);
-                for l in 0..LANES {
-                    let better = d[l] < vb[l];
-                    vb[l] = if better { d[l] } else { vb[l] };
-                    va[l] = if better { list4[m] } else { va[l] };
-                }
-            }
+            let near = d4
+                .iter()
+                .zip(list4.iter())
+                .filter(|(dm, _)| dm[s].partial_cmp(&lim2) != Some(Ordering::Greater))
+                .map(|(_, &k)| (k as usize, k));
+            let (vb, va) = nearest(prep, near, &pts, |_| {});
             for l in 0..LANES {
-                let (i, j, k) = (si + (l & 1), sj + ((l & 2) >> 1), sk + ((l & 4) >> 2));
-                if i >= nx || j >= ny || k >= kbase + kcount {
+                let v = child(at2, l, 1);
+                if !slab.holds(v) {
                     continue;
                 }
                 let u = vb[l].sqrt();
                 let f = if propagate {
                     self.shape_value(u, self.w, &mut centre_inside)
                 } else {
-                    let p = self.pos(i as f32, j as f32, k as f32);
-                    let tri = sc.cands[va[l] as usize].1;
+                    let p = self.voxel_pos(v);
+                    let tri = cands[va[l] as usize].1;
                     self.shape_value(u, self.w, || self.sd.inside(p, &self.sd.hit_on(p, tri)))
                 };
-                out[((k - kbase) * ny + j) * nx + i] = self.stored(f);
+                slab.set(v, self.stored(f));
             }
         }
     }
 
-    /// Fills the `n³` block at `(i0, j0, k0)` (clipped to the slab and grid) with `v`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn fill(
-        &self,
-        out: &mut [f32],
-        kbase: usize,
-        kcount: usize,
-        i0: usize,
-        j0: usize,
-        k0: usize,
-        n: usize,
-        v: f32,
-    ) {
-        let [nx, ny, _] = self.dims;
-        for k in k0..(k0 + n).min(kbase + kcount) {
-            for j in j0..(j0 + n).min(ny) {
-                let row = ((k - kbase) * ny + j) * nx;
-                out[row + i0..row + (i0 + n).min(nx)].fill(v);
-            }
-        }
-    }
-
-    /// Fills the 2³ block at `(i0, j0, k0)` (centre `c`, unsigned distance `uc`) from the
-    /// triangles near it, without a tree query per voxel. Returns false (nothing written)
-    /// when too many triangles are near for that to pay.
-    #[allow(clippy::too_many_arguments)]
-    fn block2(
-        &self,
-        out: &mut [f32],
-        kbase: usize,
-        kcount: usize,
-        i0: usize,
-        j0: usize,
-        k0: usize,
-        c: Vec3,
-        uc: f32,
-    ) -> bool {
+    /// Fills the 2³ block at `at` (centre `c`, unsigned distance `uc`) from the triangles
+    /// near it, without a tree query per voxel. Returns false (the block is then written
+    /// again by the caller) when too many triangles are near for that to pay.
+    fn block2(&self, slab: &mut Slab, at: [usize; 3], c: Vec3, uc: f32) -> bool {
         let rb = 0.5 * 3f32.sqrt() * self.h * 1.0001;
         let r = uc + 2.0 * rb;
         CANDS.with(|cell| {
@@ -547,111 +534,56 @@ impl Ctx<'_> {
             if cands.is_empty() || cands.len() > MAX_CANDIDATES {
                 return false;
             }
-            let [nx, ny, _] = self.dims;
-            for k in k0..(k0 + 2).min(kbase + kcount) {
-                for j in j0..(j0 + 2).min(ny) {
-                    for i in i0..(i0 + 2).min(nx) {
-                        let p = self.pos(i as f32, j as f32, k as f32);
-                        let v = match self.sd.hit_among(p, &cands, rb) {
-                            Some(hit) => self.voxel_value(p, &hit),
-                            None => return false,
-                        };
-                        out[((k - kbase) * ny + j) * nx + i] = v;
-                    }
+            for l in 0..LANES {
+                let v = child(at, l, 1);
+                if !slab.holds(v) {
+                    continue;
                 }
+                let p = self.voxel_pos(v);
+                let Some(hit) = self.sd.hit_among(p, &cands, rb) else {
+                    return false;
+                };
+                let f = self.shape_value(hit.dist2.sqrt(), self.w, || self.sd.inside(p, &hit));
+                slab.set(v, self.stored(f));
             }
             true
         })
     }
 
-    /// Fills block `(i0, j0, k0)` (k0 global) of edge `n` into `out` (the slab starting at
-    /// layer `kbase`).
-    #[allow(clippy::too_many_arguments)]
-    fn block(
-        &self,
-        out: &mut [f32],
-        kbase: usize,
-        kcount: usize,
-        i0: usize,
-        j0: usize,
-        k0: usize,
-        n: usize,
-        hint: Option<u32>,
-    ) -> Option<u32> {
-        let [nx, ny, _] = self.dims;
-        if i0 >= nx || j0 >= ny || k0 >= kbase + kcount {
+    /// Fills block `at` of edge `n` into `slab`; returns the closest triangle of its centre
+    /// (the hint for the next block), or `hint` when nothing was computed.
+    fn block(&self, slab: &mut Slab, at: [usize; 3], n: usize, hint: Option<u32>) -> Option<u32> {
+        if !slab.holds(at) {
             return hint;
         }
+        let [i0, j0, k0] = at;
         let half = (n as f32 - 1.0) * 0.5;
         let c = self.pos(i0 as f32 + half, j0 as f32 + half, k0 as f32 + half);
         let Some(hit) = self.sd.hit(c, hint) else {
             return hint;
         };
         let u = hit.dist2.sqrt();
-        let margin = half * 3f32.sqrt() * self.h + self.w;
-        let (fp, fm) = if self.shape.signed() {
-            (self.shape.eval(u), self.shape.eval(-u))
-        } else {
-            let f = self.shape.eval(u);
-            (f, f)
+        let r = half * 3f32.sqrt() * self.h;
+        let Some(f) = self.settle(slab, at, n, u, r, || self.sd.inside(c, &hit)) else {
+            return Some(hit.tri);
         };
-        let f = if (fp > 0.0) == (fm > 0.0) && fp.abs().min(fm.abs()) > margin {
-            Some(fp)
-        } else if fp == fm {
-            if fp.abs() > margin || n == 1 {
-                Some(fp)
-            } else {
-                None
+        let done = match n {
+            1 => {
+                slab.set(at, self.stored(f));
+                true
             }
-        } else {
-            let s = if self.sd.inside(c, &hit) { -u } else { u };
-            let f = self.shape.eval(s);
-            if f.abs() > margin || n == 1 {
-                Some(f)
-            } else {
-                None
-            }
+            2 => self.block2(slab, at, c, u),
+            4 => self.block4(slab, at, c, u),
+            8 => self.tile8(slab, at, c, u),
+            _ => false,
         };
-        if let Some(f) = f {
-            let v = f.clamp(-self.w, self.w);
-            let v = if f.abs() > margin {
-                self.w.copysign(f)
-            } else if v.abs() < self.tiny {
-                // Keep corners off the level set: a zero corner would give several marching
-                // cubes vertices at one position (non-manifold once welded, e.g. in STL).
-                self.tiny
-            } else {
-                v
-            };
-            self.fill(out, kbase, kcount, i0, j0, k0, n, v);
-            return Some(hit.tri);
-        }
-        if n == 8 && self.tile8(out, kbase, kcount, i0, j0, k0, c, u) {
-            return Some(hit.tri);
-        }
-        if n == 4 && self.block4(out, kbase, kcount, i0, j0, k0, c, u) {
-            return Some(hit.tri);
-        }
-        if n == 2 && self.block2(out, kbase, kcount, i0, j0, k0, c, u) {
+        if done {
             return Some(hit.tri);
         }
         let m = n / 2;
         let mut last = Some(hit.tri);
-        for dk in [0, m] {
-            for dj in [0, m] {
-                for di in [0, m] {
-                    last = self.block(
-                        out,
-                        kbase,
-                        kcount,
-                        i0 + di,
-                        j0 + dj,
-                        k0 + dk,
-                        m,
-                        Some(hit.tri),
-                    );
-                }
-            }
+        for l in 0..LANES {
+            last = self.block(slab, child(at, l, m), m, Some(hit.tri));
         }
         last
     }
@@ -675,7 +607,6 @@ pub(crate) fn band_field(
         w,
         h: grid.spacing[0] as f32,
         origin: Vec3::from_array(grid.origin.map(|v| v as f32)),
-        dims,
         tiny: 1e-3 * grid.spacing[0] as f32,
     };
     let mut data = vec![0f32; grid.len()];
@@ -688,11 +619,17 @@ pub(crate) fn band_field(
                 return Err(SdfError::Cancelled);
             }
             let kbase = s * BLOCK;
-            let kcount = out.len() / plane;
+            let mut slab = Slab {
+                kbase,
+                kcount: out.len() / plane,
+                nx: dims[0],
+                ny: dims[1],
+                out,
+            };
             let mut hint = None;
             for j0 in (0..dims[1]).step_by(BLOCK) {
                 for i0 in (0..dims[0]).step_by(BLOCK) {
-                    hint = ctx.block(out, kbase, kcount, i0, j0, kbase, BLOCK, hint);
+                    hint = ctx.block(&mut slab, [i0, j0, kbase], BLOCK, hint);
                 }
             }
             progress.advance(1);

@@ -45,8 +45,7 @@ pub(crate) fn choose_voxel(
     let mut v = diag / DEFAULT_VOXELS_PER_DIAGONAL;
     let mut warnings = Vec::new();
     for _ in 0..64 {
-        let pad = reach + (opts.band_voxels + 2.0) * v;
-        let g = grid_for(mesh, v, pad)?;
+        let g = padded_grid(mesh, opts, v, reach)?;
         let needed = (g.len() as u64).saturating_mul(bytes);
         if needed <= opts.max_memory_bytes {
             return Ok((v, warnings));
@@ -59,6 +58,52 @@ pub(crate) fn choose_voxel(
         )];
     }
     Ok((v, warnings))
+}
+
+/// The grid of `voxel` over `mesh`'s box padded by `reach` plus the band and two voxels.
+fn padded_grid(
+    mesh: &Mesh,
+    opts: &SdfOptions,
+    voxel: f64,
+    reach: f64,
+) -> Result<osteon_volume::Grid, SdfError> {
+    grid_for(mesh, voxel, reach + (opts.band_voxels + 2.0) * voxel)
+}
+
+/// [`padded_grid`], refused when its field at `bytes` a voxel exceeds the memory budget.
+fn budgeted_grid(
+    mesh: &Mesh,
+    opts: &SdfOptions,
+    voxel: f64,
+    reach: f64,
+    bytes: u64,
+) -> Result<osteon_volume::Grid, SdfError> {
+    let grid = padded_grid(mesh, opts, voxel, reach)?;
+    check_budget(grid.dims, bytes, voxel, opts.max_memory_bytes)?;
+    Ok(grid)
+}
+
+/// Checks the options and that `mesh` has triangles.
+fn check_input(mesh: &Mesh, opts: &SdfOptions) -> Result<(), SdfError> {
+    opts.validate()?;
+    if mesh.triangles.is_empty() {
+        return Err(SdfError::Empty);
+    }
+    Ok(())
+}
+
+/// The zero level set of `field` by marching cubes.
+fn extract_zero(
+    field: &osteon_volume::Volume<f32>,
+    progress: &dyn Progress,
+    cancel: &dyn Cancel,
+) -> Result<Mesh, SdfError> {
+    let (mesh, _) = extract_field(field, 0.0, &ExtractOptions::default(), progress, cancel)
+        .map_err(|e| match e {
+            osteon_iso::IsoError::Cancelled => SdfError::Cancelled,
+            e => SdfError::Iso(e),
+        })?;
+    Ok(mesh)
 }
 
 fn secs(t: Instant) -> f64 {
@@ -154,11 +199,7 @@ impl Job<'_> {
         let field = band_field(self.sd, grid, self.shape, w, progress, cancel)?;
         *self.timings.entry("sdf".into()).or_default() += secs(t);
         let t = Instant::now();
-        let (mesh, _) = extract_field(&field, 0.0, &ExtractOptions::default(), progress, cancel)
-            .map_err(|e| match e {
-                osteon_iso::IsoError::Cancelled => SdfError::Cancelled,
-                e => SdfError::Iso(e),
-            })?;
+        let mesh = extract_zero(&field, progress, cancel)?;
         drop(field);
         *self.timings.entry("extract".into()).or_default() += secs(t);
         self.finish(mesh, opts, dims, cancel)
@@ -271,6 +312,17 @@ impl Job<'_> {
     }
 }
 
+/// Checks a `kind` thickness (option `thickness_mm`): finite and positive.
+fn check_thickness(kind: &str, thickness_mm: f64) -> Result<(), SdfError> {
+    check_finite("thickness_mm", thickness_mm)?;
+    if thickness_mm <= 0.0 {
+        return Err(SdfError::InvalidOption(format!(
+            "{kind} thickness {thickness_mm} mm (must be > 0)"
+        )));
+    }
+    Ok(())
+}
+
 fn check_finite(name: &str, v: f64) -> Result<(), SdfError> {
     if v.is_finite() {
         Ok(())
@@ -282,7 +334,6 @@ fn check_finite(name: &str, v: f64) -> Result<(), SdfError> {
 }
 
 /// Runs `shape` on `mesh` with the signed (or unsigned) distance of `mesh`.
-#[allow(clippy::too_many_arguments)]
 fn run_shape(
     mesh: &Mesh,
     shape: Shape,
@@ -292,16 +343,11 @@ fn run_shape(
     progress: &dyn Progress,
     cancel: &dyn Cancel,
 ) -> Result<(Mesh, OffsetReport), SdfError> {
-    opts.validate()?;
-    if mesh.triangles.is_empty() {
-        return Err(SdfError::Empty);
-    }
+    check_input(mesh, opts)?;
     let t = Instant::now();
     let reach = f64::from(shape.reach());
     let (voxel, warnings) = choose_voxel(mesh, opts, reach, FIELD_BYTES)?;
-    let pad = reach + (opts.band_voxels + 2.0) * voxel;
-    let grid = grid_for(mesh, voxel, pad)?;
-    check_budget(grid.dims, FIELD_BYTES, voxel, opts.max_memory_bytes)?;
+    let grid = budgeted_grid(mesh, opts, voxel, reach, FIELD_BYTES)?;
     let sign = if shape.signed() {
         opts.sign
     } else {
@@ -369,12 +415,7 @@ pub fn shell(
     progress: &dyn Progress,
     cancel: &dyn Cancel,
 ) -> Result<(Mesh, OffsetReport), SdfError> {
-    check_finite("thickness_mm", thickness_mm)?;
-    if thickness_mm <= 0.0 {
-        return Err(SdfError::InvalidOption(format!(
-            "shell thickness {thickness_mm} mm (must be > 0)"
-        )));
-    }
+    check_thickness("shell", thickness_mm)?;
     let t = thickness_mm as f32;
     let (shape, name) = match side {
         ShellSide::Inward => (Shape::ShellIn(t), "shell_inward"),
@@ -397,12 +438,7 @@ pub fn thicken(
     progress: &dyn Progress,
     cancel: &dyn Cancel,
 ) -> Result<(Mesh, OffsetReport), SdfError> {
-    check_finite("thickness_mm", thickness_mm)?;
-    if thickness_mm <= 0.0 {
-        return Err(SdfError::InvalidOption(format!(
-            "plate thickness {thickness_mm} mm (must be > 0)"
-        )));
-    }
+    check_thickness("plate", thickness_mm)?;
     run_shape(
         surface,
         Shape::Unsigned(0.5 * thickness_mm as f32),
@@ -431,16 +467,11 @@ pub fn wrap(
     progress: &dyn Progress,
     cancel: &dyn Cancel,
 ) -> Result<(Mesh, OffsetReport), SdfError> {
-    opts.validate()?;
-    if mesh.triangles.is_empty() {
-        return Err(SdfError::Empty);
-    }
+    check_input(mesh, opts)?;
     let t0 = Instant::now();
     let (voxel, mut warnings) = choose_voxel(mesh, opts, 0.0, WRAP_BYTES)?;
     let r = opts.wrap_radius_mm.unwrap_or(2.0 * voxel);
-    let pad = r + (opts.band_voxels + 2.0) * voxel;
-    let grid = grid_for(mesh, voxel, pad)?;
-    check_budget(grid.dims, WRAP_BYTES, voxel, opts.max_memory_bytes)?;
+    let grid = budgeted_grid(mesh, opts, voxel, r, WRAP_BYTES)?;
     let sd = SignedDistance::with_sign(mesh, SignMethod::PseudoNormal)?;
     let w = (opts.band_voxels * voxel) as f32;
     let mut field = band_field(&sd, grid, Shape::Unsigned(r as f32), w, progress, cancel)?;
@@ -460,11 +491,7 @@ pub fn wrap(
     let mut timings = BTreeMap::new();
     timings.insert("sdf".to_string(), secs(t0));
     let t = Instant::now();
-    let (outer, _) = extract_field(&field, 0.0, &ExtractOptions::default(), progress, cancel)
-        .map_err(|e| match e {
-            osteon_iso::IsoError::Cancelled => SdfError::Cancelled,
-            e => SdfError::Iso(e),
-        })?;
+    let outer = extract_zero(&field, progress, cancel)?;
     let grid = field.grid.clone();
     drop(field);
     timings.insert("extract".to_string(), secs(t));
