@@ -72,8 +72,9 @@
 //! before the exact test (7.4 → 6.3 exact tests a query, no gain), leaves of 2 or 8
 //! triangles, f32 corners (again with vertex sampling: 4 % slower), chained centroid hints,
 //! and handing the search's closest feature to the sign instead of finding it again (3 %
-//! less CPU here, where the sign is a small share; fit does hand it over); the sign of a sample taken from its neighbour
-//! when the segment between them cannot meet the surface (no measurable gain: the sign is
+//! less CPU here, where the sign is a small share; fit does hand it over); the sign of a
+//! sample taken from its neighbour when the segment between them cannot meet the surface
+//! (no measurable gain: the sign is
 //! ~6 % of the time; and a wrong pseudo-normal sign at a chain's start would spread along
 //! it); predicting each centroid from its corners' values and closest-point gradients
 //! (Hermite, exact for quadratics) instead of querying it: on the heads only 8 % of the
@@ -92,12 +93,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::bvh::PointIndex;
 use crate::geometry::{normal, Tri};
-use crate::maximize::{lipschitz_bound, maximize, Field};
+use crate::maximize::{candidates, lipschitz_bound, maximize, Field};
 use crate::signed::SignedIndex;
 
 /// Largest split of one triangle (k² sub-triangles).
 const MAX_SPLIT: usize = 64;
-use crate::FitError;
+use crate::{check_mesh, FitError};
 
 /// Options of [`compare`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -372,16 +373,6 @@ pub fn compare_with(
         a_vertex_distance: va,
         b_vertex_distance: vb,
     })
-}
-
-/// [`FitError::Empty`] or [`FitError::Mesh`] (named `which`) unless `mesh` has triangles
-/// and passes [`Mesh::validate`].
-fn check_mesh(mesh: &Mesh, which: &'static str) -> Result<(), FitError> {
-    if mesh.triangles.is_empty() {
-        return Err(FitError::Empty { which });
-    }
-    mesh.validate()
-        .map_err(|source| FitError::Mesh { which, source })
 }
 
 /// The solid check and pseudo-normals of `mesh` (checked by [`check_mesh`]), for the signs
@@ -859,42 +850,26 @@ fn directed(
         Sampling::Adaptive => adaptive(x, y, py, opts, &vpos, used, &vq),
         Sampling::Vertices => vertex_rule(x, &vpos, used, &vq),
     };
-    let [w, sa, s2, ss] = ig.sums;
+    let [w, sa, s2, ss] = ig.acc.sums;
     let goal = w * opts.percentile / 100.0;
     let pct = linear_percentile(ig.pieces, goal);
     // Directed Hausdorff: the samples' maximum, then certified branch and bound over the
     // triangles that could hold more: a triangle whose corners' distances plus its edges
     // stay within the tolerance of it cannot (the search's first bound; its corners are
     // samples), so it is left out.
-    let enough = ig.start + opts.hausdorff_tolerance_mm;
-    // Counted first, then filled at their exact size: on a large mesh about half of the
-    // triangles can pass, and a growing vector would copy (and fault in) its buffers again.
-    let input = |t: &[u32; 3]| -> (Tri, [f64; 3]) {
-        (
-            t.map(|i| vpos[i as usize]),
-            t.map(|i| vq[i as usize].distance.abs()),
-        )
-    };
-    let keep: Vec<u32> = (0..x.triangles.len() as u32)
-        .filter(|&t| {
-            let (c, v) = input(&x.triangles[t as usize]);
-            lipschitz_bound(&c, &v) > enough
-        })
-        .collect();
-    let tris: Vec<(Tri, [f64; 3], [u32; 3])> = keep
-        .iter()
-        .map(|&t| {
-            let t = &x.triangles[t as usize];
-            let (c, v) = input(t);
-            (c, v, t.map(|i| vq[i as usize].triangle))
-        })
-        .collect();
-    drop(keep);
+    let enough = ig.acc.start + opts.hausdorff_tolerance_mm;
+    let tris = candidates(
+        &x.triangles,
+        &vpos,
+        |i| vq[i as usize].distance.abs(),
+        |i| vq[i as usize].triangle,
+        |_, c, v| lipschitz_bound(c, v) > enough,
+    );
     let m = maximize(
         &Unsigned(py),
         &tris,
-        ig.start,
-        ig.start_p,
+        ig.acc.start,
+        ig.acc.start_p,
         opts.hausdorff_tolerance_mm,
         opts.max_hausdorff_evaluations,
     );
@@ -914,15 +889,52 @@ fn directed(
     (stats, vq.iter().map(|q| q.distance).collect())
 }
 
-/// The integrals of one direction (see [`directed`]): the weights and the weighted sums of
-/// `|d|`, `d²` and `d`, the pieces of the percentile interpolant, and the largest sample.
-struct Integrals {
+/// The running integrals of one direction (see [`directed`]): the weights and the weighted
+/// sums of `|d|`, `d²` and `d`, and the largest sample `|d|` and where (the Hausdorff
+/// search's start).
+struct Sums {
     /// Weight (area), `∫|d|`, `∫d²`, `∫d`.
     sums: [f64; 4],
-    pieces: Vec<Piece>,
-    /// The largest sample `|d|` and where: the Hausdorff search's start.
     start: f64,
     start_p: DVec3,
+}
+
+impl Sums {
+    /// The used vertices (`used`, with weights `weight`, answers `vq`, positions `vpos`);
+    /// the start is a used vertex until a larger sample is met (an unused one could lie
+    /// anywhere).
+    fn of_vertices(used: &[u32], weight: &[f64], vq: &[Answer], vpos: &[DVec3]) -> Sums {
+        let mut acc = Sums {
+            sums: [0.0; 4],
+            start: 0.0,
+            start_p: used.first().map_or(DVec3::ZERO, |&v| vpos[v as usize]),
+        };
+        for &v in used {
+            acc.add(weight[v as usize], vq[v as usize].distance, || {
+                vpos[v as usize]
+            });
+        }
+        acc
+    }
+
+    /// One sample of signed distance `d` and weight `w`, at `at()` (asked only when it is
+    /// the largest so far).
+    #[inline]
+    fn add(&mut self, w: f64, d: f64, at: impl FnOnce() -> DVec3) {
+        self.sums[0] += w;
+        self.sums[1] += w * d.abs();
+        self.sums[2] += w * d * d;
+        self.sums[3] += w * d;
+        if d.abs() > self.start {
+            (self.start, self.start_p) = (d.abs(), at());
+        }
+    }
+}
+
+/// The integrals of one direction and the pieces of its percentile interpolant.
+struct Integrals {
+    acc: Sums,
+    pieces: Vec<Piece>,
     samples: usize,
     /// `Σ ¾ A δ / k²` (not yet divided by the area); `None`: no estimate.
     quad_error: Option<f64>,
@@ -945,27 +957,9 @@ fn vertex_rule(x: &Mesh, vpos: &[DVec3], used: &[u32], vq: &[Answer]) -> Integra
         v.sort_by(f64::total_cmp);
         pieces.push(Piece { v, area });
     }
-    let mut sums = [0.0f64; 4];
-    // A used vertex until a larger sample is met (an unused one could lie anywhere).
-    let (mut start, mut start_p) = (
-        0.0f64,
-        used.first().map_or(DVec3::ZERO, |&v| vpos[v as usize]),
-    );
-    for &v in used {
-        let (w, d) = (vertex_w[v as usize], vq[v as usize].distance);
-        sums[0] += w;
-        sums[1] += w * d.abs();
-        sums[2] += w * d * d;
-        sums[3] += w * d;
-        if d.abs() > start {
-            (start, start_p) = (d.abs(), vpos[v as usize]);
-        }
-    }
     Integrals {
-        sums,
+        acc: Sums::of_vertices(used, &vertex_w, vq, vpos),
         pieces,
-        start,
-        start_p,
         samples: used.len(),
         quad_error: None,
         budget_reached: false,
@@ -1063,25 +1057,7 @@ fn adaptive(
     // 5. The integrals (sequential, in a fixed order: the same at any thread count), the
     //    pieces of the percentile interpolant, and the largest sample distance (where the
     //    Hausdorff search starts).
-    let mut sums = [0.0f64; 4];
-    let mut add = |w: f64, d: f64| {
-        sums[0] += w;
-        sums[1] += w * d.abs();
-        sums[2] += w * d * d;
-        sums[3] += w * d;
-    };
-    // A used vertex until a larger sample is met (an unused one could lie anywhere).
-    let (mut start, mut start_p) = (
-        0.0f64,
-        used.first().map_or(DVec3::ZERO, |&v| vpos[v as usize]),
-    );
-    for &v in used {
-        let d = vq[v as usize].distance;
-        add(vertex_w[v as usize], d);
-        if d.abs() > start {
-            (start, start_p) = (d.abs(), vpos[v as usize]);
-        }
-    }
+    let mut acc = Sums::of_vertices(used, &vertex_w, vq, vpos);
     let mut next = 0usize;
     let mut pieces: Vec<Piece> = Vec::with_capacity(3 * x.triangles.len() + 2 * fine.len());
     let mut block: Vec<f64> = Vec::new();
@@ -1091,12 +1067,10 @@ fn adaptive(
         // else point masses with the quadrature weights.
         let resolved = cq.delta / (k * k) as f64 <= tau;
         if k == 1 {
-            add(0.75 * cq.area, cq.distance);
-            if cq.distance.abs() > start {
+            acc.add(0.75 * cq.area, cq.distance, || {
                 let c: Tri = t.map(|i| vpos[i as usize]);
-                let centroid = c[0] + (c[1] - c[0]) * (1.0 / 3.0) + (c[2] - c[0]) * (1.0 / 3.0);
-                (start, start_p) = (cq.distance.abs(), centroid);
-            }
+                c[0] + (c[1] - c[0]) * (1.0 / 3.0) + (c[2] - c[0]) * (1.0 / 3.0)
+            });
             Piece::push_quadrature(
                 [corner[0], corner[1], corner[2], cq.distance.abs()],
                 cq.area,
@@ -1107,10 +1081,7 @@ fn adaptive(
             let n = (k + 1) * (k + 2) / 2 - 3 + k * k;
             block.clear();
             for (&(p, w), a) in fine[next..next + n].iter().zip(&fine_q[next..next + n]) {
-                add(w, a.distance);
-                if a.distance.abs() > start {
-                    (start, start_p) = (a.distance.abs(), p);
-                }
+                acc.add(w, a.distance, || p);
                 block.push(a.distance.abs());
             }
             grid_pieces(corner, &block, cq.area, k, resolved, &mut pieces);
@@ -1121,10 +1092,8 @@ fn adaptive(
     let n_samples = used.len() + fine.len() + split.iter().filter(|s| s.1 == 1).count();
     drop((fine, fine_q, split));
     Integrals {
-        sums,
+        acc,
         pieces,
-        start,
-        start_p,
         samples: n_samples,
         quad_error: Some(quad_error),
         budget_reached: scale < 1.0,

@@ -73,10 +73,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::{normal, segment_crosses, triangle_crossing, Crossing, Tri};
-use crate::maximize::{maximize, Field};
+use crate::maximize::{candidates, maximize, Field};
 use crate::near::Tree;
 use crate::signed::{SignedIndex, SolidCheck};
-use crate::FitError;
+use crate::{check_mesh, FitError};
 
 /// Options of [`fit`]: thresholds of the verdict and measurement settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -300,13 +300,7 @@ pub fn fit_with(
 ) -> Result<FitReport, FitError> {
     opts.validate()?;
     progress.begin("fit", 5);
-    if implant.triangles.is_empty() {
-        return Err(FitError::Empty { which: "implant" });
-    }
-    implant.validate().map_err(|source| FitError::Mesh {
-        which: "implant",
-        source,
-    })?;
+    check_mesh(implant, "implant")?;
     let vpos: Vec<DVec3> = implant.positions.iter().map(|p| p.as_dvec3()).collect();
     let used = used_vertices(implant);
     let ibox = bounds(&vpos, &used);
@@ -411,20 +405,14 @@ pub fn fit_with(
         .iter()
         .filter(|c| matches!(c, Crossing::Coplanar))
         .count();
-    let crossing_pairs = crossings
+    let segments: Vec<(u32, u32, DVec3, DVec3)> = pairs
         .iter()
-        .filter(|c| matches!(c, Crossing::Segment(..)))
-        .count();
-    let mut segments: Vec<(u32, u32, DVec3, DVec3)> = Vec::with_capacity(crossing_pairs);
-    segments.extend(
-        pairs
-            .iter()
-            .zip(&crossings)
-            .filter_map(|(&(s, t), c)| match c {
-                Crossing::Segment(p, q) => Some((s, t, *p, *q)),
-                _ => None,
-            }),
-    );
+        .zip(&crossings)
+        .filter_map(|(&(s, t), c)| match c {
+            Crossing::Segment(p, q) => Some((s, t, *p, *q)),
+            _ => None,
+        })
+        .collect();
     let surfaces_cross = !segments.is_empty();
     progress.advance(1);
     if cancel.is_cancelled() {
@@ -498,27 +486,13 @@ pub fn fit_with(
                 met[itree.ids[s as usize] as usize] = true;
             }
         }
-        let searched = |(t, &m): (&[u32; 3], &bool)| m || t.iter().any(|&i| sd[i as usize] < 0.0);
-        // Counted first: the list is sized once (no regrowth into fresh memory).
-        let count = implant
-            .triangles
-            .iter()
-            .zip(&met)
-            .filter(|&x| searched(x))
-            .count();
-        let mut tris: Vec<(Tri, [f64; 3], [u32; 3])> = Vec::with_capacity(count);
-        tris.extend(
-            implant
-                .triangles
-                .iter()
-                .zip(&met)
-                .filter(|&x| searched(x))
-                .map(|(t, _)| {
-                    let c = t.map(|i| vpos[i as usize]);
-                    let v = t.map(|i| -sd[i as usize]);
-                    let n = t.map(|i| vq[i as usize].triangle);
-                    (c, v, n)
-                }),
+        // The depth is -sd: a corner inside the bone has a positive value.
+        let tris = candidates(
+            &implant.triangles,
+            &vpos,
+            |i| -sd[i as usize],
+            |i| vq[i as usize].triangle,
+            |k, _, v| met[k] || v.iter().any(|&x| x > 0.0),
         );
         let m = maximize(
             &Depth(&bi),

@@ -82,6 +82,16 @@ impl From<MeshError> for FitError {
     }
 }
 
+/// [`FitError::Empty`] or [`FitError::Mesh`] (named `which`) unless `mesh` has triangles
+/// and passes [`osteon_mesh::Mesh::validate`].
+pub(crate) fn check_mesh(mesh: &osteon_mesh::Mesh, which: &'static str) -> Result<(), FitError> {
+    if mesh.triangles.is_empty() {
+        return Err(FitError::Empty { which });
+    }
+    mesh.validate()
+        .map_err(|source| FitError::Mesh { which, source })
+}
+
 impl FitError {
     pub(crate) fn with_which(self, w: &'static str) -> FitError {
         match self {

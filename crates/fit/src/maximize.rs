@@ -193,6 +193,31 @@ pub(crate) fn lipschitz_bound(tri: &Tri, vals: &[f64; 3]) -> f64 {
     ub
 }
 
+/// The starting list of [`maximize`]: every triangle of `triangles` (vertex indices into
+/// `pos`) that `keep(index, corners, values)` accepts, with its corners, the values
+/// `value(v)` at its vertices and their nearest other-mesh triangles `near(v)`. Counted
+/// first, then filled at its exact size: on a large mesh it can hold half the triangles.
+pub(crate) fn candidates(
+    triangles: &[[u32; 3]],
+    pos: &[DVec3],
+    value: impl Fn(u32) -> f64,
+    near: impl Fn(u32) -> u32,
+    keep: impl Fn(usize, &Tri, &[f64; 3]) -> bool,
+) -> Vec<(Tri, [f64; 3], [u32; 3])> {
+    let input = |t: &[u32; 3]| (t.map(|i| pos[i as usize]), t.map(&value));
+    let kept = |&(k, t): &(usize, &[u32; 3])| {
+        let (c, v) = input(t);
+        keep(k, &c, &v)
+    };
+    let count = triangles.iter().enumerate().filter(kept).count();
+    let mut out = Vec::with_capacity(count);
+    out.extend(triangles.iter().enumerate().filter(kept).map(|(_, t)| {
+        let (c, v) = input(t);
+        (c, v, t.map(&near))
+    }));
+    out
+}
+
 /// Maximum of `f` over the triangles `tris` (each with its corners' values and nearest
 /// other-mesh triangles), starting from a known value `start` at `start_point`.
 pub(crate) fn maximize<F: Field>(
@@ -249,7 +274,8 @@ pub(crate) fn maximize<F: Field>(
     let mut evaluations = 0usize;
     const BATCH: usize = 64;
     type Kid = (f64, Tri, [f64; 3], [u32; 3], [[f64; 3]; 3]);
-    // Sized for a few midpoints per starting triangle: fewer regrowths.
+    // Sized for a few midpoints per starting triangle, at most one per evaluation the
+    // budget allows (a batch may overshoot it by 64 items of 3): fewer regrowths.
     let mut midpoints: HashMap<[u64; 6], (f64, u32), FastHash> =
         HashMap::with_capacity_and_hasher((2 * arena.len()).min(budget + 192), FastHash::default());
     loop {
