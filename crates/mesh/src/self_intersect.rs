@@ -872,7 +872,7 @@ fn triangles_2d(a: &[[f64; 2]; 3], b: &[[f64; 2]; 3]) -> bool {
 pub fn outside_an_edge(a: &[[f64; 2]; 3], pts: &[[f64; 2]]) -> bool {
     let inner = o2(a[0], a[1], a[2]);
     if inner == 0 {
-        // Degenerate `a`: no outer side (callers never pass one; never a false "apart").
+        // Degenerate `a`: no outer side (never a false "apart").
         return false;
     }
     (0..3).any(|i| {
@@ -1665,7 +1665,7 @@ fn radix_sort(keys: &mut Vec<u64>, from: u32, bits: u32) {
 
 /// Interleaves the low 21 bits of three coordinates.
 #[inline]
-pub(crate) fn morton(q: [u32; 3]) -> u64 {
+fn morton(q: [u32; 3]) -> u64 {
     fn spread(v: u32) -> u64 {
         let mut x = v as u64 & 0x1f_ffff;
         x = (x | x << 32) & 0x1f00000000ffff;
