@@ -1057,6 +1057,9 @@ impl Field for Depth<'_> {
     fn dist_to(&self, b: u32, x: DVec3) -> f64 {
         self.0.triangle_distance(b, x)
     }
+    fn neighbours(&self, b: u32) -> [Option<Tri>; 3] {
+        self.0.edge_neighbours(b)
+    }
     // An exact closest-point query: the hint only speeds it up.
     const SHARE_MIDPOINTS: bool = true;
     // `-q.distance` is ± the length of `x − closest point` on `q.triangle`, which is what

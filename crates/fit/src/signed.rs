@@ -419,6 +419,23 @@ impl SignedIndex {
         self.check.solid && self.query_near(p, hint).distance < 0.0
     }
 
+    /// Corners of the triangles across the three edges of triangle `t` (none across an
+    /// open edge; one of several across a non-manifold one).
+    pub(crate) fn edge_neighbours(&self, t: u32) -> [Option<Tri>; 3] {
+        let tri = self.triangles[t as usize];
+        std::array::from_fn(|k| {
+            let (a, b) = (tri[k], tri[(k + 1) % 3]);
+            let (s, e) = (
+                self.first[b as usize] as usize,
+                self.first[b as usize + 1] as usize,
+            );
+            self.out[s..e]
+                .iter()
+                .find(|o| o[0] == a)
+                .map(|o| [b, a, o[1]].map(|i| self.positions[i as usize]))
+        })
+    }
+
     /// Distance from `x` to triangle `t` of the mesh.
     pub(crate) fn triangle_distance(&self, t: u32, x: DVec3) -> f64 {
         osteon_mesh::distance::point_triangle_distance2(x, &self.near_corners(t)).sqrt()
