@@ -472,6 +472,18 @@ fn edge_key(p: DVec3, q: DVec3) -> [u64; 6] {
 mod tests {
     use super::*;
 
+    /// The search over `tris`, their corners evaluated by `f` itself.
+    fn search<F: Field>(f: &F, tris: &[Tri], start: DVec3, tol: f64) -> Maximum {
+        let items: Vec<(Tri, [f64; 3], [u32; 3])> = tris
+            .iter()
+            .map(|t| {
+                let e = t.map(|x| f.eval(x, 0));
+                (*t, e.map(|x| x.0), e.map(|x| x.1))
+            })
+            .collect();
+        maximize(f, &items, f64::NEG_INFINITY, start, tol, 100_000)
+    }
+
     /// Distance to the nearest of a few points (convex pieces, 1-Lipschitz): `SHARED`
     /// switches on the midpoint cache and the reuse of known distances.
     struct Points<const SHARED: bool>(Vec<DVec3>);
@@ -509,19 +521,8 @@ mod tests {
         }
         let plain = Points::<false>(pts.clone());
         let shared = Points::<true>(pts);
-        // The search over the grid, its corners evaluated by `f` itself.
-        fn search<F: Field>(f: &F, tris: &[Tri], start: DVec3) -> Maximum {
-            let items: Vec<(Tri, [f64; 3], [u32; 3])> = tris
-                .iter()
-                .map(|t| {
-                    let e = t.map(|x| f.eval(x, 0));
-                    (*t, e.map(|x| x.0), e.map(|x| x.1))
-                })
-                .collect();
-            maximize(f, &items, f64::NEG_INFINITY, start, 1e-4, 100_000)
-        }
-        let a = search(&plain, &tris, g(0, 0));
-        let b = search(&shared, &tris, g(0, 0));
+        let a = search(&plain, &tris, g(0, 0), 1e-4);
+        let b = search(&shared, &tris, g(0, 0), 1e-4);
         assert_eq!(a.value.to_bits(), b.value.to_bits());
         assert_eq!(a.point, b.point);
         assert_eq!(a.gap.to_bits(), b.gap.to_bits());
@@ -617,20 +618,10 @@ mod tests {
                 tris.push([lift(i, j), lift(i + 1, j + 1), lift(i, j + 1)]);
             }
         }
-        fn search<F: Field>(f: &F, tris: &[Tri]) -> Maximum {
-            let items: Vec<(Tri, [f64; 3], [u32; 3])> = tris
-                .iter()
-                .map(|t| {
-                    let e = t.map(|x| f.eval(x, 0));
-                    (*t, e.map(|x| x.0), e.map(|x| x.1))
-                })
-                .collect();
-            maximize(f, &items, f64::NEG_INFINITY, tris[0][0], 1e-5, 100_000)
-        }
         let with = Bowl::<true>::new();
         let without = Bowl::<false>::new();
-        let a = search(&with, &tris);
-        let b = search(&without, &tris);
+        let a = search(&with, &tris, tris[0][0], 1e-5);
+        let b = search(&without, &tris, tris[0][0], 1e-5);
         let mut sample = f64::NEG_INFINITY;
         for t in &tris {
             for i in 0..=60 {
