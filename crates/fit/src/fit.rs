@@ -1057,8 +1057,8 @@ impl Field for Depth<'_> {
     fn dist_to(&self, b: u32, x: DVec3) -> f64 {
         self.0.triangle_distance(b, x)
     }
-    fn neighbours(&self, b: u32) -> [Option<Tri>; 3] {
-        self.0.edge_neighbours(b)
+    fn neighbours_toward(&self, b: u32, x: DVec3) -> [Option<Tri>; 3] {
+        self.0.edge_neighbours_toward(b, x)
     }
     // An exact closest-point query: the hint only speeds it up.
     const SHARE_MIDPOINTS: bool = true;

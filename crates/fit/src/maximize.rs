@@ -7,7 +7,8 @@
 //! `dist(·, B)` is convex, so on `S` it lies below `L_B`, the linear interpolant of its
 //! corner values; hence `f ≤ min_B L_B` on `S`. The candidates `B` are the other-mesh
 //! triangles nearest the corners of `S` and of its parent and, when those do not settle
-//! `S`, the triangles across the edges of its corners' nearest ones ([`Field::neighbours`]):
+//! `S`, the triangles across the edges of its corners' nearest ones that face the centre of
+//! `S` ([`Field::neighbours_toward`]):
 //! where the other surface is meshed finer than `S`, the point of `B` nearest a corner is
 //! often on an edge of `B`, and `L_B` over-estimates the distance of the rest of `S` until
 //! the triangle beyond that edge joins in (on the plate pushed into the sample bone, this
@@ -43,9 +44,10 @@ pub(crate) trait Field: Sync {
     fn eval(&self, x: DVec3, hint: u32) -> (f64, u32);
     /// Distance from `x` to triangle `b` of the other mesh.
     fn dist_to(&self, b: u32, x: DVec3) -> f64;
-    /// Corners of the other-mesh triangles across the edges of triangle `b` (more
-    /// candidates for the bound; none by default).
-    fn neighbours(&self, _b: u32) -> [Option<Tri>; 3] {
+    /// Corners of the other-mesh triangles across those edges of triangle `b` that have
+    /// `x` on their outer side in the plane of `b` (more candidates for the bound; none by
+    /// default).
+    fn neighbours_toward(&self, _b: u32, _x: DVec3) -> [Option<Tri>; 3] {
         [None; 3]
     }
     /// `eval` gives the same answer whatever the hint (up to which of several equally
@@ -175,13 +177,15 @@ fn bound<F: Field>(
     if ub <= enough {
         return ub;
     }
+    // Toward the centre: the neighbours across the other edges rarely hold its minimum.
+    let centre = (tri[0] + tri[1] + tri[2]) / 3.0;
     let mut own = *near;
     own.sort_unstable();
     for (i, &b) in own.iter().enumerate() {
         if i > 0 && own[i - 1] == b {
             continue;
         }
-        for c in f.neighbours(b).into_iter().flatten() {
+        for c in f.neighbours_toward(b, centre).into_iter().flatten() {
             let l = DVec3::new(
                 point_triangle_distance2(tri[0], &c).sqrt(),
                 point_triangle_distance2(tri[1], &c).sqrt(),
@@ -594,9 +598,14 @@ mod tests {
         fn dist_to(&self, b: u32, x: DVec3) -> f64 {
             point_triangle_distance2(x, &self.tris[b as usize]).sqrt()
         }
-        fn neighbours(&self, b: u32) -> [Option<Tri>; 3] {
-            self.across[b as usize]
-                .map(|u| (NEIGHBOURS && u != u32::MAX).then(|| self.tris[u as usize]))
+        fn neighbours_toward(&self, b: u32, x: DVec3) -> [Option<Tri>; 3] {
+            let t = &self.tris[b as usize];
+            let n = (t[1] - t[0]).cross(t[2] - t[0]);
+            std::array::from_fn(|k| {
+                let u = self.across[b as usize][k];
+                let outside = (t[(k + 1) % 3] - t[k]).cross(x - t[k]).dot(n) < 0.0;
+                (NEIGHBOURS && u != u32::MAX && outside).then(|| self.tris[u as usize])
+            })
         }
         const SHARE_MIDPOINTS: bool = true;
         const VALUE_IS_DISTANCE: bool = true;

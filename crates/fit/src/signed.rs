@@ -419,11 +419,17 @@ impl SignedIndex {
         self.check.solid && self.query_near(p, hint).distance < 0.0
     }
 
-    /// Corners of the triangles across the three edges of triangle `t` (none across an
-    /// open edge; one of several across a non-manifold one).
-    pub(crate) fn edge_neighbours(&self, t: u32) -> [Option<Tri>; 3] {
+    /// Corners of the triangles across those edges of triangle `t` that have `x` on their
+    /// outer side in the plane of `t` (none across an open edge; one of several across a
+    /// non-manifold one).
+    pub(crate) fn edge_neighbours_toward(&self, t: u32, x: DVec3) -> [Option<Tri>; 3] {
         let tri = self.triangles[t as usize];
+        let c = self.near_corners(t);
+        let n = (c[1] - c[0]).cross(c[2] - c[0]);
         std::array::from_fn(|k| {
+            if (c[(k + 1) % 3] - c[k]).cross(x - c[k]).dot(n) >= 0.0 {
+                return None;
+            }
             let (a, b) = (tri[k], tri[(k + 1) % 3]);
             let (s, e) = (
                 self.first[b as usize] as usize,
