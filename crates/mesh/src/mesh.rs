@@ -60,24 +60,16 @@ impl Mesh {
         if self.positions.len() > u32::MAX as usize {
             return Err(MeshError::TooManyVertices(self.positions.len()));
         }
-        if let Some((vertex, p)) = self
-            .positions
-            .par_iter()
-            .enumerate()
-            .find_first(|(_, p)| !p.is_finite())
-        {
+        if let Some(vertex) = first_where(&self.positions, |p| !p.is_finite()) {
             return Err(MeshError::NonFinite {
                 vertex,
-                position: p.to_array(),
+                position: self.positions[vertex].to_array(),
             });
         }
         let n = self.positions.len();
-        if let Some((triangle, t)) = self
-            .triangles
-            .par_iter()
-            .enumerate()
-            .find_first(|(_, t)| t.iter().any(|&i| i as usize >= n))
+        if let Some(triangle) = first_where(&self.triangles, |t| t.iter().any(|&i| i as usize >= n))
         {
+            let t = self.triangles[triangle];
             let index = *t.iter().find(|&&i| i as usize >= n).expect("found above");
             return Err(MeshError::IndexOutOfRange {
                 triangle,
@@ -171,4 +163,14 @@ impl Mesh {
             triangles: self.triangles.clone(),
         }
     }
+}
+
+/// Index of the first item of `items` that `bad` accepts: runs of 64 k items in parallel, a
+/// plain loop within each (a per-item parallel search costs more than these checks).
+fn first_where<T: Sync>(items: &[T], bad: impl Fn(&T) -> bool + Sync) -> Option<usize> {
+    const RUN: usize = 1 << 16;
+    items
+        .par_chunks(RUN)
+        .enumerate()
+        .find_map_first(|(k, run)| run.iter().position(&bad).map(|i| k * RUN + i))
 }

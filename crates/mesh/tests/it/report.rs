@@ -253,6 +253,32 @@ fn bad_index_is_an_error() {
 }
 
 #[test]
+fn validation_names_the_first_bad_vertex_and_triangle() {
+    // Large enough for several parallel runs: the first bad item in mesh order is named,
+    // whatever run it falls in.
+    let n = 200_000;
+    let mut m = Mesh {
+        positions: vec![Vec3::ONE; n],
+        triangles: vec![[0, 1, 2]; n],
+    };
+    assert!(m.validate().is_ok());
+    m.positions[150_001] = Vec3::new(1.0, f32::NAN, 0.0);
+    m.positions[70_000] = Vec3::new(f32::INFINITY, 0.0, 0.0);
+    assert!(matches!(
+        m.validate(),
+        Err(osteon_mesh::MeshError::NonFinite { vertex: 70_000, .. })
+    ));
+    m.positions[70_000] = Vec3::ONE;
+    m.positions[150_001] = Vec3::ONE;
+    m.triangles[199_999] = [0, n as u32, 1];
+    m.triangles[131_072] = [0, 1, n as u32 + 5];
+    assert!(matches!(
+        m.validate(),
+        Err(osteon_mesh::MeshError::IndexOutOfRange { triangle: 131_072, index, .. }) if index == n as u32 + 5
+    ));
+}
+
+#[test]
 fn json_keys() {
     let j = serde_json::to_value(rep(&cube(0.0, 1.0))).unwrap();
     let mut keys: Vec<&str> = j.as_object().unwrap().keys().map(|k| k.as_str()).collect();
