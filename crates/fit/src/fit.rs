@@ -83,7 +83,9 @@ use crate::{check_mesh, FitError};
 #[non_exhaustive]
 #[serde(default)]
 pub struct FitOptions {
-    /// Fail when the maximum penetration depth exceeds this, mm (`None`: not checked).
+    /// Fail when the maximum penetration depth can exceed this, mm (`None`: not checked):
+    /// the check passes only when the depth plus its certified tolerance
+    /// ([`FitReport::max_penetration_certified_mm`]) stays within it.
     pub max_penetration_mm: Option<f64>,
     /// The planned gap band `[min, max]`, mm, for the contact fraction.
     pub clearance_mm: [f64; 2],
@@ -507,8 +509,9 @@ pub fn fit_with(
         let bone_point = bi.query(at).closest;
         let warning = (m.gap > opts.depth_tolerance_mm * 1.0001).then(|| {
             format!(
-                "the maximum penetration is certified only to {:.4} mm (evaluation budget of {} reached)",
-                m.gap, opts.max_depth_evaluations
+                "the maximum penetration is certified only to {:.4} mm (evaluation budget of {} \
+                 reached: {} points evaluated)",
+                m.gap, opts.max_depth_evaluations, m.evaluations
             )
         });
         (Some((depth, at, bone_point, m.gap)), warning)
@@ -591,10 +594,19 @@ pub fn fit_with(
     let mut checks = Vec::new();
     if let Some(limit) = opts.max_penetration_mm {
         let (value, pass, note) = match max_pen {
-            Some((d, ..)) => (
+            // The true maximum lies in [d, d + gap]: the check holds only when the whole
+            // range is within the limit.
+            Some((d, _, _, gap)) => (
                 Some(d),
-                d <= limit,
-                "largest implant depth below the bone surface".to_string(),
+                d + gap <= limit,
+                if d <= limit && d + gap > limit {
+                    format!(
+                        "largest implant depth below the bone surface: certified only within \
+                         {gap:.4} mm, a range that reaches past the limit"
+                    )
+                } else {
+                    "largest implant depth below the bone surface".to_string()
+                },
             ),
             None => (
                 None,

@@ -23,7 +23,9 @@
 //! problem, in place of the exact maximum of the concave function, which only ordered the
 //! heap). The others keep the cheaper bound (Lipschitz, or the least largest corner value
 //! of one `L_B`) as their key and are split into four at their edge midpoints (three
-//! warm-started evaluations). Batches of the most promising items are split in parallel;
+//! warm-started evaluations). When the evaluation budget runs out, the gap reported is
+//! read from those keys, so it is wider than the exact maximum of `min_B L_B` would make
+//! it (still a valid bound). Batches of the most promising items are split in parallel;
 //! the batches depend on the heap order alone, so the result does not depend on the thread
 //! count. The answer is the best value found; the largest remaining bound tells how far
 //! the true maximum can lie above it.
@@ -66,6 +68,8 @@ pub(crate) struct Maximum {
     pub point: DVec3,
     /// The true maximum lies within `[value, value + gap]`.
     pub gap: f64,
+    /// Points evaluated.
+    pub evaluations: usize,
 }
 
 /// A (sub-)triangle waiting to be split: its bound and its place in the arena (the heap
@@ -110,7 +114,9 @@ impl Ord for Key {
 /// `Σλ = 1`, so subtracting `t` from each corner value subtracts it from the function), is
 /// empty. A clipped convex polygon gains at most one side per half-plane.
 fn clip_empty(lin: &[DVec3], t: f64) -> bool {
-    const MAX: usize = 3 + MAX_FUNCTIONS;
+    // Room for two new sides per half-plane: rounding can add one more where lines nearly
+    // coincide; past that the answer is "not empty" (safe: the item is split).
+    const MAX: usize = 3 + 2 * MAX_FUNCTIONS;
     let mut poly = [DVec3::ZERO; MAX];
     let mut next = [DVec3::ZERO; MAX];
     poly[..3].copy_from_slice(&[DVec3::X, DVec3::Y, DVec3::Z]);
@@ -119,6 +125,9 @@ fn clip_empty(lin: &[DVec3], t: f64) -> bool {
         let g = *f - DVec3::splat(t);
         let mut m = 0;
         for i in 0..n {
+            if m + 2 > MAX {
+                return false;
+            }
             let (p, q) = (poly[i], poly[(i + 1) % n]);
             let (sp, sq) = (g.dot(p), g.dot(q));
             if sp >= 0.0 {
@@ -439,6 +448,7 @@ pub(crate) fn maximize<F: Field>(
         value: best.0,
         point: best.1,
         gap,
+        evaluations,
     }
 }
 
@@ -647,6 +657,13 @@ mod tests {
             assert!(m.gap <= 1e-5 + 1e-12, "{m:?}");
             assert!((with.eval(m.point, 0).0 - m.value).abs() < 1e-12, "{m:?}");
         }
+        // The neighbours do their work: fewer evaluations (960 against 1 128 when written).
+        assert!(
+            (a.evaluations as f64) < 0.9 * b.evaluations as f64,
+            "{} {}",
+            a.evaluations,
+            b.evaluations
+        );
         // The maximum is inside the triangles, well above the corners' values.
         let corners = tris
             .iter()

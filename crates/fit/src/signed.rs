@@ -641,6 +641,44 @@ mod tests {
     }
 
     #[test]
+    fn neighbours_toward_a_point_are_the_triangles_across_the_edges_it_lies_beyond() {
+        let sphere = icosphere(2, 5.0);
+        let idx = SignedIndex::new(&sphere).unwrap();
+        let key = |c: &Tri| {
+            let mut k = c.map(|p| [p.x, p.y, p.z].map(f64::to_bits));
+            k.sort();
+            k
+        };
+        for t in [0u32, 17, 200] {
+            let c = idx.corners(t);
+            let centre = (c[0] + c[1] + c[2]) / 3.0;
+            assert_eq!(idx.edge_neighbours_toward(t, centre), [None; 3]);
+            for k in 0..3 {
+                // Beyond edge k in the plane of t: only that edge's neighbour, the other
+                // triangle with both its ends.
+                let mid = (c[k] + c[(k + 1) % 3]) * 0.5;
+                let got = idx.edge_neighbours_toward(t, mid + (mid - centre));
+                for (j, g) in got.iter().enumerate() {
+                    assert_eq!(g.is_some(), j == k, "triangle {t} edge {k}: {got:?}");
+                }
+                let n = got[k].unwrap();
+                let (a, b) = (
+                    sphere.triangles[t as usize][k],
+                    sphere.triangles[t as usize][(k + 1) % 3],
+                );
+                let other = sphere
+                    .triangles
+                    .iter()
+                    .enumerate()
+                    .find(|&(u, tr)| u != t as usize && tr.contains(&a) && tr.contains(&b))
+                    .map(|(u, _)| idx.corners(u as u32))
+                    .unwrap();
+                assert_eq!(key(&n), key(&other));
+            }
+        }
+    }
+
+    #[test]
     fn lean_edge_check_agrees_with_the_topology() {
         let sphere = icosphere(2, 5.0);
         check(&sphere);

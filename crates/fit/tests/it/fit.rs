@@ -270,6 +270,36 @@ fn open_and_nonmanifold_meshes_get_surface_only_numbers() {
 }
 
 #[test]
+fn a_depth_limit_inside_the_certified_range_fails() {
+    // The true maximum lies in [depth, depth + certified]: a limit in that range cannot be
+    // shown to hold.
+    let (plate, bone) = PlateOnBlock::default().meshes();
+    let r = fit(&plate, &bone, &FitOptions::default()).unwrap();
+    let (d, gap) = (
+        r.max_penetration_mm.unwrap(),
+        r.max_penetration_certified_mm.unwrap(),
+    );
+    assert!(gap > 0.0 && (d - 0.5).abs() < 1e-4, "{d} {gap}");
+    let with = |limit: f64| {
+        fit(
+            &plate,
+            &bone,
+            &FitOptions::default().with_max_penetration_mm(Some(limit)),
+        )
+        .unwrap()
+    };
+    let at = with(d);
+    assert!(!at.pass && !at.checks[0].pass, "{:?}", at.checks);
+    assert!(
+        at.checks[0].note.contains("certified only within"),
+        "{:?}",
+        at.checks
+    );
+    assert!(with(d + gap).pass);
+    assert!(!with(0.99 * d).pass);
+}
+
+#[test]
 fn inside_out_bone_is_reversed_with_a_warning() {
     let ph = PlateOnBlock::default();
     let (plate, bone) = ph.meshes();
