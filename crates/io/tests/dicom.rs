@@ -216,6 +216,22 @@ fn a_truncated_file_is_named() {
     }
 }
 
+/// A slice file emptied or cut before its "DICM" marker is skipped as not DICOM; the series
+/// then has a hole, and the error now names the skipped file (it said only "slices missing").
+#[test]
+fn a_file_cut_before_its_dicm_marker_is_named_in_the_hole_error() {
+    for keep in [0usize, 100] {
+        let (tmp, files) = copy_series("dicom_series");
+        let victim = &files[3];
+        let bytes = std::fs::read(victim).unwrap();
+        std::fs::write(victim, &bytes[..keep]).unwrap();
+        let err = read_series(tmp.path(), &ReadOptions::default()).unwrap_err();
+        assert!(matches!(err, IoError::Inconsistent { .. }), "{err}");
+        assert!(err.to_string().contains("missing"), "{err}");
+        assert_names(&err, victim);
+    }
+}
+
 #[test]
 fn garbage_after_the_dicm_marker_never_panics() {
     let good = std::fs::read(&series_files(&head("dicom_series"))[0]).unwrap();

@@ -427,6 +427,85 @@ fn truncated_stl_claiming_two_giga_triangles_fails_fast() {
     names_file(&e, &p);
 }
 
+/// PLY faces of fewer than 3 vertices, and ASCII lines with too many or too few values, are
+/// errors naming the file and the face or line: silently dropping a face opens the surface,
+/// and a line with extra values used to shift every value after it (a garbage mesh).
+#[test]
+fn ply_short_faces_and_misaligned_ascii_lines_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = |fmt: &str| {
+        format!(
+            "ply\nformat {fmt} 1.0\nelement vertex 4\nproperty float x\nproperty float y\n\
+             property float z\nelement face 2\nproperty list uchar int vertex_indices\nend_header\n"
+        )
+    };
+    let verts = "0 0 0\n1 0 0\n0 1 0\n0 0 1\n";
+    let check = |name: &str, bytes: Vec<u8>, needle: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_mesh(&p).unwrap_err();
+        assert!(matches!(e, IoError::Malformed { .. }), "{name}: {e:?}");
+        assert!(e.to_string().contains(needle), "{name}: {e}");
+        names_file(&e, &p);
+    };
+    // A two-vertex face, ASCII and binary.
+    check(
+        "two.ply",
+        format!("{}{verts}3 0 1 2\n2 0 1\n", head("ascii")).into_bytes(),
+        "face 1 has 2 vertex indices",
+    );
+    let mut bin = head("binary_little_endian").into_bytes();
+    for p in [[0f32, 0., 0.], [1., 0., 0.], [0., 1., 0.], [0., 0., 1.]] {
+        for c in p {
+            bin.extend_from_slice(&c.to_le_bytes());
+        }
+    }
+    bin.push(3);
+    for i in [0i32, 1, 2] {
+        bin.extend_from_slice(&i.to_le_bytes());
+    }
+    bin.push(0); // an empty face
+    check("empty_face.ply", bin, "face 1 has 0 vertex indices");
+    // Extra values on a face line: the old whitespace stream read "7 7" as the next face.
+    check(
+        "extra.ply",
+        format!("{}{verts}3 0 1 2 7 7\n3 0 2 3\n", head("ascii")).into_bytes(),
+        "line 14: unexpected '7'",
+    );
+    // A vertex line short of a coordinate.
+    check(
+        "short.ply",
+        format!(
+            "{}0 0 0\n1 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 2 3\n",
+            head("ascii")
+        )
+        .into_bytes(),
+        "line 11: too few values",
+    );
+    // The same file, well formed, reads (blank lines and CRLF are fine).
+    let ok = format!("{}{verts}\n3 0 1 2\r\n3 0 2 3\n", head("ascii"));
+    let m = parse_mesh(ok.as_bytes(), Path::new("ok.ply")).unwrap();
+    assert_eq!(m.triangles, vec![[0, 1, 2], [0, 2, 3]]);
+}
+
+/// A 3MF whose model part is not a 3MF model at all (here plain text) was read as an empty
+/// mesh; it is now refused, naming the file and the part.
+#[test]
+fn threemf_without_a_model_element_is_refused() {
+    use std::io::Write as _;
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("3D/3dmodel.model", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    z.write_all(b"this is not XML").unwrap();
+    let bytes = z.finish().unwrap().into_inner();
+    let e = parse_mesh(&bytes, Path::new("text.3mf")).unwrap_err();
+    assert!(matches!(e, IoError::Malformed { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("text.3mf") && e.to_string().contains("<model>"),
+        "{e}"
+    );
+}
+
 #[test]
 fn bad_inputs_give_typed_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();

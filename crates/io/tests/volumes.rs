@@ -1347,3 +1347,91 @@ fn value_kinds_are_inferred() {
         ValueKind::CtHu
     );
 }
+
+/// Headers the fuzz audit found read silently or with a misleading message: a valid slope
+/// with a NaN intercept (applying neither would be off by the slope), a detached data file
+/// that is a folder (was "truncated: found 4096 bytes"), and a grid reaching beyond what f32
+/// meshes can hold (was infinite vertices at write time, naming the output).
+#[test]
+fn nifti_nan_intercept_data_folder_and_overflowing_grids_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, data) = i16_data(24, false);
+    let h = Nii {
+        slope: 2.0,
+        inter: f32::NAN,
+        ..Default::default()
+    };
+    let p = put_file(d.path(), "inter.nii", &h.bytes(&data));
+    let e = assert_err(
+        read_path(&p),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "inter.nii",
+    );
+    assert!(e.to_string().contains("scl_inter"), "{e}");
+    // A zero or non-finite slope still means "not scaled" (as nibabel reads it).
+    for slope in [0.0, f32::INFINITY, f32::NAN] {
+        let h = Nii {
+            slope,
+            inter: f32::NAN,
+            ..Default::default()
+        };
+        let p = put_file(d.path(), "noscale.nii", &h.bytes(&data));
+        assert!(read_path(&p).is_ok(), "slope {slope}");
+    }
+
+    std::fs::create_dir(d.path().join("folder.raw")).unwrap();
+    let nhdr = put_file(
+        d.path(),
+        "dir.nhdr",
+        nrrd_header(&[
+            "type: int16",
+            "dimension: 3",
+            "sizes: 4 3 2",
+            "endian: little",
+            "encoding: raw",
+            "data file: folder.raw",
+        ])
+        .as_bytes(),
+    );
+    let e = assert_err(
+        read_path(&nhdr),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "dir.nhdr",
+    );
+    assert!(e.to_string().contains("is a folder"), "{e}");
+    let mhd_path = put_file(
+        d.path(),
+        "dir.mhd",
+        mhd(&[
+            "DimSize = 4 3 2",
+            "ElementType = MET_SHORT",
+            "ElementDataFile = folder.raw",
+        ])
+        .as_bytes(),
+    );
+    assert_err(
+        read_path(&mhd_path),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "dir.mhd",
+    );
+
+    put_file(d.path(), "a.raw", &data);
+    for (name, field) in [
+        ("spacing.mhd", "ElementSpacing = 1e308 1 1"),
+        ("offset.mhd", "Offset = 1e300 0 0"),
+    ] {
+        let h = mhd(&[
+            field,
+            "DimSize = 4 3 2",
+            "ElementType = MET_SHORT",
+            "ElementDataFile = a.raw",
+        ]);
+        let p = put_file(d.path(), name, h.as_bytes());
+        let e = assert_err(
+            read_path(&p),
+            |e| matches!(e, IoError::InvalidGrid { .. }),
+            name,
+        );
+        assert!(e.to_string().contains("beyond"), "{e}");
+    }
+}

@@ -9,6 +9,14 @@ use crate::VolumeError;
 /// corrupt or hostile, and is refused before anything is allocated.
 pub const MAX_VOXELS: u64 = 1 << 34;
 
+/// Smallest voxel spacing accepted, mm (1 nm): a thousand times finer than micro-CT; below it
+/// the f32 mesh coordinates lose the voxel (a header saying 1e-38 is corrupt).
+pub const MIN_SPACING_MM: f64 = 1e-6;
+
+/// Largest coordinate magnitude a grid may reach, mm (1000 km): meshes are `f32`, whose step
+/// is already 64 mm there; a header reaching further is corrupt.
+pub const MAX_COORDINATE_MM: f64 = 1e9;
+
 /// Where voxels sit in the patient frame.
 ///
 /// The world position of voxel `(i, j, k)` is
@@ -139,8 +147,9 @@ impl Grid {
     }
 
     /// Checks that the grid is usable: non-zero dims whose product fits [`MAX_VOXELS`],
-    /// finite positive spacing, finite origin, and a direction matrix of unit, mutually
-    /// independent rows (determinant magnitude ≥ 0.5; oblique frames are allowed).
+    /// finite spacing of at least [`MIN_SPACING_MM`], finite origin, a direction matrix of
+    /// unit, mutually independent rows (determinant magnitude ≥ 0.5; oblique frames are
+    /// allowed), and every voxel corner within ±[`MAX_COORDINATE_MM`].
     pub fn validate(&self) -> Result<(), VolumeError> {
         let mut total: u64 = 1;
         for (axis, &d) in self.dims.iter().enumerate() {
@@ -156,7 +165,7 @@ impl Grid {
             });
         }
         for (axis, &s) in self.spacing.iter().enumerate() {
-            if !(s.is_finite() && s > 0.0) {
+            if !(s.is_finite() && s >= MIN_SPACING_MM) {
                 return Err(VolumeError::InvalidSpacing { axis, value: s });
             }
         }
@@ -180,6 +189,58 @@ impl Grid {
                 reason: "axis vectors are (nearly) parallel".into(),
             });
         }
+        // Meshes store f32 millimetres: past 1e9 mm (1000 km) an f32 step is 64 mm, and a
+        // spacing of 1e308 overflows to infinity. No scan is that large; refuse it here
+        // rather than write infinite vertices later.
+        for corner in 0..8usize {
+            let ijk = [0, 1, 2].map(|a| {
+                if corner >> a & 1 == 1 {
+                    self.dims[a] as f64 - 0.5
+                } else {
+                    -0.5
+                }
+            });
+            let p = self.world(ijk);
+            if p.iter()
+                .any(|v| !v.is_finite() || v.abs() > MAX_COORDINATE_MM)
+            {
+                return Err(VolumeError::OutOfRange {
+                    corner: p,
+                    limit: MAX_COORDINATE_MM,
+                });
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_reaching_beyond_f32_meshes_are_refused() {
+        assert!(Grid::new([4, 4, 4], [0.5, 0.5, 1.0]).validate().is_ok());
+        // A spacing of 1e308 is finite but its far corner is not.
+        let huge = Grid::new([4, 4, 4], [1e308, 1e308, 1e308]);
+        assert!(
+            matches!(huge.validate(), Err(VolumeError::OutOfRange { .. })),
+            "{:?}",
+            huge.validate()
+        );
+        let mut far = Grid::new([4, 4, 4], [1.0, 1.0, 1.0]);
+        far.origin = [1e300, 0.0, 0.0];
+        let e = far.validate().unwrap_err();
+        assert!(matches!(e, VolumeError::OutOfRange { .. }), "{e}");
+        assert!(e.to_string().contains("beyond"), "{e}");
+        let tiny = Grid::new([4, 4, 4], [1e-38, 1.0, 1.0]);
+        assert!(matches!(
+            tiny.validate(),
+            Err(VolumeError::InvalidSpacing { axis: 0, .. })
+        ));
+        assert!(Grid::new([4, 4, 4], [1e-3, 1e-3, 1e-3]).validate().is_ok());
+        // A large but real scanner coordinate is fine.
+        far.origin = [-250.0, 300.0, 1800.0];
+        assert!(far.validate().is_ok());
     }
 }

@@ -27,7 +27,7 @@ pub use components::{
     keep_components, label_components, Components, Connectivity, Keep, KeepStats,
 };
 pub use distance::distance_transform;
-pub use grid::{Grid, MAX_VOXELS};
+pub use grid::{Grid, MAX_COORDINATE_MM, MAX_VOXELS, MIN_SPACING_MM};
 pub use morphology::{close, fill_cavities};
 pub use select::{select, Criterion, SelectOptions, SelectReport, REPORT_MAX_COMPONENTS};
 pub use threshold::{count_nonzero, select_labels, threshold, Preset};
@@ -53,7 +53,7 @@ pub enum VolumeError {
         limit: u64,
     },
     /// Spacing must be finite and positive.
-    #[error("spacing along axis {axis} is {value} (must be finite and > 0)")]
+    #[error("spacing along axis {axis} is {value} mm (must be finite and at least 1e-6 mm)")]
     InvalidSpacing {
         /// 0 = i, 1 = j, 2 = k.
         axis: usize,
@@ -65,6 +65,14 @@ pub enum VolumeError {
     InvalidOrigin {
         /// The offending origin.
         origin: [f64; 3],
+    },
+    /// The grid reaches coordinates too large for the `f32` meshes made from it.
+    #[error("the grid reaches the point {corner:?} mm, beyond ±{limit:e} mm (spacing or origin far too large)")]
+    OutOfRange {
+        /// The farthest voxel-centre corner of the grid, mm.
+        corner: [f64; 3],
+        /// The largest coordinate magnitude accepted, mm.
+        limit: f64,
     },
     /// Direction matrix unusable.
     #[error("direction matrix {direction:?} is invalid: {reason}")]

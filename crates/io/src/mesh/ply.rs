@@ -232,8 +232,19 @@ pub(super) fn read(bytes: &[u8], path: &Path) -> Result<Mesh, IoError> {
     finish(path, positions, triangles)
 }
 
-/// Fan-triangulates `poly` into `out`, checking index signs.
-fn push_fan(out: &mut Vec<[u32; 3]>, poly: &[i64], path: &Path) -> Result<(), IoError> {
+/// Fan-triangulates `poly`, the vertex list of face number `face`, into `out`, checking
+/// index signs. A face of fewer than 3 vertices is an error, as in OBJ and ASCII STL: dropping
+/// it would silently open the surface.
+fn push_fan(out: &mut Vec<[u32; 3]>, poly: &[i64], face: u64, path: &Path) -> Result<(), IoError> {
+    if poly.len() < 3 {
+        return Err(IoError::malformed(
+            path,
+            format!(
+                "face {face} has {} vertex indices; a face needs at least 3",
+                poly.len()
+            ),
+        ));
+    }
     let conv = |i: i64| {
         if i < 0 {
             Err(IoError::malformed(
@@ -369,7 +380,7 @@ fn read_binary(
                 triangles.reserve(el.count as usize);
             }
             let mut poly: Vec<i64> = Vec::new();
-            for _ in 0..el.count {
+            for item in 0..el.count {
                 let mut xyz = [0f32; 3];
                 for (pi, p) in el.props.iter().enumerate() {
                     match p {
@@ -404,7 +415,7 @@ fn read_binary(
                                     let v = cur.value(*it).ok_or_else(|| early(cur.pos, 1))?;
                                     poly.push(as_index(v, path)?);
                                 }
-                                push_fan(&mut triangles, &poly, path)?;
+                                push_fan(&mut triangles, &poly, item, path)?;
                             } else {
                                 cur.pos += bytes_needed as usize;
                             }
@@ -429,7 +440,14 @@ fn read_ascii(
 ) -> Result<Parsed, IoError> {
     let text = std::str::from_utf8(&bytes[start..])
         .map_err(|_| IoError::malformed(path, "ASCII PLY data is not text"))?;
-    let mut tok = text.split_ascii_whitespace();
+    // One item per line (the PLY convention, as plyfile reads it): a line with too few or
+    // too many values is an error, so a damaged line cannot shift every value after it.
+    let first_line = bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (first_line + i, l))
+        .filter(|(_, l)| !l.trim().is_empty());
     let mut positions = Vec::new();
     let mut triangles = Vec::new();
     let mut poly: Vec<i64> = Vec::new();
@@ -455,14 +473,24 @@ fn read_ascii(
             triangles.reserve(el.count as usize);
         }
         for item in 0..el.count {
+            if el.props.is_empty() {
+                continue;
+            }
+            let (ln, line) = lines.next().ok_or_else(|| {
+                IoError::malformed(
+                    path,
+                    format!(
+                        "ASCII PLY ends early, in '{}' item {item} of {}",
+                        el.name, el.count
+                    ),
+                )
+            })?;
+            let mut tok = line.split_ascii_whitespace();
             let mut next = || {
                 tok.next().ok_or_else(|| {
                     IoError::malformed(
                         path,
-                        format!(
-                            "ASCII PLY ends early, in '{}' item {item} of {}",
-                            el.name, el.count
-                        ),
+                        format!("line {ln}: too few values for '{}' item {item}", el.name),
                     )
                 })
             };
@@ -474,7 +502,10 @@ fn read_ascii(
                         if is_v {
                             if let Some(a) = want.xyz.iter().position(|&k| k == pi) {
                                 xyz[a] = t.parse().map_err(|_| {
-                                    IoError::malformed(path, format!("'{t}' is not a number"))
+                                    IoError::malformed(
+                                        path,
+                                        format!("line {ln}: '{t}' is not a number"),
+                                    )
                                 })?;
                             }
                         }
@@ -482,7 +513,7 @@ fn read_ascii(
                     Prop::List(..) => {
                         let t = next()?;
                         let n: u64 = t.parse().map_err(|_| {
-                            IoError::malformed(path, format!("bad list length '{t}'"))
+                            IoError::malformed(path, format!("line {ln}: bad list length '{t}'"))
                         })?;
                         let keep = is_f && pi == want.face_prop;
                         poly.clear();
@@ -490,16 +521,29 @@ fn read_ascii(
                             let t = next()?;
                             if keep {
                                 let v: i64 = t.parse().map_err(|_| {
-                                    IoError::malformed(path, format!("bad vertex index '{t}'"))
+                                    IoError::malformed(
+                                        path,
+                                        format!("line {ln}: bad vertex index '{t}'"),
+                                    )
                                 })?;
                                 poly.push(v);
                             }
                         }
                         if keep {
-                            push_fan(&mut triangles, &poly, path)?;
+                            push_fan(&mut triangles, &poly, item, path)?;
                         }
                     }
                 }
+            }
+            if let Some(extra) = tok.next() {
+                let shown: String = extra.chars().take(20).collect();
+                return Err(IoError::malformed(
+                    path,
+                    format!(
+                        "line {ln}: unexpected '{shown}' after the values of '{}' item {item}",
+                        el.name
+                    ),
+                ));
             }
             if is_v {
                 positions.push(Vec3::from(xyz));

@@ -180,6 +180,7 @@ pub(super) fn read(bytes: &[u8], path: &Path) -> Result<Mesh, IoError> {
     let mut positions: Vec<Vec3> = Vec::new();
     let mut triangles: Vec<[u32; 3]> = Vec::new();
     let mut base = 0usize;
+    let mut has_model = false;
     for tag in model.split('<').skip(1) {
         let name_end = tag
             .find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
@@ -187,6 +188,7 @@ pub(super) fn read(bytes: &[u8], path: &Path) -> Result<Mesh, IoError> {
         let full = &tag[..name_end];
         let local = full.rsplit(':').next().unwrap_or(full);
         match local {
+            "model" => has_model = true,
             "mesh" => base = positions.len(),
             "vertex" => {
                 let mut c = [0f32; 3];
@@ -215,6 +217,13 @@ pub(super) fn read(bytes: &[u8], path: &Path) -> Result<Mesh, IoError> {
             }
             _ => {}
         }
+    }
+    if !has_model {
+        // Not XML of the 3MF core schema at all: say so rather than read an empty mesh.
+        return Err(IoError::malformed(
+            path,
+            format!("3MF part {model_name} has no <model> element"),
+        ));
     }
     finish(path, positions, triangles)
 }

@@ -156,6 +156,17 @@ impl Header {
         let vox_offset = (vox as u64).max(352);
         let slope = r.f32(112);
         let inter = r.f32(116);
+        // As nibabel: a zero or non-finite slope means "no scaling", but a valid slope with a
+        // non-finite intercept cannot be applied nor safely ignored (values would be off by
+        // the slope).
+        if slope != 0.0 && slope.is_finite() && !inter.is_finite() {
+            return Err(IoError::malformed(
+                path,
+                format!(
+                    "scl_slope = {slope} with scl_inter = {inter}: the intercept is not finite"
+                ),
+            ));
+        }
         let rescale = if slope != 0.0 && slope.is_finite() && inter.is_finite() {
             Rescale {
                 slope,

@@ -116,6 +116,12 @@ pub fn resolve_data_file(
     let dir = header_dir(header);
     let target = dir.join(name);
     let canon = std::fs::canonicalize(&target).map_err(|e| IoError::io(&target, e))?;
+    if canon.is_dir() {
+        return Err(IoError::malformed(
+            header,
+            format!("data file {} is a folder, not a file", target.display()),
+        ));
+    }
     if !opts.allow_outside_folder {
         let canon_dir = std::fs::canonicalize(&dir).map_err(|e| IoError::io(&dir, e))?;
         if !canon.starts_with(&canon_dir) {

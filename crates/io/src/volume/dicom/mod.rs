@@ -71,7 +71,7 @@ pub fn read_series(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
         (parent, Some(path.to_path_buf()))
     };
 
-    let headers = scan_directory(&dir)?;
+    let (headers, skipped) = scan_directory(&dir)?;
     if let Some(file) = &wanted {
         if !headers.iter().any(|h| same_file(&h.path, file)) {
             return Err(IoError::UnknownFormat {
@@ -106,7 +106,7 @@ pub fn read_series(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
         opts.spacing_tolerance,
         opts.allow_uneven,
     )
-    .map_err(|e| stack_error(e, &slices.headers, &dir))?;
+    .map_err(|e| stack_error(e, &slices.headers, &dir, &skipped))?;
     warnings.extend(stack.warnings.iter().cloned());
 
     let ordered: Vec<&SliceHeader> = stack.order.iter().map(|&i| &slices.headers[i]).collect();
@@ -156,8 +156,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Headers of every DICOM image file directly in `dir`, sorted by path.
-fn scan_directory(dir: &Path) -> Result<Vec<SliceHeader>, IoError> {
+/// Headers of every DICOM image file directly in `dir`, sorted by path, and the files named
+/// like DICOM (`.dcm`, `.dicom`, `.ima`) that were skipped for lacking the "DICM" marker
+/// (emptied or cut short: named when the series then has a hole).
+fn scan_directory(dir: &Path) -> Result<(Vec<SliceHeader>, Vec<PathBuf>), IoError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| IoError::io(dir, e))? {
         let entry = entry.map_err(|e| IoError::io(dir, e))?;
@@ -172,6 +174,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<SliceHeader>, IoError> {
         files.par_iter().map(|p| read_header(p)).collect();
     let mut headers = Vec::new();
     let mut dicom_files = 0usize;
+    let mut skipped = Vec::new();
     // Sequential pass: the first error in path order is reported, whatever the threads did.
     for (p, r) in files.iter().zip(scanned) {
         match r? {
@@ -179,6 +182,10 @@ fn scan_directory(dir: &Path) -> Result<Vec<SliceHeader>, IoError> {
             None => {
                 if header::has_dicm_marker(p).unwrap_or(false) {
                     dicom_files += 1;
+                } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["dcm", "dicom", "ima"].contains(&e.to_ascii_lowercase().as_str())
+                }) {
+                    skipped.push(p.clone());
                 }
             }
         }
@@ -196,7 +203,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<SliceHeader>, IoError> {
             },
         });
     }
-    Ok(headers)
+    Ok((headers, skipped))
 }
 
 /// Groups by SeriesInstanceUID and returns the series to read (that of `wanted`, else the
@@ -428,7 +435,7 @@ fn check_slices(headers: Vec<SliceHeader>, dir: &Path) -> Result<Slices, IoError
     })
 }
 
-fn stack_error(e: StackError, headers: &[SliceHeader], dir: &Path) -> IoError {
+fn stack_error(e: StackError, headers: &[SliceHeader], dir: &Path, skipped: &[PathBuf]) -> IoError {
     match e {
         StackError::BadOrientation(reason) => IoError::malformed(dir, reason),
         StackError::Duplicate { a, b, position } => IoError::Inconsistent {
@@ -449,10 +456,19 @@ fn stack_error(e: StackError, headers: &[SliceHeader], dir: &Path) -> IoError {
                 headers[index].path.display()
             ),
         },
-        StackError::Uneven { reason } => IoError::Inconsistent {
-            path: dir.to_path_buf(),
-            reason,
-        },
+        StackError::Uneven { mut reason } => {
+            if !skipped.is_empty() {
+                let names: Vec<String> = skipped.iter().map(|p| p.display().to_string()).collect();
+                reason.push_str(&format!(
+                    "; skipped as not DICOM (no \"DICM\" marker: empty or damaged?): {}",
+                    names.join(", ")
+                ));
+            }
+            IoError::Inconsistent {
+                path: dir.to_path_buf(),
+                reason,
+            }
+        }
     }
 }
 
