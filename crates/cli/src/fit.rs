@@ -209,8 +209,32 @@ fn manifest(
     Ok(written)
 }
 
+/// Maps are PLY (a per-vertex scalar and colour): refuse another extension before any work,
+/// rather than write PLY bytes into a file named `.stl`.
+fn check_map_paths(paths: &[(&str, Option<&PathBuf>)]) -> Result<(), Failure> {
+    for (flag, p) in paths {
+        if let Some(p) = p {
+            let ply = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("ply"));
+            if !ply {
+                return Err(Failure(anyhow!(
+                    "{flag} {}: a distance map is written as PLY; name it .ply",
+                    p.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `osteon fit`.
 pub fn fit_cmd(a: &FitArgs, quiet: bool) -> Result<ExitCode, Failure> {
+    check_map_paths(&[
+        ("--map", a.map.as_ref()),
+        ("--scalar-map", a.scalar_map.as_ref()),
+    ])?;
     let mut opts = FitOptions::default();
     if let Some(m) = a.max_penetration {
         if !(m.is_finite() && m >= 0.0) {
@@ -352,6 +376,7 @@ pub fn fit_cmd(a: &FitArgs, quiet: bool) -> Result<ExitCode, Failure> {
 
 /// `osteon compare`.
 pub fn compare_cmd(a: &CompareArgs, quiet: bool) -> Result<ExitCode, Failure> {
+    check_map_paths(&[("--map", a.map.as_ref())])?;
     if a.samples == 0 {
         return Err(Failure(anyhow!("--samples must be at least 1")));
     }

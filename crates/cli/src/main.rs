@@ -264,7 +264,11 @@ fn main() -> ExitCode {
         Err(Failure(e)) => {
             let mut line = format!("error: {e}");
             for cause in e.chain().skip(1) {
-                line.push_str(&format!(": {cause}"));
+                // Typed errors often print their source already ("{path}: {source}").
+                let cause = cause.to_string();
+                if !line.ends_with(&cause) {
+                    line.push_str(&format!(": {cause}"));
+                }
             }
             eprintln!("{line}");
             ExitCode::from(2)

@@ -62,6 +62,14 @@ pub fn mesh_to_mesh(
     let t = Instant::now();
     let (mesh, report, searched) = step(&input, &bars)?;
     bars.clear();
+    // A step must not turn a valid input into NaN coordinates or dangling indices; say so
+    // against the input (the output file is never written).
+    mesh.validate().map_err(|e| {
+        Failure(anyhow::anyhow!(
+            "{}: the {name} step produced an invalid mesh ({e}); nothing was written",
+            io.input.display()
+        ))
+    })?;
     timings.insert(name.into(), t.elapsed().as_secs_f64());
     let t = Instant::now();
     let mut mesh_report = osteon::mesh::report_with(

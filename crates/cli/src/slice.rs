@@ -140,8 +140,36 @@ fn write_file(
     Ok(())
 }
 
-/// Runs `osteon slice`.
+/// Most hatch lines one CLI layer may need (its bounding box diagonal over the spacing): a
+/// 1 m part at 1 µm spacing; past it the spacing is a typo and the vectors would not fit in
+/// memory.
+const MAX_HATCH_LINES_PER_LAYER: f64 = 1e6;
+
+/// Most pixels of one PNG layer, as the automatic resolution allows.
+const MAX_PNG_PIXELS: f64 = 4.0e8;
+
+/// Runs `osteon slice`. A run that fails leaves no output folder it created behind.
 pub fn run(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
+    let existed = a.output.exists();
+    let result = run_inner(a, quiet);
+    if result.is_err() && !existed && a.output.is_dir() {
+        // Only the folder this run created, with the layer files it wrote into it.
+        let _ = std::fs::remove_dir_all(&a.output);
+    }
+    result
+}
+
+fn finite(v: f64, flag: &str, at_least_zero: bool) -> Result<(), Failure> {
+    if !v.is_finite() || (at_least_zero && v < 0.0) {
+        return Err(bad(format!(
+            "{flag} {v}: need a finite number{}",
+            if at_least_zero { " >= 0" } else { "" }
+        )));
+    }
+    Ok(())
+}
+
+fn run_inner(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
     let t_all = Instant::now();
     let mut timings: BTreeMap<&str, f64> = BTreeMap::new();
     if !(a.layer_height.is_finite() && a.layer_height > 0.0) {
@@ -162,26 +190,36 @@ pub fn run(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
         .map(|v| v.trim().parse::<f64>())
         .collect::<Result<_, _>>()
         .map_err(|_| bad(format!("--bed-center {}: expected X,Y in mm", a.bed_center)))?;
-    if bed.len() != 2 {
+    if bed.len() != 2 || bed.iter().any(|v| !v.is_finite()) {
         return Err(bad(format!(
             "--bed-center {}: expected X,Y in mm",
             a.bed_center
         )));
     }
+    finite(a.exposure, "--exposure", true)?;
+    finite(a.bottom_exposure, "--bottom-exposure", true)?;
+    finite(a.hatch_rotation, "--hatch-rotation", false)?;
+    finite(a.overhang_angle, "--overhang-angle", false)?;
     let resolution = match &a.resolution {
         None => None,
         Some(r) => {
             let (w, h) = r
                 .split_once(['x', 'X'])
                 .ok_or_else(|| bad(format!("--resolution {r}: expected WxH")))?;
-            Some([
+            let res: [u32; 2] = [
                 w.trim()
                     .parse()
                     .map_err(|_| bad(format!("--resolution {r}: bad width")))?,
                 h.trim()
                     .parse()
                     .map_err(|_| bad(format!("--resolution {r}: bad height")))?,
-            ])
+            ];
+            if res[0] as f64 * res[1] as f64 > MAX_PNG_PIXELS {
+                return Err(bad(format!(
+                    "--resolution {r}: more than {MAX_PNG_PIXELS:e} pixels per layer"
+                )));
+            }
+            Some(res)
         }
     };
 
@@ -226,6 +264,18 @@ pub fn run(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
         bounds,
         &ReportOptions::default().with_overhang_angle_deg(a.overhang_angle),
     );
+
+    if a.format == Format::Cli {
+        // Checked before planning: a tiny spacing would allocate billions of vectors.
+        let diag = (bounds[2] - bounds[0]).hypot(bounds[3] - bounds[1]);
+        let lines = diag / a.hatch_spacing;
+        if a.hatch_spacing > 0.0 && (lines.is_nan() || lines > MAX_HATCH_LINES_PER_LAYER) {
+            return Err(bad(format!(
+                "--hatch-spacing {}: {lines:.0} hatch lines across a {diag:.1} mm layer (limit {MAX_HATCH_LINES_PER_LAYER:e})",
+                a.hatch_spacing
+            )));
+        }
+    }
 
     let t = Instant::now();
     std::fs::create_dir_all(&a.output)
@@ -327,6 +377,16 @@ pub fn run(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
                 .with_hatch_rotation_deg(a.hatch_rotation)
                 .with_beam_offset_mm(a.beam_offset);
             let planned = clf::plan_layers(&layers, &o).map_err(|e| bad(e.to_string()))?;
+            if planned
+                .iter()
+                .all(|l| l.contours.is_empty() && l.hatches.is_empty())
+            {
+                return Err(bad(format!(
+                    "{}: --beam-offset {} mm leaves no contour or hatch on any layer",
+                    a.input.display(),
+                    a.beam_offset
+                )));
+            }
             let areas: Vec<f64> = summaries.iter().map(|s| s.area_mm2).collect();
             let dim = [
                 bounds[0], bounds[1], plan.z_min, bounds[2], bounds[3], plan.z_max,

@@ -234,3 +234,167 @@ fn truncated_rle_dicom_slice() {
     let err = refused(&series, &["--preset", "bone"], "IM00002.dcm");
     assert!(err.contains("truncated"), "{err}");
 }
+
+// ------------------------------------------------------------ found by the bad-input audit
+
+/// Runs `args`, expects exit 2 with one `error:` line naming each of `names`, no panic, and
+/// `dir` holding exactly `left` entries afterwards. Returns the error line.
+fn refused_cmd(args: &[&str], names: &[&str], dir: &Path, left: usize) -> String {
+    let o = osteon(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {:?}: {err}", o.status);
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<_> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {err}");
+    for n in names {
+        assert!(
+            lines[0].contains(n),
+            "{args:?}: the error should name {n}: {err}"
+        );
+    }
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries.len(), left, "left behind in {dir:?}: {entries:?}");
+    lines[0].to_string()
+}
+
+fn cube_file(dir: &Path, name: &str, scale: f32) -> PathBuf {
+    let mut m = osteon::mesh::shapes::cuboid(osteon::geom::Vec3::ZERO, osteon::geom::Vec3::ONE);
+    for p in &mut m.positions {
+        *p *= 10.0 * scale;
+    }
+    let p = dir.join(name);
+    osteon::io::write_mesh(&p, &m, &osteon::io::MeshWriteOptions::default()).unwrap();
+    p
+}
+
+#[test]
+fn output_errors_name_the_output_and_say_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cube = cube_file(dir.path(), "cube.stl", 1.0);
+    // An output in a folder that does not exist: named, with the folder (was only the folder).
+    let out = dir.path().join("no_such_folder").join("smooth.stl");
+    let line = refused_cmd(
+        &["smooth", p(&cube), "-o", p(&out)],
+        &["smooth.stl", "no_such_folder"],
+        dir.path(),
+        1,
+    );
+    assert!(!line.contains("smooth.stl.tmp"), "{line}");
+    // An output path that is a folder is refused, and the folder stays.
+    let folder = dir.path().join("taken.stl");
+    std::fs::create_dir(&folder).unwrap();
+    refused_cmd(
+        &["decimate", p(&cube), "-o", p(&folder), "--ratio", "0.5"],
+        &["taken.stl", "folder"],
+        dir.path(),
+        2,
+    );
+    assert!(folder.is_dir());
+    // A folder given as the input mesh: the OS error once, not twice.
+    let line = refused_cmd(
+        &["smooth", p(&folder), "-o", p(&dir.path().join("x.stl"))],
+        &["taken.stl"],
+        dir.path(),
+        2,
+    );
+    let cause = line.rsplit(": ").next().unwrap();
+    assert_eq!(line.matches(cause).count(), 1, "cause repeated: {line}");
+}
+
+#[test]
+fn a_step_that_makes_non_finite_vertices_names_the_input_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Finite coordinates near f32::MAX: smoothing them overflows to infinity.
+    let huge = cube_file(dir.path(), "huge.stl", 1e37);
+    let out = dir.path().join("smooth.stl");
+    let o = osteon(&["smooth", p(&huge), "-o", p(&out), "-q"]);
+    if o.status.success() {
+        // A smoother that copes is fine too, as long as what it wrote is finite.
+        let m = osteon::io::read_mesh(&out).expect("a readable, finite output");
+        assert!(m.positions.iter().all(|q| q.is_finite()));
+    } else {
+        refused_cmd(
+            &["smooth", p(&huge), "-o", p(&out), "-q"],
+            &["huge.stl", "smooth step"],
+            dir.path(),
+            1,
+        );
+    }
+}
+
+#[test]
+fn slice_refuses_absurd_options_without_aborting_or_leaving_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cube = cube_file(dir.path(), "cube.stl", 1.0);
+    let out = dir.path().join("layers");
+    let base = ["slice", p(&cube), "-o", p(&out), "--layer-height", "0.5"];
+    for (extra, name) in [
+        // Aborted allocating 1e16 bytes of pixels.
+        (
+            &["--format", "png", "--resolution", "99999999x99999999"][..],
+            "--resolution",
+        ),
+        // Aborted allocating 2e11 bytes of hatch vectors.
+        (
+            &["--format", "cli", "--hatch-spacing", "1e-9"][..],
+            "--hatch-spacing",
+        ),
+        // Wrote a CLI file without a single hatch.
+        (
+            &["--format", "cli", "--hatch-rotation", "NaN"][..],
+            "--hatch-rotation",
+        ),
+        // Wrote a CLI file with no vectors at all.
+        (&["--format", "cli", "--beam-offset", "100"][..], "cube.stl"),
+        (&["--format", "png", "--exposure", "NaN"][..], "--exposure"),
+        (
+            &["--format", "gcode", "--bed-center", "NaN,0"][..],
+            "--bed-center",
+        ),
+        // Refused, but after creating the output folder.
+        (&["--format", "png", "--pixel-size", "0"][..], "pixel size"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        refused_cmd(&args, &[name], dir.path(), 1);
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn slice_stack_whose_spacing_overflows_f32_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("stack");
+    copy_dir(&scans().join("vtk_headsq_quarter/png_ct16"), &stack);
+    let json = stack.join("volume.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    v["spacing_mm"] = serde_json::json!([1e308, 1e308, 1e308]);
+    std::fs::write(&json, serde_json::to_string(&v).unwrap()).unwrap();
+    // Was accepted, and failed only when writing infinite vertices, naming the output.
+    let err = refused(&stack, &["--hu", "1150"], "volume.json");
+    assert!(err.contains("beyond"), "{err}");
+}
+
+#[test]
+fn distance_maps_must_be_named_ply() {
+    let dir = tempfile::tempdir().unwrap();
+    let cube = cube_file(dir.path(), "cube.stl", 1.0);
+    // Was exit 0 with PLY bytes in a file named .stl.
+    let map = dir.path().join("map.stl");
+    refused_cmd(
+        &["fit", p(&cube), p(&cube), "--map", p(&map)],
+        &["--map", "map.stl", ".ply"],
+        dir.path(),
+        1,
+    );
+    refused_cmd(
+        &["compare", p(&cube), p(&cube), "--map", p(&map)],
+        &["--map", "map.stl"],
+        dir.path(),
+        1,
+    );
+}
