@@ -140,14 +140,6 @@ fn write_file(
     Ok(())
 }
 
-/// Most hatch lines one CLI layer may need (its bounding box diagonal over the spacing): a
-/// 1 m part at 1 µm spacing; past it the spacing is a typo and the vectors would not fit in
-/// memory.
-const MAX_HATCH_LINES_PER_LAYER: f64 = 1e6;
-
-/// Most pixels of one PNG layer, as the automatic resolution allows.
-const MAX_PNG_PIXELS: f64 = 4.0e8;
-
 /// Runs `osteon slice`. A run that fails leaves no output folder it created behind.
 pub fn run(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
     let existed = a.output.exists();
@@ -214,9 +206,10 @@ fn run_inner(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
                     .parse()
                     .map_err(|_| bad(format!("--resolution {r}: bad height")))?,
             ];
-            if res[0] as f64 * res[1] as f64 > MAX_PNG_PIXELS {
+            if res[0] as f64 * res[1] as f64 > png::MAX_PNG_PIXELS {
                 return Err(bad(format!(
-                    "--resolution {r}: more than {MAX_PNG_PIXELS:e} pixels per layer"
+                    "--resolution {r}: more than {:e} pixels per layer",
+                    png::MAX_PNG_PIXELS
                 )));
             }
             Some(res)
@@ -266,13 +259,15 @@ fn run_inner(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
     );
 
     if a.format == Format::Cli {
-        // Checked before planning: a tiny spacing would allocate billions of vectors.
+        // Checked here too (the planner refuses it per layer) to name the flag before the
+        // output folder is made.
         let diag = (bounds[2] - bounds[0]).hypot(bounds[3] - bounds[1]);
         let lines = diag / a.hatch_spacing;
-        if a.hatch_spacing > 0.0 && (lines.is_nan() || lines > MAX_HATCH_LINES_PER_LAYER) {
+        if a.hatch_spacing > 0.0 && (lines.is_nan() || lines > clf::MAX_HATCH_LINES_PER_LAYER) {
             return Err(bad(format!(
-                "--hatch-spacing {}: {lines:.0} hatch lines across a {diag:.1} mm layer (limit {MAX_HATCH_LINES_PER_LAYER:e})",
-                a.hatch_spacing
+                "--hatch-spacing {}: {lines:.0} hatch lines across a {diag:.1} mm layer (limit {:e})",
+                a.hatch_spacing,
+                clf::MAX_HATCH_LINES_PER_LAYER
             )));
         }
     }

@@ -153,10 +153,37 @@ pub struct ClfReport {
     pub mass_g: f64,
 }
 
+/// Most hatch lines across one layer (a 1 m part at 1 µm spacing): past it the spacing is a
+/// typo and the vectors would not fit in memory.
+pub const MAX_HATCH_LINES_PER_LAYER: f64 = 1e6;
+
 /// Computes the contours and hatches of a layer.
+///
+/// Errors: [`SliceError::InvalidOption`] for bad options, or a spacing that would need more
+/// than [`MAX_HATCH_LINES_PER_LAYER`] lines across the layer.
 pub fn plan_layer(layer: &Layer, o: &ClfOptions) -> Result<ClfLayer, SliceError> {
     o.check()?;
     let region = layer.region();
+    // Checked before the lines are made: the layer's diagonal over the spacing bounds their
+    // number whatever the angle.
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for p in region.loops().flatten() {
+        for a in 0..2 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    if lo[0].is_finite() {
+        let diag = (hi[0] - lo[0]).hypot(hi[1] - lo[1]);
+        let lines = diag / o.hatch_spacing_mm;
+        if lines.is_nan() || lines > MAX_HATCH_LINES_PER_LAYER {
+            return Err(SliceError::InvalidOption(format!(
+                "hatch spacing {} mm: {lines:.0} hatch lines across a {diag:.1} mm layer \
+                 (limit {MAX_HATCH_LINES_PER_LAYER:e})",
+                o.hatch_spacing_mm
+            )));
+        }
+    }
     let contour = region.offset(-o.beam_offset_mm);
     let hatch_area = if o.hatch_contour_gap_mm > 0.0 {
         contour.offset(-o.hatch_contour_gap_mm)

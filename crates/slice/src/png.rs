@@ -104,6 +104,10 @@ pub struct PngFrame {
     pub pixel_mm: f64,
 }
 
+/// Most pixels of one PNG layer (20 000 × 20 000): a layer is one grey byte per pixel in
+/// memory, so a larger frame (a typo in a resolution or a pixel size) would not fit.
+pub const MAX_PNG_PIXELS: f64 = 4.0e8;
+
 impl PngFrame {
     /// The frame for parts within `bounds` ([xmin, ymin, xmax, ymax], mm).
     pub fn new(bounds: [f64; 4], o: &PngOptions) -> Result<PngFrame, SliceError> {
@@ -127,6 +131,11 @@ impl PngFrame {
                         "resolution must be non-zero".into(),
                     ));
                 }
+                if w as f64 * h as f64 > MAX_PNG_PIXELS {
+                    return Err(SliceError::InvalidOption(format!(
+                        "resolution {w} x {h}: more than {MAX_PNG_PIXELS:e} pixels per layer"
+                    )));
+                }
                 let (need_w, need_h) = ((bounds[2] - bounds[0]) / p, (bounds[3] - bounds[1]) / p);
                 if need_w > w as f64 || need_h > h as f64 {
                     return Err(SliceError::InvalidOption(format!(
@@ -138,7 +147,7 @@ impl PngFrame {
             None => {
                 let w = ((bounds[2] - bounds[0]) / p).ceil() + 2.0 * o.margin_px as f64;
                 let h = ((bounds[3] - bounds[1]) / p).ceil() + 2.0 * o.margin_px as f64;
-                if w * h > 4.0e8 {
+                if w * h > MAX_PNG_PIXELS {
                     return Err(SliceError::InvalidOption(format!(
                         "{w:.0} x {h:.0} pixels at {p} mm/px is too large"
                     )));

@@ -111,6 +111,29 @@ fn png_zip_bundle_has_header_and_every_layer_and_is_deterministic() {
         &PngOptions::default().with_pixel_size_mm(0.0)
     )
     .is_err());
+    // An explicit resolution past the pixel limit is refused before anything is allocated
+    // (it aborted the process through a recipe); the largest allowed one is accepted.
+    let huge = PngOptions::default().with_resolution(Some([99_999_999, 99_999_999]));
+    assert!(matches!(
+        PngFrame::new([0.0, 0.0, 1.0, 1.0], &huge),
+        Err(SliceError::InvalidOption(m)) if m.contains("pixels per layer")
+    ));
+    let most = PngOptions::default().with_resolution(Some([20_000, 20_000]));
+    assert!(PngFrame::new([0.0, 0.0, 1.0, 1.0], &most).is_ok());
+}
+
+#[test]
+fn clf_hatch_spacing_beyond_the_line_limit_is_refused() {
+    // 1e-9 mm spacing across a ~30 mm layer: 3e10 lines (the planner aborted allocating
+    // them); 0.01 mm is fine.
+    let ls = sliced(0.25);
+    let tiny = ClfOptions::default().with_hatch_spacing_mm(1e-9);
+    assert!(matches!(
+        clf::plan_layer(&ls[0], &tiny),
+        Err(SliceError::InvalidOption(m)) if m.contains("hatch lines")
+    ));
+    let fine = ClfOptions::default().with_hatch_spacing_mm(0.01);
+    assert!(!clf::plan_layer(&ls[0], &fine).unwrap().hatches.is_empty());
 }
 
 /// File names of a zip archive from its central directory (independent of the zip crate).
