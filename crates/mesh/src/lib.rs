@@ -79,4 +79,18 @@ pub enum MeshError {
     /// The caller cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// Smoothing collapsed a closed mesh so far that giving its volume back would move the
+    /// surface by a quarter of its size or more: the mesh is too coarse for the filter (a box
+    /// of 12 triangles is all "high frequency" and shrinks to a point).
+    #[error(
+        "smoothing left {left_pct:.1} % of the enclosed volume and restoring it would move \
+         the surface by {offset_mm:.3e} mm: the mesh is too coarse for this filter (raise the \
+         pass band, use fewer iterations, or do not smooth it)"
+    )]
+    VolumeCollapsed {
+        /// Volume the filter left, percent of the input's.
+        left_pct: f64,
+        /// The offset along the normals that would give the volume back, mm.
+        offset_mm: f64,
+    },
 }

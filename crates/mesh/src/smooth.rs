@@ -332,7 +332,9 @@ const CHUNK: usize = 4096;
 ///
 /// Errors: [`MeshError::Empty`] without triangles, [`MeshError::InvalidOption`],
 /// [`MeshError::IndexOutOfRange`] / [`MeshError::NonFinite`] /
-/// [`MeshError::TooManyVertices`] for a malformed mesh, [`MeshError::Cancelled`].
+/// [`MeshError::TooManyVertices`] for a malformed mesh, [`MeshError::Cancelled`],
+/// [`MeshError::VolumeCollapsed`] when giving the volume back would move the surface by a
+/// quarter of the mesh's size or more (a mesh too coarse for the filter).
 /// Progress: stage `"smooth"` with one unit per iteration.
 pub fn smooth(
     mesh: &Mesh,
@@ -390,6 +392,15 @@ pub fn smooth(
         } else {
             (signed_volume(&mesh.triangles, &rel), 0.0)
         };
+    // An offset of a quarter of the mesh's size or more means the filter collapsed the shape
+    // (a 12-triangle box shrinks to a point and the offset ran to 7e9 mm): refuse rather
+    // than inflate a crumpled surface.
+    if volume_offset_mm.is_nan() || volume_offset_mm.abs() >= MAX_OFFSET_OF_SIZE * diag {
+        return Err(MeshError::VolumeCollapsed {
+            left_pct: 100.0 * filter_volume / volume_before_mm3,
+            offset_mm: volume_offset_mm,
+        });
+    }
     let positions: Vec<Vec3> = rel
         .par_iter()
         .with_min_len(CHUNK)
@@ -563,6 +574,11 @@ fn signed_volume(triangles: &[[u32; 3]], rel: &[DVec3]) -> f64 {
         .sum::<f64>()
         / 6.0
 }
+
+/// Largest volume-restoring offset, as a share of the mesh's box diagonal: bone meshes need
+/// hundredths of a millimetre, a 4-voxel block shrunk to 29 % of its volume a tenth of its
+/// size; a shape the filter collapsed to a point much more.
+const MAX_OFFSET_OF_SIZE: f64 = 0.25;
 
 /// Moves every smoothed vertex by one common distance δ along its area-weighted unit
 /// normal so that the enclosed volume is `target` again. With the normals fixed, the

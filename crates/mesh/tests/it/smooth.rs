@@ -306,6 +306,23 @@ fn bad_input_is_an_error() {
         none(&bad, &SmoothOptions::default()),
         MeshError::IndexOutOfRange { .. }
     ));
+    // A 12-triangle box: the filter collapses it toward its centre, and restoring the volume
+    // along the normals gave a box ~1e10 mm across. Refused; without volume restoration the
+    // (collapsed) result is returned as asked.
+    let cube = osteon_mesh::shapes::cuboid(Vec3::ZERO, Vec3::splat(10.0));
+    assert_eq!(cube.triangles.len(), 12);
+    let e = none(&cube, &SmoothOptions::default());
+    assert!(
+        matches!(e, MeshError::VolumeCollapsed { left_pct, offset_mm } if left_pct < 50.0 && offset_mm.abs() > 4.3),
+        "{e}"
+    );
+    assert!(e.to_string().contains("too coarse"), "{e}");
+    let (s, r) = run(&cube, &SmoothOptions::default().preserve_volume(false));
+    assert!(r.volume_after_mm3.abs() < 500.0, "{r}");
+    assert!(
+        s.positions.iter().all(|p| p.abs().max_element() <= 10.0),
+        "{r}"
+    );
 }
 
 #[test]
@@ -367,22 +384,48 @@ fn same_output_on_any_thread_count() {
 
 #[test]
 fn folds_are_rolled_back() {
-    // A plate one voxel thick: strong smoothing pulls its two sides through each other.
+    // Two 12 × 12 sheets one voxel apart, joined along one edge (a hairpin): the default
+    // smoothing shrinks them and the volume is given back by an outward offset, which pushes
+    // the two faces of the one-voxel gap through each other.
+    let m = voxels(
+        |i, j, k| {
+            (0..12).contains(&i)
+                && (0..12).contains(&j)
+                && (k == 0 || k == 2 || (k == 1 && j == 11))
+        },
+        -1,
+        13,
+    );
+    assert!(self_intersections(&m).is_empty());
+    let o = SmoothOptions::default();
+    let (s, r) = run(&m, &o.clone().prevent_self_intersections(false));
+    assert_eq!(r.self_intersecting_faces_after, None);
+    let folded = self_intersections(&s).faces.len();
+    let (s, r) = run(&m, &o);
+    println!("{folded} folded faces without the check; {r}");
+    assert!(folded > 0, "the test needs folds to roll back");
+    assert_eq!(r.self_intersecting_faces_after, Some(0), "{r}");
+    assert!(self_intersections(&s).is_empty());
+    assert!(r.rolled_back_vertices > 0);
+}
+
+#[test]
+fn a_shape_the_filter_collapses_is_refused() {
+    // A plate one voxel thick under very strong smoothing flattens to a sheet: giving its
+    // volume back would move the surface by metres (it did, before that was refused).
     let m = voxels(
         |i, j, k| k == 0 && (0..12).contains(&i) && (0..12).contains(&j),
         -1,
         13,
     );
-    assert!(self_intersections(&m).is_empty());
     let strong = SmoothOptions::default().iterations(200).passband(0.001);
-    let (s, r) = run(&m, &strong.clone().prevent_self_intersections(false));
-    assert_eq!(r.self_intersecting_faces_after, None);
-    let folded = self_intersections(&s).faces.len();
-    let (s, r) = run(&m, &strong);
-    println!("{folded} folded faces without the check; {r}");
-    assert_eq!(r.self_intersecting_faces_after, Some(0), "{r}");
-    assert!(self_intersections(&s).is_empty());
-    if folded > 0 {
-        assert!(r.rolled_back_vertices > 0);
-    }
+    let e = smooth(&m, &strong, &NoProgress, &NeverCancel).unwrap_err();
+    assert!(
+        matches!(e, MeshError::VolumeCollapsed { offset_mm, .. } if offset_mm.abs() > 100.0),
+        "{e}"
+    );
+    // Without volume restoration the flattened result is what was asked for.
+    let (s, r) = run(&m, &strong.preserve_volume(false));
+    assert!(r.volume_after_mm3.abs() < 1.0, "{r}");
+    assert!(s.positions.iter().all(|p| p.abs().max_element() < 13.0));
 }
