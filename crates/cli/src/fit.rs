@@ -320,8 +320,13 @@ pub fn fit_cmd(a: &FitArgs, quiet: bool) -> Result<ExitCode, Failure> {
             }
         );
         println!(
-            "  max penetration   {}{}",
+            "  max penetration   {}{}{}",
             mm(r.max_penetration_mm),
+            r.max_penetration_certified_mm
+                .filter(|&g| g > 0.0)
+                .map_or(String::new(), |g| format!(
+                    " (true maximum within +{g:.4} mm)"
+                )),
             r.max_penetration_at.map_or(String::new(), |p| format!(
                 " at [{:.3}, {:.3}, {:.3}]",
                 p[0], p[1], p[2]
@@ -358,6 +363,9 @@ pub fn fit_cmd(a: &FitArgs, quiet: bool) -> Result<ExitCode, Failure> {
                 c.value.map_or("n/a".into(), |v| format!("{v:.4}")),
                 c.limit
             );
+            if !c.pass && c.note.contains("certified") {
+                println!("    {}", c.note);
+            }
         }
         if !outputs.is_empty() {
             println!(

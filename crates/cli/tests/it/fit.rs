@@ -75,6 +75,13 @@ fn fit_verdict_json_and_map() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("FAIL") && stdout(&o).contains("min_clearance"));
+    // A limit at the depth itself: the true maximum may lie above it (the depth is certified
+    // within a tolerance), so the check fails and says why.
+    let o = osteon(&["fit", p(&pp), p(&bp), "--max-penetration", "0.5"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("true maximum within +"), "{out}");
+    assert!(out.contains("certified only within"), "{out}");
 }
 
 #[test]
