@@ -97,17 +97,23 @@ fn slice_stack_with_one_slice_of_another_size() {
     );
 }
 
-#[test]
-fn volume_json_with_zero_spacing() {
+/// The error of meshing a copy of the quarter head slice stack whose `volume.json` gives
+/// `spacing` (it must name `volume.json`).
+fn stack_with_spacing_error(spacing: [f64; 3]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     copy_dir(&scans().join("vtk_headsq_quarter/png_ct16"), &stack);
     let json = stack.join("volume.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    v["spacing_mm"] = serde_json::json!([3.2, 0.0, 1.5]);
+    v["spacing_mm"] = serde_json::json!(spacing);
     std::fs::write(&json, serde_json::to_string(&v).unwrap()).unwrap();
-    let err = refused(&stack, &["--hu", "1150"], "volume.json");
+    refused(&stack, &["--hu", "1150"], "volume.json")
+}
+
+#[test]
+fn volume_json_with_zero_spacing() {
+    let err = stack_with_spacing_error([3.2, 0.0, 1.5]);
     assert!(err.contains("spacing"), "{err}");
 }
 
@@ -368,16 +374,8 @@ fn slice_refuses_absurd_options_without_aborting_or_leaving_a_folder() {
 
 #[test]
 fn slice_stack_whose_spacing_overflows_f32_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = dir.path().join("stack");
-    copy_dir(&scans().join("vtk_headsq_quarter/png_ct16"), &stack);
-    let json = stack.join("volume.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    v["spacing_mm"] = serde_json::json!([1e308, 1e308, 1e308]);
-    std::fs::write(&json, serde_json::to_string(&v).unwrap()).unwrap();
     // Was accepted, and failed only when writing infinite vertices, naming the output.
-    let err = refused(&stack, &["--hu", "1150"], "volume.json");
+    let err = stack_with_spacing_error([1e308, 1e308, 1e308]);
     assert!(err.contains("beyond"), "{err}");
 }
 
