@@ -454,6 +454,24 @@ impl Recipe {
     /// Checks value ranges the option structs do not check when read.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |reason: String| Err(Error::Recipe { reason });
+        // A NaN limit would fail every check (exit 1) instead of being a recipe error.
+        let c = &self.checks;
+        for (name, limit) in [
+            ("min_volume_mm3", c.min_volume_mm3),
+            ("max_volume_mm3", c.max_volume_mm3),
+            ("max_volume_vs_voxels_pct", c.max_volume_vs_voxels_pct),
+            ("max_decimate_deviation_mm", c.max_decimate_deviation_mm),
+            ("max_offset_error_mm", c.max_offset_error_mm),
+            ("max_offset_error_p99_mm", c.max_offset_error_p99_mm),
+            ("max_hausdorff_mm", c.max_hausdorff_mm),
+            ("max_hd95_mm", c.max_hd95_mm),
+            ("max_mean_deviation_mm", c.max_mean_deviation_mm),
+            ("max_slice_volume_error_pct", c.max_slice_volume_error_pct),
+        ] {
+            if let Some(v) = limit.filter(|v| !v.is_finite()) {
+                return bad(format!("checks.{name} = {v} is not a finite number"));
+            }
+        }
         if let Some(s) = &self.select {
             if let Err(e) = s.validate() {
                 return bad(format!("select: {e}"));
@@ -689,6 +707,22 @@ mod tests {
         assert!(r.smooth.is_none());
         // The round trip keeps everything.
         assert_eq!(Recipe::from_table(r.to_table().unwrap()).unwrap(), r);
+    }
+
+    #[test]
+    fn a_check_limit_that_is_not_a_number_is_a_recipe_error() {
+        // TOML has `nan`: it failed every check (exit 1) instead of naming the key.
+        for (key, v) in [
+            ("max_volume_vs_voxels_pct", "nan"),
+            ("max_hausdorff_mm", "inf"),
+        ] {
+            let e = Recipe::parse(&format!("[checks]\n{key} = {v}\n")).unwrap_err();
+            assert!(
+                matches!(e, Error::Recipe { .. }) && e.to_string().contains(key),
+                "{e}"
+            );
+        }
+        assert!(Recipe::parse("[checks]\nmax_hausdorff_mm = 0.5\n").is_ok());
     }
 
     #[test]
