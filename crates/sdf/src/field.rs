@@ -246,6 +246,9 @@ impl Shape {
 }
 
 /// The grid of cubic `voxel` edges over `mesh`'s box padded by `pad` mm on every side.
+/// Errors: [`SdfError::InvalidOption`] for a grid too large to index,
+/// [`SdfError::Precision`] where the mesh's `f32` coordinates are coarser than a quarter of
+/// the voxel.
 pub(crate) fn grid_for(mesh: &Mesh, voxel: f64, pad: f64) -> Result<Grid, SdfError> {
     let b = mesh.bounds().ok_or(SdfError::Empty)?;
     let (lo, hi) = (b.min.as_dvec3() - pad, b.max.as_dvec3() + pad);
@@ -255,6 +258,17 @@ pub(crate) fn grid_for(mesh: &Mesh, voxel: f64, pad: f64) -> Result<Grid, SdfErr
         return Err(SdfError::InvalidOption(format!(
             "voxel {voxel} mm gives a grid of {dims:?} voxels"
         )));
+    }
+    // Meshes are f32: far from the origin their coordinates step by more than the voxel
+    // (a 10 mm box 1e7 mm out steps by 1 mm and the offset ran for a quarter of an hour).
+    let far = lo.abs().max(hi.abs()).max_element();
+    let step = far * f64::from(f32::EPSILON);
+    if step > 0.25 * voxel {
+        return Err(SdfError::Precision {
+            coordinate_mm: far,
+            step_mm: step,
+            voxel_mm: voxel,
+        });
     }
     let dims = dims.map(|d| d as usize);
     // Centre the grid on the box so padding is symmetric.

@@ -333,6 +333,21 @@ pub enum SdfError {
     /// Surface extraction failed.
     #[error("extraction: {0}")]
     Iso(IsoError),
+    /// The mesh lies so far from the origin that its `f32` coordinates are coarser than a
+    /// quarter of the voxel there: the field and the output could not resolve the voxel.
+    #[error(
+        "the mesh reaches {coordinate_mm:.3e} mm from the origin, where its f32 coordinates step \
+         by {step_mm:.3e} mm, more than a quarter of the {voxel_mm} mm voxel; move it nearer \
+         the origin or choose a larger voxel"
+    )]
+    Precision {
+        /// Largest coordinate magnitude of the grid, mm.
+        coordinate_mm: f64,
+        /// Spacing of `f32` values there, mm.
+        step_mm: f64,
+        /// The voxel size, mm.
+        voxel_mm: f64,
+    },
     /// The caller cancelled.
     #[error("cancelled")]
     Cancelled,

@@ -160,6 +160,35 @@ fn memory_budget_is_enforced_with_numbers() {
 }
 
 #[test]
+fn a_mesh_far_from_the_origin_is_refused_for_its_precision() {
+    // A 10 mm box 1e7 mm out: its f32 coordinates step by ~1 mm, coarser than the default
+    // voxel (the offset ran for a quarter of an hour). 1e3 mm out (patient coordinates)
+    // is fine.
+    let far = cube(10.0).map_positions(|p| p + Vec3::new(1e7, 0.0, 0.0));
+    let o = SdfOptions::default();
+    let (p, c) = (&NoProgress, &NeverCancel);
+    for r in [
+        offset(&far, 1.0, &o, p, c).map(|_| ()),
+        shell(&far, 1.0, ShellSide::Inward, &o, p, c).map(|_| ()),
+        wrap(&far, &o, p, c).map(|_| ()),
+    ] {
+        match r {
+            Err(SdfError::Precision {
+                coordinate_mm,
+                step_mm,
+                voxel_mm,
+            }) => assert!(coordinate_mm > 1e7 && step_mm > 1.0 && step_mm > 0.25 * voxel_mm),
+            other => panic!("expected Precision, got {other:?}"),
+        }
+    }
+    // A coarse enough voxel resolves it.
+    let coarse = opts(5.0);
+    assert!(offset(&far, 10.0, &coarse, p, c).is_ok());
+    let near = cube(10.0).map_positions(|p| p + Vec3::new(1e3, -500.0, 1800.0));
+    assert!(offset(&near, 1.0, &opts(0.5), p, c).is_ok());
+}
+
+#[test]
 fn bad_arguments_are_errors() {
     let s = icosphere(10.0, 1, Vec3::ZERO);
     let (p, c) = (&NoProgress, &NeverCancel);
