@@ -230,7 +230,8 @@ impl DecimateOptions {
         self
     }
 
-    fn check(&self) -> Result<(), MeshError> {
+    /// Checks every value; [`MeshError::InvalidOption`] names the first bad one.
+    pub fn validate(&self) -> Result<(), MeshError> {
         if self.max_error_mm.is_none() && self.target_triangles.is_none() && self.ratio.is_none() {
             return Err(MeshError::InvalidOption(
                 "decimation needs a stop criterion: max_error_mm, target_triangles or ratio".into(),
@@ -365,7 +366,7 @@ pub fn decimate(
     progress: &dyn Progress,
     cancel: &dyn Cancel,
 ) -> Result<(Mesh, DecimateReport), MeshError> {
-    opts.check()?;
+    opts.validate()?;
     mesh.validate()?;
     if mesh.triangles.is_empty() {
         return Err(MeshError::Empty);

@@ -477,6 +477,18 @@ impl Recipe {
                 return bad(format!("select: {e}"));
             }
         }
+        // Checked here too (the steps check them when they run): a bad value is then named
+        // with its section, before any work.
+        if let Some(s) = &self.smooth {
+            if let Err(e) = s.validate() {
+                return bad(format!("smooth: {e}"));
+            }
+        }
+        if let Some(d) = &self.decimate {
+            if let Err(e) = d.validate() {
+                return bad(format!("decimate: {e}"));
+            }
+        }
         if let Some(o) = &self.offset {
             if let Err(e) = o.sdf.validate() {
                 return bad(format!("offset.sdf: {e}"));
@@ -707,6 +719,21 @@ mod tests {
         assert!(r.smooth.is_none());
         // The round trip keeps everything.
         assert_eq!(Recipe::from_table(r.to_table().unwrap()).unwrap(), r);
+    }
+
+    #[test]
+    fn bad_smooth_and_decimate_values_are_recipe_errors_naming_the_section() {
+        let e = Recipe::parse("[decimate]\nmax_error_mm = -1.0\n").unwrap_err();
+        assert!(
+            matches!(e, Error::Recipe { .. }) && e.to_string().contains("decimate: "),
+            "{e}"
+        );
+        let e = Recipe::parse("[smooth]\npassband = 3.0\n").unwrap_err();
+        assert!(
+            matches!(e, Error::Recipe { .. }) && e.to_string().contains("smooth: "),
+            "{e}"
+        );
+        assert!(Recipe::parse("[decimate]\nmax_error_mm = 0.1\n[smooth]\n").is_ok());
     }
 
     #[test]
