@@ -134,7 +134,7 @@ pub enum Sampling {
     /// to [`CompareOptions::quadrature_tolerance_mm`], with an error estimate.
     #[default]
     Adaptive,
-    /// Every vertex only, each with a third of the area of its triangles (the trapezoid
+    /// Every vertex only, each with a third of the area of its triangles (the degree-1
     /// rule, exact for a distance linear on every triangle), and the percentile of the
     /// distance taken linear over each triangle. The samples of the vertex-based Hausdorff
     /// of VTK, MeshLib or 3D Slicer, at about a third of the adaptive rule's queries; no
@@ -336,11 +336,11 @@ pub fn compare_with(
         }
     }
     for (name, d) in [("a->b", &ab), ("b->a", &ba)] {
-        if d.budget_reached {
+        // Only the adaptive rule has a budget, and it always estimates its error.
+        if let (true, Some(e)) = (d.budget_reached, d.quadrature_error_mm) {
             warnings.push(format!(
-                "the {name} quadrature reached its budget of {} samples: estimated error {:.5} mm",
-                opts.target_samples,
-                d.quadrature_error_mm.unwrap_or(f64::NAN)
+                "the {name} quadrature reached its budget of {} samples: estimated error {e:.5} mm",
+                opts.target_samples
             ));
         }
     }
@@ -582,7 +582,8 @@ impl Piece {
 /// The percentile of `|d|` over the surface: the smallest `h` whose area `{|d| ≤ h}`
 /// reaches `goal`, where `|d|` is modelled by `pieces`: piecewise linear between the
 /// quadrature's samples on every sub-triangle the quadrature resolves (each cut at its
-/// centroid), point masses with the quadrature weights on the others (see `directed`).
+/// centroid), point masses with the quadrature weights on the others (see `adaptive`); with
+/// vertex sampling, one linear piece over each whole triangle (see `vertex_rule`).
 /// The adaptive quadrature integrates mean and RMS well, but as a step function of its
 /// samples it would put a large triangle's area on a few values, which shifts a percentile
 /// (a property of the distribution, not an integral); the interpolant spreads each piece's
@@ -806,7 +807,7 @@ fn answers<P: Sync>(
 }
 
 /// A triangle's area, the `|d|`-relevant value at its centroid and its refinement
-/// indicator (step 2 of [`directed`]).
+/// indicator (step 2 of [`adaptive`]).
 #[derive(Clone, Copy)]
 struct Coarse {
     area: f64,
@@ -991,9 +992,9 @@ fn adaptive(
             // The closest triangle of the corner nearest to the surface.
             let a = t.map(|i| vq[i as usize]);
             let mut hint = a[0];
-            for x in &a[1..] {
-                if x.distance.abs() < hint.distance.abs() {
-                    hint = *x;
+            for c in &a[1..] {
+                if c.distance.abs() < hint.distance.abs() {
+                    hint = *c;
                 }
             }
             let q = y

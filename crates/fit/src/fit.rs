@@ -46,7 +46,9 @@
 //! the 2 472 vertex distances 3.6 ms (38 node visits and 12 triangle tests a query), the
 //! crossing test 1.9 ms (40 k node pairs for 4 603 box-overlapping triangle pairs), the depth
 //! search 10.6 ms (2 620 starting triangles, 5 910 evaluations, 36 k triangle distances for
-//! the bounds), the volume 2.4 ms; without contact (`plate_gap`) the clearance costs 6 ms
+//! the bounds; later, on an idle machine, 7.3 ms before and 6.0 ms after the neighbour
+//! candidates and the clipping test of [`crate::maximize`], one thread, min of 20), the
+//! volume 2.4 ms; without contact (`plate_gap`) the clearance costs 6 ms
 //! (58 k node pairs: a plate that follows the bone at a constant gap leaves every facing pair
 //! within the bound). Two threads halve the sum. What sets the cost is exactness with
 //! reproducible answers: among equally close triangles (a closest point on a shared vertex)
@@ -60,8 +62,8 @@
 //! candidates whose plane distance already exceeds it, edge tables sorted and checked per
 //! vertex in parallel (a vertex's own group decides whether its edges are paired), lists
 //! sized before they are filled. Together, one thread, same run at load 3–5, min of 30:
-//! 22.9 → 21.6 ms (`plate_pushed`), 19.0 → 18.1 ms (`plate_gap`). Tried and dropped: a branch-free choice
-//! of the nearer child in the closest-point walk (7 % slower), no transparent huge pages in
+//! 22.9 → 21.6 ms (`plate_pushed`), 19.0 → 18.1 ms (`plate_gap`). Tried and dropped: a
+//! branch-free choice of the nearer child in the closest-point walk (7 % slower), no transparent huge pages in
 //! the allocator (`MIMALLOC_ALLOW_THP=0`: fit on two threads 13.1 → 13.9 ms, page faults
 //! ×15).
 

@@ -309,31 +309,33 @@ impl SignedIndex {
         normal(c).normalize_or_zero() * self.sign
     }
 
+    /// The directed edges `v → to` as `[to, third vertex]` (a group of the table `out`).
+    fn group(&self, v: u32) -> &[[u32; 2]] {
+        &self.out[self.first[v as usize] as usize..self.first[v as usize + 1] as usize]
+    }
+
+    /// Corners of the triangle across edge `a → b` (the one with edge `b → a`), if any.
+    fn across(&self, a: u32, b: u32) -> Option<Tri> {
+        self.group(b)
+            .iter()
+            .find(|o| o[0] == a)
+            .map(|o| [b, a, o[1]].map(|i| self.positions[i as usize]))
+    }
+
     /// Sum of the unit normals of the two triangles of edge `a → b` of triangle `t`.
     fn edge_normal(&self, t: usize, a: u32, b: u32) -> DVec3 {
         let n = self.face_normal(&self.near_corners(t as u32));
-        let (s, e) = (
-            self.first[b as usize] as usize,
-            self.first[b as usize + 1] as usize,
-        );
-        match self.out[s..e].iter().find(|o| o[0] == a) {
-            Some(o) => {
-                let c = [b, a, o[1]].map(|i| self.positions[i as usize]);
-                n + self.face_normal(&c)
-            }
+        match self.across(a, b) {
+            Some(c) => n + self.face_normal(&c),
             None => n,
         }
     }
 
     /// Angle-weighted sum of the unit normals of the triangles around vertex `v`.
     fn vertex_normal(&self, v: u32) -> DVec3 {
-        let (s, e) = (
-            self.first[v as usize] as usize,
-            self.first[v as usize + 1] as usize,
-        );
         let p = self.positions[v as usize];
         let mut n = DVec3::ZERO;
-        for o in &self.out[s..e] {
+        for o in self.group(v) {
             let c = [
                 p,
                 self.positions[o[0] as usize],
@@ -425,20 +427,12 @@ impl SignedIndex {
     pub(crate) fn edge_neighbours_toward(&self, t: u32, x: DVec3) -> [Option<Tri>; 3] {
         let tri = self.triangles[t as usize];
         let c = self.near_corners(t);
-        let n = (c[1] - c[0]).cross(c[2] - c[0]);
+        let n = normal(&c);
         std::array::from_fn(|k| {
-            if (c[(k + 1) % 3] - c[k]).cross(x - c[k]).dot(n) >= 0.0 {
-                return None;
-            }
-            let (a, b) = (tri[k], tri[(k + 1) % 3]);
-            let (s, e) = (
-                self.first[b as usize] as usize,
-                self.first[b as usize + 1] as usize,
-            );
-            self.out[s..e]
-                .iter()
-                .find(|o| o[0] == a)
-                .map(|o| [b, a, o[1]].map(|i| self.positions[i as usize]))
+            let outside = (c[(k + 1) % 3] - c[k]).cross(x - c[k]).dot(n) < 0.0;
+            outside
+                .then(|| self.across(tri[k], tri[(k + 1) % 3]))
+                .flatten()
         })
     }
 

@@ -62,7 +62,7 @@
 //! `osteon_sdf`'s untangling runs the same search over an 8-ary hierarchy it keeps and
 //! refits across its rounds; it is built from this module's pieces, public but hidden from
 //! the documentation ([`Aabb`], [`Lanes`], [`morton_keys`], [`Fan`], [`touching_apart`],
-//! [`o2`], [`o3_sure`], [`proj`], [`outside_an_edge`]): one implementation, one answer.
+//! [`o3_sure`], [`proj`], [`outside_an_edge`]): one implementation, one answer.
 
 use osteon_geom::Vec3;
 use rayon::prelude::*;
@@ -975,9 +975,8 @@ fn c3(p: &[f64; 3]) -> Coord3D<f64> {
 }
 
 /// Sign of the exact 2-D orientation of `c` against the line `ab`.
-#[doc(hidden)]
 #[inline]
-pub fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
+pub(crate) fn o2(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
     // Shewchuk's stage-A filter, then exact integers, then `robust` (see `o3`).
     let l = (a[0] - c[0]) * (b[1] - c[1]);
     let r = (a[1] - c[1]) * (b[0] - c[0]);
@@ -1154,7 +1153,7 @@ impl Aabb {
     }
     /// The closed boxes have a point in common.
     #[inline(always)]
-    pub fn overlaps(&self, o: &Aabb) -> bool {
+    fn overlaps(&self, o: &Aabb) -> bool {
         // Non-short-circuit `&`: branch-free, the six comparisons vectorise.
         (self.min[0] <= o.max[0])
             & (o.min[0] <= self.max[0])

@@ -337,13 +337,13 @@ pub enum SdfError {
     /// quarter of the voxel there: the field and the output could not resolve the voxel.
     #[error(
         "the mesh reaches {coordinate_mm:.3e} mm from the origin, where its f32 coordinates step \
-         by {step_mm:.3e} mm, more than a quarter of the {voxel_mm} mm voxel; move it nearer \
-         the origin or choose a larger voxel"
+         by up to {step_mm:.3e} mm, more than a quarter of the {voxel_mm} mm voxel; move it \
+         nearer the origin or choose a larger voxel"
     )]
     Precision {
         /// Largest coordinate magnitude of the grid, mm.
         coordinate_mm: f64,
-        /// Spacing of `f32` values there, mm.
+        /// Upper bound of the spacing of `f32` values there (`|x| · f32::EPSILON`), mm.
         step_mm: f64,
         /// The voxel size, mm.
         voxel_mm: f64,

@@ -454,22 +454,16 @@ impl Recipe {
     /// Checks value ranges the option structs do not check when read.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |reason: String| Err(Error::Recipe { reason });
-        // A NaN limit would fail every check (exit 1) instead of being a recipe error.
-        let c = &self.checks;
-        for (name, limit) in [
-            ("min_volume_mm3", c.min_volume_mm3),
-            ("max_volume_mm3", c.max_volume_mm3),
-            ("max_volume_vs_voxels_pct", c.max_volume_vs_voxels_pct),
-            ("max_decimate_deviation_mm", c.max_decimate_deviation_mm),
-            ("max_offset_error_mm", c.max_offset_error_mm),
-            ("max_offset_error_p99_mm", c.max_offset_error_p99_mm),
-            ("max_hausdorff_mm", c.max_hausdorff_mm),
-            ("max_hd95_mm", c.max_hd95_mm),
-            ("max_mean_deviation_mm", c.max_mean_deviation_mm),
-            ("max_slice_volume_error_pct", c.max_slice_volume_error_pct),
-        ] {
-            if let Some(v) = limit.filter(|v| !v.is_finite()) {
-                return bad(format!("checks.{name} = {v} is not a finite number"));
+        // A NaN limit would fail every check (exit 1) instead of being a recipe error. Every
+        // limit given, read from the serialised checks (so a limit added later is covered).
+        let limits = toml::Table::try_from(&self.checks).map_err(|e| Error::Recipe {
+            reason: format!("checks: {e}"),
+        })?;
+        for (name, v) in &limits {
+            if let toml::Value::Float(v) = v {
+                if !v.is_finite() {
+                    return bad(format!("checks.{name} = {v} is not a finite number"));
+                }
             }
         }
         if let Some(s) = &self.select {

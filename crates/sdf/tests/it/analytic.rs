@@ -79,7 +79,7 @@ fn cube_offsets_match_minkowski_volumes() {
     // step puts a vertex on it. Its three corners lie on the cube's edges, each naming one
     // of its two sheets, so the step also reads the sheets near the chamfer's edges.
     assert!(r.error.mean_pct_voxel <= 2.0, "mean {:?}", r.error);
-    // Measured: mean, p99 and max all 0.10 % of the voxel; 5× that is allowed.
+    // Measured: p99 and max 0.10 % of the voxel; 5× that is allowed.
     assert!(r.error.p99_pct_voxel <= 0.5, "p99 {:?}", r.error);
     assert!(r.error.max_pct_voxel <= 0.5, "max {:?}", r.error);
     // A vertex on every corner of the inner cube [0.5, 3.5]³.

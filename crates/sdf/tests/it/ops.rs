@@ -170,6 +170,7 @@ fn a_mesh_far_from_the_origin_is_refused_for_its_precision() {
     for r in [
         offset(&far, 1.0, &o, p, c).map(|_| ()),
         shell(&far, 1.0, ShellSide::Inward, &o, p, c).map(|_| ()),
+        thicken(&far, 1.0, &o, p, c).map(|_| ()),
         wrap(&far, &o, p, c).map(|_| ()),
     ] {
         match r {
