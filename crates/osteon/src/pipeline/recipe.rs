@@ -405,7 +405,11 @@ impl Recipe {
             toml::Value::Table(table.clone())
                 .try_into()
                 .map_err(|e: toml::de::Error| Error::Recipe {
-                    reason: e.message().to_string(),
+                    // The deserialiser's message names the type, not the key: find it.
+                    reason: match blame(&table) {
+                        Some(key) => format!("`{key}`: {}", e.message()),
+                        None => e.message().to_string(),
+                    },
                 })?;
         // The library's option structs accept unknown keys; a round trip finds them.
         let back = recipe.to_table()?;
@@ -674,6 +678,45 @@ pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Res
     Ok(())
 }
 
+/// The deepest key of `given` whose value alone, put into the default recipe, does not
+/// read (`None` when every key reads on its own: the fault is in how they combine).
+fn blame(given: &toml::Table) -> Option<String> {
+    fn set_path(table: &mut toml::Table, path: &[String], value: &toml::Value) -> bool {
+        let (last, parents) = path.split_last().expect("a key");
+        let mut t = table;
+        for p in parents {
+            let entry = t
+                .entry(p.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => t = inner,
+                _ => return false,
+            }
+        }
+        t.insert(last.clone(), value.clone());
+        true
+    }
+    fn walk(base: &toml::Table, given: &toml::Table, prefix: &[String]) -> Option<String> {
+        for (k, v) in given {
+            let path: Vec<String> = prefix.iter().cloned().chain([k.clone()]).collect();
+            let mut t = base.clone();
+            let fails =
+                set_path(&mut t, &path, v) && toml::Value::Table(t).try_into::<Recipe>().is_err();
+            if fails {
+                if let toml::Value::Table(inner) = v {
+                    if let Some(deeper) = walk(base, inner, &path) {
+                        return Some(deeper);
+                    }
+                }
+                return Some(path.join("."));
+            }
+        }
+        None
+    }
+    let base = Recipe::default().to_table().ok()?;
+    walk(&base, given, &[])
+}
+
 fn unknown_keys(given: &toml::Table, known: &toml::Table, prefix: &str, out: &mut Vec<String>) {
     for (k, v) in given {
         let path = if prefix.is_empty() {
@@ -780,6 +823,27 @@ mod tests {
         assert!(Recipe::parse_with("name = \"x\"", &["name.sub=1".into()]).is_err());
         let e = Recipe::parse_with("", &["offset.distance_mm=nan".into()]).unwrap_err();
         assert!(e.to_string().contains("distance_mm"), "{e}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        // The deserialiser alone says "invalid type: string "abc", expected f64".
+        for (set, key) in [
+            ("decimate.max_error_mm=abc", "`decimate.max_error_mm`"),
+            ("smooth.iterations=1.5", "`smooth.iterations`"),
+            ("select.keep=3", "`select.keep`"),
+            (
+                "select.criterion={range={min=1.0,max=\"x\"}}",
+                "`select.criterion.range.max`",
+            ),
+            ("name=[1]", "`name`"),
+        ] {
+            let e = Recipe::parse_with("[decimate]\nratio = 0.5\n", &[set.into()]).unwrap_err();
+            assert!(e.to_string().contains(key), "{set}: {e}");
+        }
+        // In the recipe text too, beside good keys.
+        let e = Recipe::parse("[smooth]\niterations = 10\npassband = \"low\"\n").unwrap_err();
+        assert!(e.to_string().contains("`smooth.passband`"), "{e}");
     }
 
     #[test]
