@@ -27,9 +27,28 @@
 //! it slab by slab); the order across blocks stays greedy. With an error bound alone the
 //! sweep keeps the strict cost order.
 //! An edge that failed a check is not tried again until a vertex of its neighbourhood
-//! changes. The sweep is sequential (the initial quadrics, the initial plan and the final
-//! measurement run in parallel with ordered results), so the output is byte-identical
-//! whatever the thread count. Checking the next candidates of the sweep in parallel and
+//! changes. One sweep is sequential (the initial quadrics, the initial plan and the final
+//! measurement run in parallel with ordered results).
+//!
+//! **Two halves at once** (ratio and target modes, meshes of at least 20 000 triangles;
+//! `Decimator::run_split`): the vertices are split at
+//! the median of their coordinate along the longest axis of their box; the corners of the
+//! triangles that cross the split, grown by two rings, form a band kept
+//! in place while each half is decimated toward its triangles' share of the collapses,
+//! the two sweeps side by side (the first on the decimator of the whole mesh, the second on
+//! one built, on the other thread, over the triangles of its half and the band, with the
+//! quadrics taken about the same centre); then the second is merged back and the sweep
+//! goes on over the whole mesh, band included, to the target. The merge is exact: a
+//! collapse changes only the triangles around its edge, whose corners are its vertices'
+//! neighbours, and no collapsible vertex of one half ever neighbours the other half (its
+//! neighbours start in its half or the band, and a collapse only hands the removed
+//! vertex's neighbours to the survivor), so no triangle is changed by both sweeps. The
+//! quadrics carry over, so the run over the whole sees the same costs as one sweep would.
+//! Split or not depends on the mesh and the options alone, so the output is byte-identical
+//! whatever the thread count. The error-bounded mode keeps one sweep: its proofs follow
+//! every input vertex through the collapses of the whole mesh.
+//!
+//! Checking the next candidates of the sweep in parallel and
 //! committing them in order (re-checking those whose neighbourhood an earlier commit
 //! changed) would keep that output but does not pay: on the head CT bone mesh 98 % of
 //! the candidates tried collapse, and 59 % of them have a vertex of their edge or link
@@ -84,17 +103,20 @@
 //!   The report measures the result again after the fact.
 //!
 //! Cost: without an error bound, 10 % of the head CT bone mesh (157 k triangles) takes
-//! 1.75–2.1 × the time of `fast-simplification` on the 2-core machine (0.276 s against
-//! 0.144 s idle; 0.308 s against 0.151 s at load 2; 0.49–0.50 s against 0.24–0.28 s at
-//! load 4–5; min of 3–4 rounds, same run), and
-//! about half of that without the self-intersection guard (sampled on the head: the guard
-//! is a third of the CPU time, half of it in the exact triangle tests of the 18 % of checks
-//! whose fans are not all settled, half in reading the fans of the link). Decimating two
-//! halves of the mesh at once (seam and its neighbours fixed, then the sweep over the
-//! whole) was tried and dropped: the same CPU time, so less wall time only with the second
-//! core free, larger maximum deviations, and slower on a 2.56 M-triangle skull.
-//! Where the time goes (head, 10 %, one thread ≈ 0.39 s of CPU with the file read): the
-//! passes do 32 k, 20 k, 10 k, 5.5 k and 3 k collapses at 2.4 → 6.4 µs per attempt, the
+//! 1.10–1.16 × the time of `fast-simplification` on the 2-core machine with the two halves
+//! at once (0.202–0.217 s against 0.174–0.195 s; one sweep: 0.312–0.323 s, min of 3 per
+//! round, 5 rounds, same run, load about 1), and 10 % of the 2.56 M-triangle SkullBreak
+//! skull 0.73 × (2.98–3.02 s against 4.11–4.15 s; one sweep 4.29–4.32 s). The halves are
+//! uneven work (on the head one takes 15–35 % longer than the other), and the band's
+//! collapses (2 % of them on the head) cost about 6 % of the time, in the sweep over the
+//! whole; the second half's decimator costs 4 % more CPU time to build.
+//! Without the self-intersection guard a sweep takes about half the time (sampled on the
+//! head: the guard is a third of the CPU time, half of it in the exact triangle tests of
+//! the 18 % of checks whose fans are not all settled, half in reading the fans of the
+//! link). Copying the whole decimator for the second half (a first version) cost 12 ms on
+//! the head, mostly page faults; an earlier try at halves was judged under load, with the
+//! second core busy. Where the time of one sweep goes (head, 10 %, one thread ≈ 0.39 s of
+//! CPU with the file read): the passes do 32 k, 20 k, 10 k, 5.5 k and 3 k collapses at 2.4 → 6.4 µs per attempt, the
 //! share of crossing checks with an unsettled fan growing from 8 % to 47 % (770 k
 //! new/near triangle pairs in all, 250 k of them with overlapping boxes, 80 k past the
 //! plane test to the full triangle test); re-planning between passes is ≈ 15 % of the
@@ -400,7 +422,11 @@ pub fn decimate(
                 *f |= KEPT;
             }
         }
-        let stopped_by = d.run(target, progress, cancel)?;
+        let stopped_by = if opts.max_error_mm.is_none() && n_before >= SPLIT_MIN_TRIANGLES {
+            d.run_split(opts, target, progress, cancel)?
+        } else {
+            d.run(target, progress, cancel)?
+        };
         crossings_prevented += d.crossings_prevented;
         let (out, sources) = d.output_with_sources();
         if !opts.prevent_self_intersections {
@@ -603,6 +629,22 @@ const TAIL_COLLAPSES: usize = 256;
 /// How many times [`decimate`] runs again when its output crosses itself.
 pub const MAX_RERUNS: usize = 3;
 
+/// Meshes with at least this many triangles are decimated in two halves at once before the
+/// run over the whole (ratio and target modes; see [`Decimator::run_split`]).
+const SPLIT_MIN_TRIANGLES: usize = 20_000;
+
+/// Rings of vertices around the split that stay in place while the halves run.
+const SPLIT_BAND_RINGS: usize = 2;
+
+/// Forwards only the advances of a run to the caller's progress (the halves run at once).
+struct Forward<'p>(&'p dyn Progress);
+
+impl Progress for Forward<'_> {
+    fn advance(&self, units: u64) {
+        self.0.advance(units);
+    }
+}
+
 const NONE: u32 = u32::MAX;
 /// The doubled-area normal of a triangle.
 #[inline]
@@ -778,6 +820,7 @@ struct FanSpan {
 /// touches one array, in the input's vertex order, with no allocation per vertex. A fan
 /// that outgrows its slots moves to the end of the array with twice the room. Order
 /// within a fan is kept by every operation (as a `Vec` per vertex would).
+#[derive(Clone)]
 struct Fans {
     span: Vec<FanSpan>,
     data: Vec<u32>,
@@ -803,6 +846,36 @@ impl Fans {
         }
         let mut data = vec![NONE; start];
         for (ti, t) in triangles.iter().enumerate() {
+            for (k, &i) in t.iter().enumerate() {
+                if !t[..k].contains(&i) {
+                    let s = &mut span[i as usize];
+                    data[s.start + s.len as usize] = ti as u32;
+                    s.len += 1;
+                }
+            }
+        }
+        Fans { span, data }
+    }
+
+    /// [`Fans::new`] over the live triangles of `triangles` only (ids kept).
+    fn new_alive(nv: usize, triangles: &[[u32; 3]], alive: &[bool]) -> Self {
+        let mut span = vec![FanSpan::default(); nv];
+        let live = || triangles.iter().enumerate().filter(|&(t, _)| alive[t]);
+        for (_, t) in live() {
+            for (k, &i) in t.iter().enumerate() {
+                if !t[..k].contains(&i) {
+                    span[i as usize].cap += 1;
+                }
+            }
+        }
+        let mut start = 0usize;
+        for s in &mut span {
+            s.start = start;
+            s.cap += FAN_SLACK;
+            start += s.cap as usize;
+        }
+        let mut data = vec![NONE; start];
+        for (ti, t) in live() {
             for (k, &i) in t.iter().enumerate() {
                 if !t[..k].contains(&i) {
                     let s = &mut span[i as usize];
@@ -932,13 +1005,24 @@ fn quality(p: &[DVec3; 3]) -> (f64, DVec3) {
 
 impl<'a> Decimator<'a> {
     fn new(mesh: &'a Mesh, opts: &DecimateOptions, index: Option<&'a DistanceIndex>) -> Self {
-        let nv = mesh.positions.len();
-        let nt = mesh.triangles.len();
-        let fans = Fans::new(nv, &mesh.triangles);
         let center = mesh
             .bounds()
             .map(|b| (b.min + b.max).as_dvec3() * 0.5)
             .unwrap_or(DVec3::ZERO);
+        Decimator::centred(mesh, opts, index, center)
+    }
+
+    /// [`Decimator::new`] with the quadrics taken about `center` (a part of a mesh uses its
+    /// whole's, so its quadrics can be handed back).
+    fn centred(
+        mesh: &'a Mesh,
+        opts: &DecimateOptions,
+        index: Option<&'a DistanceIndex>,
+        center: DVec3,
+    ) -> Self {
+        let nv = mesh.positions.len();
+        let nt = mesh.triangles.len();
+        let fans = Fans::new(nv, &mesh.triangles);
         let lock = opts.lock_boundary;
         let tris = &mesh.triangles;
         let pos = &mesh.positions;
@@ -1319,6 +1403,174 @@ impl<'a> Decimator<'a> {
                 locked[v as usize] = false;
             }
         }
+    }
+
+    /// [`Decimator::run`] on two halves of the mesh at once, then on the whole (ratio and
+    /// target modes of a fresh decimator; see the module documentation). This decimator
+    /// runs the first half; the second runs on a decimator over the second half and the
+    /// band, built and run on the other thread, and is merged back.
+    fn run_split(
+        &mut self,
+        opts: &DecimateOptions,
+        target: usize,
+        progress: &dyn Progress,
+        cancel: &dyn Cancel,
+    ) -> Result<&'static str, MeshError> {
+        let nv = self.pos.len();
+        let n = self.alive_tris;
+        // The halves: the used vertices split at the median of their coordinate along the
+        // longest axis of their box (ties by index: a total order).
+        let mut used = vec![false; nv];
+        for t in &self.tris {
+            for &v in t {
+                used[v as usize] = true;
+            }
+        }
+        let mut order: Vec<u32> = (0..nv as u32).filter(|&v| used[v as usize]).collect();
+        if order.len() < 2 || n <= target {
+            return self.run(target, progress, cancel);
+        }
+        let (mut lo, mut hi) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
+        for &v in &order {
+            lo = lo.min(self.pos[v as usize]);
+            hi = hi.max(self.pos[v as usize]);
+        }
+        let e = hi - lo;
+        let axis = if e.x >= e.y && e.x >= e.z {
+            0
+        } else if e.y >= e.z {
+            1
+        } else {
+            2
+        };
+        let half = order.len() / 2;
+        let pos = &self.pos;
+        order.select_nth_unstable_by(half, |&a, &b| {
+            pos[a as usize][axis]
+                .total_cmp(&pos[b as usize][axis])
+                .then(a.cmp(&b))
+        });
+        let mut side = vec![0u8; nv];
+        for &v in &order[half..] {
+            side[v as usize] = 1;
+        }
+        // The band kept in place while the halves run: the corners of the triangles across
+        // the split, grown by rings.
+        let mut band = vec![false; nv];
+        for t in &self.tris {
+            if t.iter().any(|&v| side[v as usize] != side[t[0] as usize]) {
+                for &v in t {
+                    band[v as usize] = true;
+                }
+            }
+        }
+        for _ in 0..SPLIT_BAND_RINGS {
+            let mut grown = band.clone();
+            for t in &self.tris {
+                if t.iter().any(|&v| band[v as usize]) {
+                    for &v in t {
+                        grown[v as usize] = true;
+                    }
+                }
+            }
+            band = grown;
+        }
+        // The second half's decimator works on the triangles of the second half and the
+        // band: every triangle around a collapsible vertex of the second half is among them
+        // (its neighbours lie in its half or in the band).
+        let in_second = |v: u32| side[v as usize] == 1 || band[v as usize];
+        let mut local = vec![NONE; nv];
+        let mut vmap: Vec<u32> = Vec::new();
+        let mut tmap: Vec<u32> = Vec::new();
+        let mut sub_tris: Vec<[u32; 3]> = Vec::new();
+        for (t, tri) in self.tris.iter().enumerate() {
+            if tri.iter().all(|&v| in_second(v)) {
+                tmap.push(t as u32);
+                sub_tris.push(tri.map(|v| {
+                    if local[v as usize] == NONE {
+                        local[v as usize] = vmap.len() as u32;
+                        vmap.push(v);
+                    }
+                    local[v as usize]
+                }));
+            }
+        }
+        let sub = Mesh {
+            positions: vmap.iter().map(|&v| self.pos[v as usize]).collect(),
+            triangles: sub_tris,
+        };
+        // Each half removes its share of the triangles to remove (its own triangles' share
+        // of all); the band's share is left to the run over the whole.
+        let mut owned = [0usize; 2];
+        for t in &self.tris {
+            if !t.iter().any(|&v| band[v as usize]) {
+                owned[side[t[0] as usize] as usize] += 1;
+            }
+        }
+        let remove = n - target;
+        let share = |k: usize| (remove as u128 * owned[k] as u128 / n as u128) as usize;
+        let kept: Vec<bool> = self.flags.iter().map(|&f| f & KEPT != 0).collect();
+        for v in 0..nv {
+            if band[v] || side[v] == 1 {
+                self.flags[v] |= KEPT;
+            }
+        }
+        progress.begin("decimate", remove as u64);
+        let fwd = Forward(progress);
+        let center = self.center;
+        let (first_done, (second_done, second)) = rayon::join(
+            || self.run(n - share(0), &fwd, cancel),
+            || {
+                let mut d = Decimator::centred(&sub, opts, None, center);
+                for (l, &g) in vmap.iter().enumerate() {
+                    if band[g as usize] || kept[g as usize] {
+                        d.flags[l] |= KEPT;
+                    }
+                }
+                let goal = d.alive_tris - share(1).min(d.alive_tris);
+                (d.run(goal, &fwd, cancel), d)
+            },
+        );
+        first_done?;
+        second_done?;
+        // Merge: the second half's collapses changed only triangles around its own
+        // collapsible vertices, which no collapse of the first half touched.
+        for (l, &g) in tmap.iter().enumerate() {
+            let tri = second.tris[l].map(|v| vmap[v as usize]);
+            if !second.tri_alive[l] || tri != self.tris[g as usize] {
+                self.tris[g as usize] = tri;
+                self.tri_alive[g as usize] = second.tri_alive[l];
+                if self.guard {
+                    self.tnormal[g as usize] = second.tnormal[l];
+                }
+            }
+        }
+        for (l, &g) in vmap.iter().enumerate() {
+            let g = g as usize;
+            if side[g] == 1 && !band[g] {
+                self.pos[g] = second.pos[l];
+                self.quad[g] = second.quad[l];
+                self.flags[g] = second.flags[l];
+                self.merged_into[g] = vmap[second.merged_into[l] as usize];
+            }
+        }
+        for (f, &k) in self.flags.iter_mut().zip(&kept) {
+            *f &= !KEPT;
+            if k {
+                *f |= KEPT;
+            }
+        }
+        self.alive_tris = self.tri_alive.iter().filter(|&&a| a).count();
+        self.collapses += second.collapses;
+        self.crossings_prevented += second.crossings_prevented;
+        self.rejected_error += second.rejected_error;
+        self.passes = self.passes.max(second.passes);
+        self.fans = Fans::new_alive(nv, &self.tris, &self.tri_alive);
+        // Rejection times of the two decimators are not comparable: every edge may be
+        // tried again.
+        self.rejected.clear();
+        drop(second);
+        self.run(target, progress, cancel)
     }
 
     fn try_collapse(&mut self, a: u32, b: u32, cands: &mut Vec<(f64, Vec3)>) -> Outcome {

@@ -460,3 +460,76 @@ fn thin_shell_sheets_do_not_cross() {
     assert!(r.watertight && r.manifold, "{r}");
     assert_eq!(rep.genus_before, rep.genus_after);
 }
+
+/// Mean edge length of the triangles of `m` whose centroid `keep` accepts.
+fn mean_edge(m: &Mesh, keep: impl Fn(Vec3) -> bool) -> f32 {
+    let (mut sum, mut n) = (0.0, 0);
+    for t in 0..m.triangles.len() {
+        let [a, b, c] = m.corners(t);
+        if keep((a + b + c) / 3.0) {
+            sum += (a - b).length() + (b - c).length() + (c - a).length();
+            n += 3;
+        }
+    }
+    sum / n as f32
+}
+
+#[test]
+fn halves_decimated_at_once_join_into_one_surface() {
+    // 20 480 triangles: the ratio run decimates the two halves (x < 0 and x > 0: the
+    // torus lies in the xy-plane, x its first longest axis) at once, then the whole.
+    let m = torus(10.0, 3.0, 160, 64);
+    let opts = DecimateOptions::default().ratio(Some(0.1));
+    let (out, rep) = run(&m, &opts);
+    let r = report(&out).unwrap();
+    assert!(r.watertight && r.manifold && r.oriented && r.outward, "{r}");
+    assert_eq!((r.genus, r.components), (Some(1), 1), "{r}");
+    assert_eq!(r.degenerate_triangles, 0);
+    assert_eq!(rep.self_intersecting_faces, Some(0), "{rep:?}");
+    assert_eq!(rep.stopped_by, "target");
+    assert!(out.triangles.len() <= m.triangles.len() / 10 + 1, "{rep:?}");
+    assert!(rep.volume_change_pct.abs() < 2.0, "{rep:?}");
+    // The band along the split, held while the halves ran, was decimated afterwards like
+    // the rest (left at the input's resolution its edges would be a third as long).
+    let near = mean_edge(&out, |c| c.x.abs() < 1.0);
+    let all = mean_edge(&out, |_| true);
+    assert!(
+        near > 0.6 * all,
+        "edges near the split {near} mm, all {all} mm"
+    );
+    // And the same on any thread count (the halves run on one thread or two).
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| run(&m, &opts));
+    assert_eq!(one, (out, rep));
+}
+
+#[test]
+fn split_run_with_one_ball_on_each_side() {
+    // Two balls, one in each half: nothing crosses the split (an empty band).
+    let ball = icosphere(5, 10.0);
+    let mut m = ball.clone();
+    let n = m.positions.len() as u32;
+    m.positions
+        .extend(ball.positions.iter().map(|p| *p + Vec3::X * 30.0));
+    m.triangles
+        .extend(ball.triangles.iter().map(|t| t.map(|i| i + n)));
+    let (out, rep) = run(&m, &DecimateOptions::default().target_triangles(Some(2000)));
+    let r = report(&out).unwrap();
+    assert!(r.watertight && r.manifold && r.outward, "{r}");
+    assert_eq!((r.components, r.genus), (2, Some(0)), "{r}");
+    assert!(out.triangles.len() <= 2001, "{rep:?}");
+    // Both balls got their share.
+    let left = out
+        .triangles
+        .iter()
+        .filter(|t| out.positions[t[0] as usize].x < 15.0)
+        .count();
+    assert!(
+        (900..=1100).contains(&left),
+        "{left} of {}",
+        out.triangles.len()
+    );
+}
