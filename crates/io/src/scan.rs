@@ -115,7 +115,9 @@ pub struct Scan {
 pub fn read_scan(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
     let meta = std::fs::metadata(path).map_err(|e| IoError::io(path, e))?;
     if meta.is_dir() {
-        if path.join("volume.json").is_file() {
+        // `exists`, not `is_file`: a `volume.json` that is a folder is named as such by the
+        // stack reader instead of sending the folder to the DICOM reader.
+        if path.join("volume.json").exists() {
             return crate::volume::stack::read(path, opts);
         }
         return crate::volume::dicom::read_series(path, opts);

@@ -1435,3 +1435,441 @@ fn nifti_nan_intercept_data_folder_and_overflowing_grids_are_refused() {
         assert!(e.to_string().contains("beyond"), "{e}");
     }
 }
+
+// ---------------------------------------------------------------- second bad-input audit
+
+/// A detached-data range whose span overflows i64 panicked ("attempt to subtract with
+/// overflow"); it is a malformed header naming the header, in NRRD and MetaImage alike.
+#[test]
+fn data_file_pattern_range_that_overflows_is_malformed_not_a_panic() {
+    let d = tempfile::tempdir().unwrap();
+    let range = "-9223372036854775807 9223372036854775807 1";
+    let nhdr = put_file(
+        d.path(),
+        "p.nhdr",
+        nrrd_header(&[
+            "type: short",
+            "dimension: 3",
+            "sizes: 4 3 2",
+            "endian: little",
+            "encoding: raw",
+            &format!("data file: s%03d.raw {range}"),
+        ])
+        .as_bytes(),
+    );
+    let e = assert_err(
+        read_path(&nhdr),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "p.nhdr",
+    );
+    assert!(e.to_string().contains("bad range"), "{e}");
+    let h = mhd(&[
+        "DimSize = 4 3 2",
+        "ElementType = MET_SHORT",
+        &format!("ElementDataFile = s%d.raw {range}"),
+    ]);
+    let p = put_file(d.path(), "p.mhd", h.as_bytes());
+    assert_err(
+        read_path(&p),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "p.mhd",
+    );
+}
+
+/// Flips one bit inside a stored (uncompressed) deflate block: the stream still inflates to
+/// the declared length, only its checksum tells.
+fn flip_middle(mut b: Vec<u8>) -> Vec<u8> {
+    let at = b.len() / 2;
+    b[at] ^= 1;
+    b
+}
+
+/// A damaged gzip or zlib stream that still inflates to the declared size was read as good
+/// data (the reader stopped before the checksum); a damaged deflate block was reported as
+/// "truncated ... found 0". Both are now "corrupt compressed data", naming the file.
+#[test]
+fn damaged_compressed_data_is_refused_even_at_full_length() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, data) = i16_data(24, false);
+    let stored_gzip = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        e.write_all(&data).unwrap();
+        e.finish().unwrap()
+    };
+    let header = nrrd_header(&[
+        "type: short",
+        "dimension: 3",
+        "sizes: 4 3 2",
+        "endian: little",
+        "encoding: gzip",
+    ]) + "\n";
+    // Intact, it reads.
+    let mut ok = header.clone().into_bytes();
+    ok.extend_from_slice(&stored_gzip);
+    let p = put_file(d.path(), "ok.nrrd", &ok);
+    assert_eq!(as_i16(&read_path(&p).unwrap()), &i16_data(24, false).0[..]);
+    let mut bad = header.into_bytes();
+    bad.extend_from_slice(&flip_middle(stored_gzip.clone()));
+    let p = put_file(d.path(), "flip.nrrd", &bad);
+    let e = assert_err(
+        read_path(&p),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "flip.nrrd",
+    );
+    assert!(e.to_string().contains("corrupt"), "{e}");
+    // The same in a .nii.gz.
+    let nii = Nii::default().bytes(&data);
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(&nii).unwrap();
+    let p = put_file(d.path(), "flip.nii.gz", &flip_middle(e.finish().unwrap()));
+    assert_err(
+        read_path(&p),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "flip.nii.gz",
+    );
+    // MetaImage zlib: a stored block with a flipped bit, and a damaged compressed block.
+    let stored_zlib = {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::none());
+        e.write_all(&data).unwrap();
+        e.finish().unwrap()
+    };
+    let big: Vec<u8> = (0..4000u32)
+        .flat_map(|i| ((i * 7919 % 3001) as i16 - 1000).to_le_bytes())
+        .collect();
+    let mut damaged = zlib(&big);
+    for b in &mut damaged[40..80] {
+        *b ^= 0x5a;
+    }
+    for (name, dims, stream) in [
+        ("stored.mha", "DimSize = 4 3 2", flip_middle(stored_zlib)),
+        ("damaged.mha", "DimSize = 20 20 10", damaged),
+    ] {
+        let mut b = mhd(&[
+            dims,
+            "ElementType = MET_SHORT",
+            "CompressedData = True",
+            "ElementDataFile = LOCAL",
+        ])
+        .into_bytes();
+        b.extend_from_slice(&stream);
+        let p = put_file(d.path(), name, &b);
+        let e = assert_err(
+            read_path(&p),
+            |e| matches!(e, IoError::Malformed { .. }),
+            name,
+        );
+        assert!(e.to_string().contains("corrupt compressed data"), "{e}");
+    }
+}
+
+/// A NIfTI slope of 1e38 turned every non-zero voxel into +inf (read, reported as values
+/// "0 .. 0", meshed as solid); values beyond f32 after the rescale are refused.
+#[test]
+fn rescale_beyond_f32_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, data) = i16_data(24, false);
+    let h = Nii {
+        slope: 1e38,
+        ..Default::default()
+    };
+    let p = put_file(d.path(), "slope.nii", &h.bytes(&data));
+    let e = assert_err(
+        read_path(&p),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "slope.nii",
+    );
+    assert!(e.to_string().contains("32-bit floats"), "{e}");
+    // f64 samples beyond f32 (NRRD `double`).
+    let mut b = nrrd_header(&[
+        "type: double",
+        "dimension: 3",
+        "sizes: 2 1 1",
+        "endian: little",
+        "encoding: raw",
+    ])
+    .into_bytes();
+    b.push(b'\n');
+    b.extend_from_slice(&1.0f64.to_le_bytes());
+    b.extend_from_slice(&1e300f64.to_le_bytes());
+    let p = put_file(d.path(), "big.nrrd", &b);
+    assert_err(
+        read_path(&p),
+        |e| matches!(e, IoError::Malformed { .. }),
+        "big.nrrd",
+    );
+}
+
+/// ASCII NRRD samples were cast with `as`: 1e300 for a `short` read as 32767, 1.5 as 1.
+/// A `line skip` past the end said "expected N bytes" for N lines.
+#[test]
+fn nrrd_ascii_sample_outside_its_type_and_line_skip_past_the_end() {
+    let d = tempfile::tempdir().unwrap();
+    let fields = [
+        "type: short",
+        "dimension: 3",
+        "sizes: 2 1 1",
+        "encoding: ascii",
+    ];
+    for (name, samples) in [("huge.nrrd", "5 1e300\n"), ("frac.nrrd", "5 1.5\n")] {
+        let p = put_file(
+            d.path(),
+            name,
+            (nrrd_header(&fields) + "\n" + samples).as_bytes(),
+        );
+        let e = assert_err(
+            read_path(&p),
+            |e| matches!(e, IoError::Malformed { .. }),
+            name,
+        );
+        assert!(e.to_string().contains("ASCII sample"), "{e}");
+    }
+    let p = put_file(
+        d.path(),
+        "ok.nrrd",
+        (nrrd_header(&fields) + "\n-32768 32767\n").as_bytes(),
+    );
+    assert_eq!(as_i16(&read_path(&p).unwrap()), &[-32768, 32767]);
+    // `line skip` was ignored for ascii data: the skipped line was read as samples.
+    let mut f = fields.to_vec();
+    f.push("line skip: 1");
+    let p = put_file(
+        d.path(),
+        "skip1.nrrd",
+        (nrrd_header(&f) + "\n7 8 9\n1 2\n").as_bytes(),
+    );
+    assert_eq!(as_i16(&read_path(&p).unwrap()), &[1, 2]);
+    // Past the end of the file, in ascii and raw data alike.
+    f.push("line skip: 1000");
+    f.remove(f.len() - 2);
+    let p = put_file(
+        d.path(),
+        "skip.nrrd",
+        (nrrd_header(&f) + "\n1 2\n").as_bytes(),
+    );
+    let mut raw = f.clone();
+    raw[3] = "encoding: raw";
+    raw.push("endian: little");
+    let p_raw = put_file(
+        d.path(),
+        "skipraw.nrrd",
+        (nrrd_header(&raw) + "\n1234\n").as_bytes(),
+    );
+    for (p, name) in [(p, "skip.nrrd"), (p_raw, "skipraw.nrrd")] {
+        let e = assert_err(
+            read_path(&p),
+            |e| matches!(e, IoError::Malformed { .. }),
+            name,
+        );
+        assert!(e.to_string().contains("line skip 1000"), "{e}");
+    }
+}
+
+/// Float volumes with NaN or infinite samples, and sheared (non-orthogonal) grids, are read
+/// as written but carry a QC warning each; clean files carry none.
+#[test]
+fn non_finite_samples_and_sheared_grids_are_warned() {
+    let d = tempfile::tempdir().unwrap();
+    let floats: Vec<u8> = [1.0f32, f32::NAN, f32::INFINITY, -5.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let header = |dirs: &str| {
+        nrrd_header(&[
+            "type: float",
+            "dimension: 3",
+            "sizes: 2 2 1",
+            "endian: little",
+            "encoding: raw",
+            "space: LPS",
+            dirs,
+        ]) + "\n"
+    };
+    let mut b = header("space directions: (1,0,0) (0,1,0) (0,0,1)").into_bytes();
+    b.extend_from_slice(&floats);
+    let p = put_file(d.path(), "nan.nrrd", &b);
+    let s = read_path(&p).unwrap();
+    let codes: Vec<&str> = s.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["non-finite-values"], "{:?}", s.warnings);
+    assert!(s.warnings[0].message.starts_with("1 NaN and 1 infinite"));
+
+    let clean: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let mut b = header("space directions: (1,0,0) (0.5,0.866,0) (0,0,1)").into_bytes();
+    b.extend_from_slice(&clean);
+    let p = put_file(d.path(), "shear.nrrd", &b);
+    let s = read_path(&p).unwrap();
+    let codes: Vec<&str> = s.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["sheared-grid"], "{:?}", s.warnings);
+    assert!(s.warnings[0].message.contains("30.00°"), "{:?}", s.warnings);
+    let mut b = header("space directions: (0,1,0) (-1,0,0) (0,0,2)").into_bytes();
+    b.extend_from_slice(&clean);
+    let p = put_file(d.path(), "clean.nrrd", &b);
+    assert!(read_path(&p).unwrap().warnings.is_empty());
+}
+
+/// A small 8-bit slice stack in a temporary folder: `depth` slices `s_%02d.png` of 4×3.
+fn tiny_stack(depth: usize) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for k in 0..depth {
+        let img =
+            image::GrayImage::from_fn(4, 3, |i, j| image::Luma([(i + 4 * j) as u8 + k as u8]));
+        img.save(d.path().join(format!("s_{k:02}.png"))).unwrap();
+    }
+    std::fs::write(
+        d.path().join("volume.json"),
+        format!(
+            r#"{{"dims": [4, 3, {depth}], "spacing_mm": [1, 1, 1], "slice_files": "s_%02d.png"}}"#
+        ),
+    )
+    .unwrap();
+    d
+}
+
+/// `"rescale": 5` or `"rescale": "x"` was read as the identity; a `volume.json` that is a
+/// folder sent the stack folder to the DICOM reader ("no DICOM files found").
+#[test]
+fn stack_rescale_of_wrong_type_and_volume_json_folder_are_refused() {
+    let d = tiny_stack(2);
+    assert!(read_path(d.path()).is_ok());
+    for bad in [
+        serde_json::json!(5),
+        serde_json::json!("x"),
+        serde_json::json!([1, 0]),
+    ] {
+        edit_json(d.path(), |v| v["rescale"] = bad.clone());
+        let e = assert_err(
+            read_path(d.path()),
+            |e| matches!(e, IoError::Malformed { .. }),
+            "volume.json",
+        );
+        assert!(e.to_string().contains("rescale"), "{e}");
+    }
+    let d = tiny_stack(2);
+    std::fs::remove_file(d.path().join("volume.json")).unwrap();
+    std::fs::create_dir(d.path().join("volume.json")).unwrap();
+    let e = read_path(d.path()).unwrap_err();
+    assert!(
+        e.to_string().contains("volume.json") && !e.to_string().contains("DICOM"),
+        "{e}"
+    );
+}
+
+/// `dims` [4, 3, 30 000 000] passes the voxel budget (360 M voxels) but made 30 million
+/// file names (gigabytes, many seconds; with 1e9 slices it took 17 GB and did not finish in a
+/// minute) before the first missing slice was noticed. It now stops at that slice.
+#[test]
+fn stack_declaring_millions_of_slices_stops_at_the_first_missing_one() {
+    let d = tiny_stack(3);
+    edit_json(d.path(), |v| {
+        v["dims"] = serde_json::json!([4, 3, 30_000_000])
+    });
+    let t = Instant::now();
+    let e = assert_err(
+        read_path(d.path()),
+        |e| matches!(e, IoError::NotFound { .. }),
+        "s_03.png",
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "{e} took {:?}",
+        t.elapsed()
+    );
+}
+
+fn multipage_tiff(path: &Path, pages: &[(u32, u32)]) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut enc = tiff::encoder::TiffEncoder::new(f).unwrap();
+    for (k, &(w, h)) in pages.iter().enumerate() {
+        let px: Vec<u8> = (0..w * h).map(|i| (i as usize + k) as u8).collect();
+        enc.write_image::<tiff::encoder::colortype::Gray8>(w, h, &px)
+            .unwrap();
+    }
+}
+
+/// One multi-page TIFF for the whole stack: it reads page k as slice k; pages beyond `dims`
+/// were silently ignored (also a multi-page TIFF named as one slice); too few pages or a
+/// page of another size are named.
+#[test]
+fn stack_multipage_tiff_page_count_must_match_dims() {
+    let d = tempfile::tempdir().unwrap();
+    let json = |depth: usize, files: &str| {
+        format!(r#"{{"dims": [4, 3, {depth}], "spacing_mm": [1, 1, 1], "slice_files": "{files}"}}"#)
+    };
+    std::fs::write(d.path().join("volume.json"), json(3, "all.tif")).unwrap();
+    multipage_tiff(&d.path().join("all.tif"), &[(4, 3); 3]);
+    let s = read_path(d.path()).unwrap();
+    match &s.volume {
+        ScalarVolume::U8(v) => {
+            assert_eq!(v.data.len(), 36);
+            assert_eq!((v.data[0], v.data[12], v.data[35]), (0, 1, 13));
+        }
+        other => panic!("expected u8, got {}", other.type_name()),
+    }
+    for (pages, what) in [
+        (vec![(4, 3); 5], "at least 4 pages"),
+        (vec![(4, 3); 2], "2 pages"),
+        (vec![(4, 3), (4, 3), (5, 3)], "page 2 is 5×3"),
+    ] {
+        multipage_tiff(&d.path().join("all.tif"), &pages);
+        let e = assert_err(
+            read_path(d.path()),
+            |e| matches!(e, IoError::Inconsistent { .. }),
+            "all.tif",
+        );
+        assert!(e.to_string().contains(what), "{e}");
+    }
+    std::fs::write(d.path().join("volume.json"), json(1, "all.tif")).unwrap();
+    multipage_tiff(&d.path().join("all.tif"), &[(4, 3); 2]);
+    assert_err(
+        read_path(d.path()),
+        |e| matches!(e, IoError::Inconsistent { .. }),
+        "all.tif",
+    );
+}
+
+/// A NaN in the sform or the qform quaternion read as "spacing along axis 0 is NaN mm",
+/// blaming a spacing the header does not hold; the form is named now. So is a vox_offset
+/// past the end of the file.
+#[test]
+fn nifti_non_finite_forms_and_far_vox_offset_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, data) = i16_data(24, false);
+    let sform = Nii {
+        sform: 1,
+        srow: [
+            [f32::NAN, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ],
+        ..Default::default()
+    };
+    let qform = Nii {
+        qform: 1,
+        quat: [f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ..Default::default()
+    };
+    for (name, h, says) in [("s.nii", sform, "sform"), ("q.nii", qform, "qform")] {
+        let p = put_file(d.path(), name, &h.bytes(&data));
+        let e = assert_err(
+            read_path(&p),
+            |e| matches!(e, IoError::Malformed { .. }),
+            name,
+        );
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    // vox_offset (byte 108) beyond the end, plain and gzip: was "truncated: expected
+    // 999999652 bytes of data" (the offset, not the data).
+    let mut b = Nii::default().bytes(&data);
+    b[108..112].copy_from_slice(&1e9f32.to_le_bytes());
+    for (name, bytes) in [("far.nii", b.clone()), ("far.nii.gz", gzip(&b))] {
+        let p = put_file(d.path(), name, &bytes);
+        let e = assert_err(
+            read_path(&p),
+            |e| matches!(e, IoError::Malformed { .. }),
+            name,
+        );
+        assert!(e.to_string().contains("vox_offset 1000000000"), "{e}");
+    }
+}

@@ -170,6 +170,8 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
     }
     let volume = raw::to_volume(path, &grid, bytes, elem, endian, Rescale::IDENTITY)?;
     let kind = raw::infer_kind(&volume);
+    warnings.extend(raw::nonfinite_warning(&volume));
+    warnings.extend(raw::shear_warning(&grid));
     let mut all: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
     all.push(path.to_path_buf());
     all.sort();

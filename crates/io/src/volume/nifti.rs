@@ -201,6 +201,13 @@ impl Header {
     fn affine(&self, path: &Path) -> Result<([[f64; 3]; 3], [f64; 3]), IoError> {
         if self.sform_code > 0 {
             let s = &self.srow;
+            // Named here: a NaN in srow_x read as "spacing along axis 0 is NaN mm".
+            if s.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(IoError::malformed(
+                    path,
+                    format!("sform (srow_x, srow_y, srow_z) {s:?} holds a non-finite value"),
+                ));
+            }
             let cols = [
                 [s[0][0], s[1][0], s[2][0]],
                 [s[0][1], s[1][1], s[2][1]],
@@ -222,6 +229,20 @@ impl Header {
         let [dx, dy, dz] = [self.pixdim[1], self.pixdim[2], self.pixdim[3]];
         if self.qform_code > 0 {
             let [b, c, d] = self.quatern;
+            if !self
+                .quatern
+                .iter()
+                .chain(&self.qoffset)
+                .all(|v| v.is_finite())
+            {
+                return Err(IoError::malformed(
+                    path,
+                    format!(
+                        "qform quaternion {:?} / offset {:?} holds a non-finite value",
+                        self.quatern, self.qoffset
+                    ),
+                ));
+            }
             let a2 = 1.0 - (b * b + c * c + d * d);
             let (a, b, c, d) = if a2 < 1e-7 {
                 // Rotation by 180°: a = 0, (b, c, d) renormalised (as in nifti1_io.c).
@@ -279,7 +300,12 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
         let h = Header::parse(path, &hb)?;
         let (_, nbytes) = raw::checked_size(path, h.dims, h.elem, opts)?;
         let _grid_check = h.affine(path)?;
-        skip(path, &mut dec, h.vox_offset - HEADER_LEN as u64)?;
+        skip(path, &mut dec, h.vox_offset - HEADER_LEN as u64).map_err(|e| match e {
+            IoError::Truncated { found, .. } => {
+                vox_offset_beyond(path, h.vox_offset, HEADER_LEN as u64 + found)
+            }
+            other => other,
+        })?;
         let bytes = raw::read_inflated(path, dec, nbytes, file_len)?;
         (h, bytes)
     } else {
@@ -287,6 +313,9 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
         let h = Header::parse(path, &hb)?;
         let (_, nbytes) = raw::checked_size(path, h.dims, h.elem, opts)?;
         let _grid_check = h.affine(path)?;
+        if h.vox_offset > file_len {
+            return Err(vox_offset_beyond(path, h.vox_offset, file_len));
+        }
         let needed = h.vox_offset.saturating_add(nbytes as u64);
         if file_len < needed {
             return Err(IoError::Truncated {
@@ -316,7 +345,8 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
     } else {
         raw::infer_kind(&volume)
     };
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<QcWarning> = raw::nonfinite_warning(&volume).into_iter().collect();
+    warnings.extend(raw::shear_warning(&grid));
     if header.sform_code <= 0 && header.qform_code <= 0 {
         warnings.push(QcWarning::new(
             "no-orientation",
@@ -331,6 +361,15 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
         files: vec![path.to_path_buf()],
         warnings,
     })
+}
+
+/// `vox_offset` past the end of the (decompressed) file: said "truncated: expected N bytes
+/// of data" before, N being the offset, not the data.
+fn vox_offset_beyond(path: &Path, vox_offset: u64, len: u64) -> IoError {
+    IoError::malformed(
+        path,
+        format!("vox_offset {vox_offset} lies beyond the end of the data ({len} bytes)"),
+    )
 }
 
 fn read_header(path: &Path, r: &mut impl Read) -> Result<[u8; HEADER_LEN], IoError> {

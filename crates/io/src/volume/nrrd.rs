@@ -160,7 +160,12 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
             .collect(),
     };
     let bytes = if ascii {
-        read_ascii(path, &files, dims, elem, endian)?
+        if byte_skip != 0 {
+            return Err(unsupported(
+                "byte skip with ascii encoding (skip lines instead)".into(),
+            ));
+        }
+        read_ascii(path, &files, dims, elem, endian, line_skip)?
     } else {
         let sources: Vec<Source> = files
             .iter()
@@ -175,6 +180,8 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
     };
     let volume = raw::to_volume(path, &grid, bytes, elem, endian, Rescale::IDENTITY)?;
     let kind = raw::infer_kind(&volume);
+    let mut warnings: Vec<_> = raw::nonfinite_warning(&volume).into_iter().collect();
+    warnings.extend(raw::shear_warning(&grid));
     let mut all: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
     all.push(path.to_path_buf());
     all.sort();
@@ -184,7 +191,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
         kind,
         format: ScanFormat::Nrrd,
         files: all,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
@@ -196,6 +203,7 @@ fn read_ascii(
     dims: [usize; 3],
     elem: ElemType,
     endian: Endian,
+    line_skip: u64,
 ) -> Result<Vec<u8>, IoError> {
     let n = dims[0] * dims[1] * dims[2];
     let _ = endian;
@@ -207,6 +215,17 @@ fn read_ascii(
             .get(*off as usize..)
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
+        // `line skip` counts lines in each data file (it was ignored for ascii).
+        let mut text: &str = &text;
+        for done in 0..line_skip {
+            let Some((_, rest)) = text.split_once('\n') else {
+                return Err(IoError::malformed(
+                    p,
+                    format!("line skip {line_skip}: the file ends after {done} lines"),
+                ));
+            };
+            text = rest;
+        }
         for t in text.split(|c: char| c.is_whitespace() || c == ',') {
             if t.is_empty() {
                 continue;
@@ -217,6 +236,13 @@ fn read_ascii(
             let v: f64 = t.parse().map_err(|_| {
                 IoError::malformed(p, format!("ASCII sample {t:?} is not a number"))
             })?;
+            // `as` casts saturate: 1e300 or 1.5 for a `short` would be read as another value.
+            if !fits(elem, v) {
+                return Err(IoError::malformed(
+                    p,
+                    format!("ASCII sample {t:?} is not a value of type {elem:?}"),
+                ));
+            }
             match elem {
                 ElemType::U8 => out.push(v as u8),
                 ElemType::I8 => out.push(v as i8 as u8),
@@ -244,6 +270,20 @@ fn read_ascii(
         }
     }
     Ok(out)
+}
+
+/// Whether an ASCII sample is exactly representable in `elem` (any value for floats).
+fn fits(elem: ElemType, v: f64) -> bool {
+    let (lo, hi) = match elem {
+        ElemType::U8 => (0.0, f64::from(u8::MAX)),
+        ElemType::I8 => (f64::from(i8::MIN), f64::from(i8::MAX)),
+        ElemType::U16 => (0.0, f64::from(u16::MAX)),
+        ElemType::I16 => (f64::from(i16::MIN), f64::from(i16::MAX)),
+        ElemType::U32 => (0.0, f64::from(u32::MAX)),
+        ElemType::I32 => (f64::from(i32::MIN), f64::from(i32::MAX)),
+        ElemType::F32 | ElemType::F64 => return true,
+    };
+    v.fract() == 0.0 && v >= lo && v <= hi
 }
 
 fn data_files(

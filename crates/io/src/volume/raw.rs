@@ -207,11 +207,11 @@ pub fn read_block(
         Compression::None => read_capped(path, reader, expected, expected),
         Compression::Gzip => {
             let dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(reader));
-            read_capped(path, dec, expected, inflate_bound(compressed_len, expected))
+            read_stream(path, dec, expected, inflate_bound(compressed_len, expected))
         }
         Compression::Zlib => {
             let dec = flate2::read::ZlibDecoder::new(std::io::BufReader::new(reader));
-            read_capped(path, dec, expected, inflate_bound(compressed_len, expected))
+            read_stream(path, dec, expected, inflate_bound(compressed_len, expected))
         }
     }
 }
@@ -233,13 +233,19 @@ pub fn expand_pattern(
             format!("{what} pattern {pattern:?}: expected `pattern min max step`"),
         ));
     };
-    if step == 0 || (max - min) / step < 0 || (max - min) / step > 1 << 20 {
+    // Checked: a range such as `-9223372036854775807 9223372036854775807 1` overflowed the
+    // subtraction (a panic, or a wrapped count in release builds).
+    let count = max
+        .checked_sub(min)
+        .and_then(|d| d.checked_div(step))
+        .filter(|&c| (0..=1 << 20).contains(&c));
+    let Some(count) = count else {
         return Err(IoError::malformed(
             path,
             format!("{what} pattern {pattern:?}: bad range {min} {max} {step}"),
         ));
-    }
-    (0..=(max - min) / step)
+    };
+    (0..=count)
         .map(|n| {
             let name = printf_int(pattern, min + n * step)
                 .ok_or_else(|| IoError::malformed(path, format!("{what} pattern {pattern:?}")))?;
@@ -257,7 +263,7 @@ pub fn read_inflated(
     expected: usize,
     compressed_len: u64,
 ) -> Result<Vec<u8>, IoError> {
-    read_capped(
+    read_stream(
         path,
         reader,
         expected,
@@ -270,6 +276,36 @@ pub fn read_inflated(
 fn inflate_bound(compressed_len: u64, expected: usize) -> usize {
     let bound = compressed_len.saturating_mul(1032).saturating_add(1 << 16);
     usize::try_from(bound).map_or(expected, |b| b.min(expected))
+}
+
+/// [`read_capped`] for a decompressing reader, then decompresses to the end of the stream
+/// so that its checksum (gzip CRC-32, zlib Adler-32) is verified: stopping at the declared
+/// size left a damaged stream that still inflated to the right length read as good data.
+/// Bytes after a complete gzip member that are not another member ("trailing garbage",
+/// which `gzip -d` ignores too) are accepted.
+fn read_stream(
+    path: &Path,
+    mut reader: impl Read,
+    expected: usize,
+    reserve: usize,
+) -> Result<Vec<u8>, IoError> {
+    let out = read_capped(path, &mut reader, expected, reserve)?;
+    match std::io::copy(&mut reader, &mut std::io::sink()) {
+        Ok(_) => Ok(out),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::InvalidInput
+                && e.to_string() == "invalid gzip header" =>
+        {
+            Ok(out)
+        }
+        Err(e) => Err(IoError::malformed(
+            path,
+            format!(
+                "corrupt compressed data: {e} (after the {expected} bytes of data were \
+                 decoded: the stream's end or checksum is damaged)"
+            ),
+        )),
+    }
 }
 
 fn read_capped(
@@ -287,18 +323,28 @@ fn read_capped(
     let mut capped = reader.take(expected as u64);
     match capped.read_to_end(&mut out) {
         Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidInput
-            ) || e.kind() == std::io::ErrorKind::InvalidData =>
-        {
-            // A cut or corrupt compressed stream: report what arrived.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            // A cut compressed stream: report what arrived.
             return Err(IoError::Truncated {
                 path: path.to_path_buf(),
                 expected: expected as u64,
                 found: out.len() as u64,
             });
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            // A damaged stream (bad deflate block, checksum): not a short file.
+            return Err(IoError::malformed(
+                path,
+                format!(
+                    "corrupt compressed data after {} of {expected} bytes: {e}",
+                    out.len()
+                ),
+            ));
         }
         Err(e) => return Err(IoError::io(path, e)),
     }
@@ -523,6 +569,18 @@ fn rescaled(path: &Path, grid: &Grid, t: Typed, r: Rescale) -> Result<ScalarVolu
     // extremes map to the extremes of the result.
     let (a, c) = (s * lo + b, s * hi + b);
     let (rlo, rhi) = (a.min(c), a.max(c));
+    // Values stored as f32 must stay finite: a huge slope (or f64 samples past f32) would
+    // turn finite samples into infinities that read as "0 .. 0" and mesh as solid bone.
+    let f32_max = f64::from(f32::MAX);
+    if lo <= hi && !(rlo >= -f32_max && rhi <= f32_max) {
+        return Err(IoError::malformed(
+            path,
+            format!(
+                "values {lo} .. {hi} (slope {s}, intercept {b}) give {rlo:e} .. {rhi:e}, \
+                 beyond the range of 32-bit floats"
+            ),
+        ));
+    }
     let target = if integral && s.fract() == 0.0 && b.fract() == 0.0 && lo <= hi {
         narrowest(rlo, rhi, from_u8)
     } else {
@@ -578,6 +636,55 @@ fn rescaled(path: &Path, grid: &Grid, t: Typed, r: Rescale) -> Result<ScalarVolu
 
 fn with((lo, hi, integral): (f64, f64, bool), from_u8: bool) -> (f64, f64, bool, bool) {
     (lo, hi, integral, from_u8)
+}
+
+/// A `sheared-grid` QC warning when the axis vectors of `grid` are not perpendicular (more
+/// than 0.01°), as the DICOM reader's `gantry-tilt`: such a header is read as written
+/// (voxels where the affine puts them), but it is unusual enough to say so.
+pub fn shear_warning(grid: &Grid) -> Option<crate::QcWarning> {
+    let d = &grid.direction;
+    let dot = |a: usize, b: usize| (0..3).map(|c| d[a][c] * d[b][c]).sum::<f64>();
+    let worst = [(0, 1), (0, 2), (1, 2)]
+        .iter()
+        .map(|&(a, b)| (90.0 - dot(a, b).clamp(-1.0, 1.0).acos().to_degrees()).abs())
+        .fold(0.0, f64::max);
+    (worst > 0.01).then(|| {
+        crate::QcWarning::new(
+            "sheared-grid",
+            format!(
+                "the axis vectors are up to {worst:.2}° from perpendicular (a sheared grid, \
+                 e.g. gantry tilt); voxels are placed as the header says"
+            ),
+        )
+    })
+}
+
+/// A `non-finite-values` QC warning when a float volume holds NaN or infinite samples
+/// (counted), `None` otherwise. NaN never meets a threshold, but +inf meets every lower
+/// bound: either way the user should know the data are damaged or padded.
+pub fn nonfinite_warning(vol: &ScalarVolume) -> Option<crate::QcWarning> {
+    let ScalarVolume::F32(v) = vol else {
+        return None;
+    };
+    let (nan, inf) = v
+        .data
+        .par_chunks(CHUNK)
+        .map(|c| {
+            c.iter().fold((0u64, 0u64), |(n, i), x| {
+                (n + u64::from(x.is_nan()), i + u64::from(x.is_infinite()))
+            })
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    (nan + inf > 0).then(|| {
+        crate::QcWarning::new(
+            "non-finite-values",
+            format!(
+                "{nan} NaN and {inf} infinite samples of {}: NaN voxels are never \
+                 selected, +inf voxels always are",
+                v.data.len()
+            ),
+        )
+    })
 }
 
 /// Guesses what the values of a volume read from a format without a value-kind field mean:
@@ -807,13 +914,13 @@ pub fn read_sources(
                 let clen = len - s;
                 let want = part.saturating_add(inner as usize);
                 let mut v = match compression {
-                    Compression::Gzip => read_capped(
+                    Compression::Gzip => read_stream(
                         p,
                         flate2::read::MultiGzDecoder::new(reader),
                         want,
                         inflate_bound(clen, want),
                     )?,
-                    _ => read_capped(
+                    _ => read_stream(
                         p,
                         flate2::read::ZlibDecoder::new(reader),
                         want,
@@ -850,17 +957,17 @@ fn skip_lines(path: &Path, start: u64, lines: u64) -> Result<u64, IoError> {
     let mut r = std::io::BufReader::new(file);
     let mut pos = start;
     let mut buf = Vec::new();
-    for _ in 0..lines {
+    for done in 0..lines {
         buf.clear();
         let n = r
             .read_until(b'\n', &mut buf)
             .map_err(|e| IoError::io(path, e))?;
         if n == 0 {
-            return Err(IoError::Truncated {
-                path: path.to_path_buf(),
-                expected: lines,
-                found: 0,
-            });
+            // Counted in lines, not bytes: `Truncated` would print "expected N bytes".
+            return Err(IoError::malformed(
+                path,
+                format!("line skip {lines}: the file ends after {done} lines"),
+            ));
         }
         pos += n as u64;
     }

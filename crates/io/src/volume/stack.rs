@@ -64,17 +64,22 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
     let files: Vec<PathBuf> = if h.slice_files.contains('%') {
         (0..depth)
             .map(|k| {
-                raw::printf_int(&h.slice_files, k as i64)
-                    .map(|name| dir.join(name))
-                    .ok_or_else(|| {
-                        IoError::malformed(
-                            &json_path,
-                            format!(
-                                "slice_files pattern {:?} is not a printf integer pattern",
-                                h.slice_files
-                            ),
-                        )
-                    })
+                let name = raw::printf_int(&h.slice_files, k as i64).ok_or_else(|| {
+                    IoError::malformed(
+                        &json_path,
+                        format!(
+                            "slice_files pattern {:?} is not a printf integer pattern",
+                            h.slice_files
+                        ),
+                    )
+                })?;
+                let file = dir.join(name);
+                // Stop at the first missing slice: `dims` [1, 1, 1e9] passes the voxel budget
+                // but a billion file names would exhaust memory before any slice is read.
+                if !file.exists() {
+                    return Err(IoError::NotFound { path: file });
+                }
+                Ok(file)
             })
             .collect::<Result<_, _>>()?
     } else {
@@ -96,7 +101,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Scan, IoError> {
         kind: h.kind,
         format: ScanFormat::SliceStack,
         files: all,
-        warnings: Vec::new(),
+        warnings: raw::shear_warning(&grid).into_iter().collect(),
     })
 }
 
@@ -154,7 +159,12 @@ fn read_slices(files: &[PathBuf], size: [usize; 2], n: usize) -> Result<(Stored,
     let first = files
         .first()
         .ok_or_else(|| IoError::malformed(PathBuf::from("."), "no slices"))?;
-    let bits = SliceImage::open(first)?.bits;
+    let first_image = SliceImage::open(first)?;
+    let bits = first_image.bits;
+    // Before the whole volume is allocated: `dims` may declare a slice far larger than the
+    // images hold.
+    first_image.check(first, size, bits)?;
+    drop(first_image);
     let per = size[0] * size[1];
     // Results are collected in slice order so the error reported is always that of the
     // first bad slice, whatever the thread count.
@@ -288,6 +298,12 @@ impl SliceImage {
             let mut dec = tiff::decoder::Decoder::new(Cursor::new(&self.bytes[..]))
                 .map_err(|e| image_err(path, e))?;
             let img = dec.read_image().map_err(|e| image_err(path, e))?;
+            if dec.more_images() {
+                return Err(IoError::Inconsistent {
+                    path: path.to_path_buf(),
+                    reason: "TIFF holds several pages but names one slice of the stack".into(),
+                });
+            }
             return copy_tiff(path, img, out);
         }
         let dec = image::codecs::png::PngDecoder::new(Cursor::new(&self.bytes[..]))
@@ -368,6 +384,37 @@ fn read_multipage_tiff(path: &Path, dims: [usize; 3]) -> Result<(Stored, u8), Io
     let mut dec =
         tiff::decoder::Decoder::new(Cursor::new(&bytes[..])).map_err(|e| image_err(path, e))?;
     let bits = tiff_bits(path, &mut dec)?;
+    // Page count and first page size before the volume is allocated (walking the page
+    // directories decodes no pixels). Extra pages were silently ignored before.
+    let (w, h) = dec.dimensions().map_err(|e| image_err(path, e))?;
+    if [w as usize, h as usize] != [dims[0], dims[1]] {
+        return Err(IoError::Inconsistent {
+            path: path.to_path_buf(),
+            reason: format!(
+                "page 0 is {w}×{h} pixels but volume.json dims say {}×{}",
+                dims[0], dims[1]
+            ),
+        });
+    }
+    let mut pages = 1usize;
+    {
+        let mut count =
+            tiff::decoder::Decoder::new(Cursor::new(&bytes[..])).map_err(|e| image_err(path, e))?;
+        while pages <= dims[2] && count.more_images() {
+            count.next_image().map_err(|e| image_err(path, e))?;
+            pages += 1;
+        }
+    }
+    if pages != dims[2] {
+        return Err(IoError::Inconsistent {
+            path: path.to_path_buf(),
+            reason: format!(
+                "TIFF has {}{pages} pages but volume.json dims say {}",
+                if pages > dims[2] { "at least " } else { "" },
+                dims[2]
+            ),
+        });
+    }
     let per = dims[0] * dims[1];
     let n = per * dims[2];
     macro_rules! run {
@@ -499,6 +546,12 @@ impl Header {
         let rescale = match obj.get("rescale") {
             None => Rescale::IDENTITY,
             Some(v) => {
+                if !v.is_object() {
+                    return Err(bad(
+                        "rescale",
+                        "expected an object {\"slope\": …, \"intercept\": …}",
+                    ));
+                }
                 let get = |k: &str, default: f64| -> Result<f64, IoError> {
                     match v.get(k) {
                         None => Ok(default),
