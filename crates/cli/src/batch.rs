@@ -21,7 +21,7 @@ Scans found: slice-stack folders (volume.json), DICOM series folders, .nii/.nii.
 report.html, manifest.json); OUTDIR gets summary.json, summary.csv and a sortable
 report.html. A scan that cannot be processed is a row with status `error` and its message.
 Exit codes: 0 every scan passed, 1 a scan failed a check or could not be processed,
-2 bad recipe or folder.";
+2 bad recipe, a folder that is missing or holds no scan, or an output that is a file.";
 
 #[derive(Args)]
 pub struct BatchArgs {
@@ -47,6 +47,14 @@ pub struct BatchArgs {
 pub fn batch(a: &BatchArgs, quiet: bool) -> Result<ExitCode, Failure> {
     let t = Instant::now();
     let recipe = crate::run::load_recipe(&a.recipe, &a.set)?;
+    if a.dir.exists() && !a.dir.is_dir() {
+        // Was "no such folder" for an existing file.
+        return Err(Failure(anyhow!(
+            "{}: not a folder (batch reads a folder of scans; `osteon run` or `osteon mesh` \
+             take one scan)",
+            a.dir.display()
+        )));
+    }
     if !a.dir.is_dir() {
         return Err(Failure(anyhow!("{}: no such folder", a.dir.display())));
     }

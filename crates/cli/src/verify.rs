@@ -28,11 +28,35 @@ pub struct VerifyArgs {
 }
 
 pub fn verify(a: &VerifyArgs, quiet: bool) -> Result<ExitCode, Failure> {
-    let v = osteon::pipeline::verify_dir(&a.dir)
-        .map_err(|e| Failure(anyhow!("{}: {e}", a.dir.display())))?;
+    // `osteon verify package/manifest.json` means its folder (it read
+    // "package/manifest.json/manifest.json: Not a directory").
+    let dir = if a.dir.is_file() && a.dir.file_name().is_some_and(|n| n == "manifest.json") {
+        match a.dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    } else {
+        a.dir.clone()
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(Failure(anyhow!(
+            "{}: not a folder (give the folder written by `osteon run` or one scan's folder of \
+             `osteon batch`)",
+            dir.display()
+        )));
+    }
+    // The error names the manifest (its path starts with the folder).
+    let v = osteon::pipeline::verify_dir(&dir).map_err(|e| Failure(anyhow!(e)))?;
+    if v.checked == 0 {
+        // A manifest listing nothing verified as "all 0 files match" (exit 0).
+        return Err(Failure(anyhow!(
+            "{}: the manifest lists no files: nothing to verify",
+            dir.join("manifest.json").display()
+        )));
+    }
     if a.json {
         print_json(&json!({
-            "dir": a.dir,
+            "dir": dir,
             "ok": v.ok(),
             "checked": v.checked,
             "problems": v.problems,
@@ -46,19 +70,19 @@ pub fn verify(a: &VerifyArgs, quiet: bool) -> Result<ExitCode, Failure> {
             for u in &v.unlisted {
                 eprintln!(
                     "note: {} is not listed in the manifest",
-                    a.dir.join(u).display()
+                    dir.join(u).display()
                 );
             }
             if v.ok() {
                 eprintln!(
                     "{}: all {} files match the manifest",
-                    a.dir.display(),
+                    dir.display(),
                     v.checked
                 );
             } else {
                 eprintln!(
                     "{}: {} of {} files differ from the manifest",
-                    a.dir.display(),
+                    dir.display(),
                     v.problems.len(),
                     v.checked
                 );

@@ -8,7 +8,7 @@
 //! that fails — unreadable, no bone, a panic in a step — becomes a row with status `error`
 //! and its message; the batch goes on. Rows whose checks fail get status `fail`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -50,12 +50,18 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         .into());
     }
     let mut found = Vec::new();
-    walk(dir, &mut found)?;
+    walk(dir, &mut found, &mut BTreeSet::new())?;
     found.sort();
     Ok(found)
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), Error> {
+/// `seen` holds the canonical folders walked so far: a symbolic link back up the tree (or two
+/// links to one folder) made the same scans appear again and again, 41 times for one loop.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, seen: &mut BTreeSet<PathBuf>) -> Result<(), Error> {
+    let canonical = std::fs::canonicalize(dir).map_err(|e| IoError::io(dir, e))?;
+    if !seen.insert(canonical) {
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| IoError::io(dir, e))?
         .filter_map(|e| e.ok())
@@ -63,14 +69,15 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), Error> {
         .map(|e| e.path())
         .collect();
     entries.sort();
-    if dir.join("volume.json").is_file() {
+    // `exists`: a `volume.json` that is not a file is still a (broken) stack, reported.
+    if dir.join("volume.json").exists() {
         found.push(dir.to_path_buf());
         return Ok(());
     }
     let mut dicom = false;
     for p in &entries {
         if p.is_dir() {
-            walk(p, found)?;
+            walk(p, found, seen)?;
         } else if p.is_file() {
             let name = p
                 .file_name()
@@ -168,9 +175,12 @@ pub fn relative_name(dir: &Path, scan: &Path) -> String {
     }
 }
 
-/// Folder name of a scan's package: its relative path with `/` replaced by `__`.
+/// Folder name of a scan's package: its relative path with `/` (and any character other
+/// than ASCII letters, digits, `.`, `-`, `_`) replaced by `_`, leading dots removed; `scan`
+/// when nothing is left (the batch folder is itself one scan, `.`), so a package never
+/// lands in the batch output folder itself, where the summary's `report.html` overwrote it.
 pub fn package_name(relative: &str) -> String {
-    relative
+    let name = relative
         .chars()
         .map(|c| match c {
             '/' | '\\' => '_',
@@ -179,7 +189,31 @@ pub fn package_name(relative: &str) -> String {
         })
         .collect::<String>()
         .trim_start_matches('.')
-        .to_string()
+        .to_string();
+    if name.is_empty() {
+        "scan".into()
+    } else {
+        name
+    }
+}
+
+/// [`package_name`] of each scan, made unique in discovery order by a `-2`, `-3`… suffix:
+/// `a/b.nii` and `a_b.nii` both map to `a_b.nii` and wrote into one folder at once.
+fn package_names(relative: &[String]) -> Vec<String> {
+    let mut used = BTreeSet::new();
+    relative
+        .iter()
+        .map(|r| {
+            let base = package_name(r);
+            let mut name = base.clone();
+            let mut n = 1;
+            while !used.insert(name.to_ascii_lowercase()) {
+                n += 1;
+                name = format!("{base}-{n}");
+            }
+            name
+        })
+        .collect()
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -196,6 +230,7 @@ fn one_scan(
     recipe: &Recipe,
     dir: &Path,
     scan: &Path,
+    name: &str,
     out_dir: &Path,
     prov: &Provenance,
     cancel: &dyn Cancel,
@@ -206,7 +241,7 @@ fn one_scan(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let recipe = recipe.for_scan(&rel)?;
         let out = pipeline::run(&recipe, Inputs::path(scan), &NoProgress, cancel)?;
-        let name = package_name(&rel);
+        let name = name.to_string();
         let t = Instant::now();
         pipeline::write_dir(&out, &out_dir.join(&name), prov)?;
         let write_s = t.elapsed().as_secs_f64();
@@ -258,8 +293,9 @@ fn one_scan(
 }
 
 /// Runs `recipe` on every scan under `dir` with `jobs` scans at a time, writing each
-/// package to `out_dir/<package_name>` and calling `on_row` as each scan finishes.
-/// Errors only when `dir` cannot be listed; a scan's failure is its row.
+/// package to `out_dir/<package_name>` (made unique) and calling `on_row` as each scan
+/// finishes. Errors (before anything is written) when `dir` cannot be listed or holds no
+/// scan, or `out_dir` is a file; a scan's failure is its row.
 pub fn run_batch(
     recipe: &Recipe,
     dir: &Path,
@@ -270,6 +306,27 @@ pub fn run_batch(
     on_row: &(dyn Fn(&ScanRow) + Sync),
 ) -> Result<BatchSummary, Error> {
     let scans = discover(dir)?;
+    if scans.is_empty() {
+        // A wrong folder must not pass as "0 scans, all passed" (exit 0).
+        return Err(Error::Usage {
+            path: dir.to_path_buf(),
+            reason: "no scans found (looked for slice-stack folders with volume.json, DICOM \
+                     folders, .nii, .nii.gz, .nrrd, .nhdr, .mhd and .mha files)"
+                .into(),
+        });
+    }
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(Error::Usage {
+            path: out_dir.to_path_buf(),
+            reason: "the batch output must be a folder, and this is a file".into(),
+        });
+    }
+    let names = package_names(
+        &scans
+            .iter()
+            .map(|s| relative_name(dir, s))
+            .collect::<Vec<_>>(),
+    );
     std::fs::create_dir_all(out_dir).map_err(|e| IoError::io(out_dir, e))?;
     let next = AtomicUsize::new(0);
     let rows: Mutex<Vec<Option<ScanRow>>> = Mutex::new(vec![None; scans.len()]);
@@ -285,7 +342,7 @@ pub fn run_batch(
                     r.error = Some("cancelled".into());
                     r
                 } else {
-                    one_scan(recipe, dir, &scans[i], out_dir, prov, cancel)
+                    one_scan(recipe, dir, &scans[i], &names[i], out_dir, prov, cancel)
                 };
                 on_row(&row);
                 if let Ok(mut rows) = rows.lock() {

@@ -398,3 +398,328 @@ fn distance_maps_must_be_named_ply() {
         1,
     );
 }
+
+// ------------------------------------------------------ second audit: readers, batch, verify
+
+/// A slice stack whose `volume.json` declares 46 000 × 46 000 pixels for an 8 × 8 slice:
+/// within the voxel budget, so the whole volume (4.2 GB of 16-bit samples) was allocated
+/// before the first slice's size was compared (an abort under a memory limit). Run under
+/// `ulimit -v` 3 GB: it must be refused naming the slice.
+#[cfg(target_os = "linux")]
+#[test]
+fn stack_declaring_a_huge_slice_is_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_pixel(8, 8, image::Luma([3]));
+    img.save(dir.path().join("s_00.png")).unwrap();
+    std::fs::write(
+        dir.path().join("volume.json"),
+        r#"{"dims": [46000, 46000, 1], "spacing_mm": [1, 1, 1], "slice_files": "s_%02d.png"}"#,
+    )
+    .unwrap();
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 3000000 && exec '{}' info -q '{}'",
+            env!("CARGO_BIN_EXE_osteon"),
+            p(dir.path())
+        ))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{:?}: {err}", o.status);
+    assert!(
+        err.starts_with("error: ") && err.contains("s_00.png") && err.contains("46000×46000"),
+        "{err}"
+    );
+}
+
+/// A 12³ CT (int16 HU: air −1000, a 6³ cube of 1000 HU) as an attached NRRD.
+fn tiny_ct(path: &Path) {
+    let mut b = b"NRRD0004\ntype: short\ndimension: 3\nsizes: 12 12 12\nendian: little\n\
+encoding: raw\nspace: LPS\nspace directions: (1,0,0) (0,1,0) (0,0,1)\n\n"
+        .to_vec();
+    for k in 0..12 {
+        for j in 0..12 {
+            for i in 0..12 {
+                let inside = [i, j, k].iter().all(|&c| (3..9).contains(&c));
+                b.extend_from_slice(&(if inside { 1000i16 } else { -1000 }).to_le_bytes());
+            }
+        }
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, b).unwrap();
+}
+
+fn batch_recipe(dir: &Path) -> PathBuf {
+    let r = dir.join("b.toml");
+    std::fs::write(
+        &r,
+        "name = \"qa\"\n[select]\ncriterion = { preset = \"bone\" }\n[checks]\nwatertight = true\n",
+    )
+    .unwrap();
+    r
+}
+
+/// Runs `osteon batch IN --recipe R -o OUT --json -q`; returns the exit code and the JSON.
+fn batch_json(input: &Path, recipe: &Path, out: &Path) -> (Option<i32>, serde_json::Value) {
+    let o = osteon(&[
+        "batch",
+        p(input),
+        "--recipe",
+        p(recipe),
+        "-o",
+        p(out),
+        "--json",
+        "-q",
+    ]);
+    let v = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {} {}", stdout(&o), stderr(&o)));
+    (o.status.code(), v)
+}
+
+/// A folder mixing a good scan with bad ones of every reader: the batch goes on past each,
+/// names each file and its problem in the JSON and summary.json, and exits 1. The NRRD
+/// whose data-file range overflowed was "internal error (panic): attempt to subtract with
+/// overflow".
+#[test]
+fn batch_goes_on_past_each_bad_scan_and_names_it() {
+    let d = tempfile::tempdir().unwrap();
+    let scans = d.path().join("scans");
+    tiny_ct(&scans.join("good.nrrd"));
+    std::fs::write(
+        scans.join("overflow.nhdr"),
+        "NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 2\nendian: little\nencoding: raw\n\
+         data file: s%03d.raw -9223372036854775807 9223372036854775807 1\n",
+    )
+    .unwrap();
+    let good = std::fs::read(scans.join("good.nrrd")).unwrap();
+    std::fs::write(scans.join("cut.nrrd"), &good[..good.len() - 100]).unwrap();
+    std::fs::write(scans.join("empty.nii.gz"), b"").unwrap();
+    let stack = scans.join("stack");
+    std::fs::create_dir_all(&stack).unwrap();
+    std::fs::write(
+        stack.join("volume.json"),
+        r#"{"dims": [4, 4, 2], "spacing_mm": [1, 1, 1], "slice_files": "s_%02d.png"}"#,
+    )
+    .unwrap();
+    image::GrayImage::new(4, 4)
+        .save(stack.join("s_00.png"))
+        .unwrap();
+    // A stack whose volume.json is a folder: was not found at all.
+    std::fs::create_dir_all(scans.join("jsondir/volume.json")).unwrap();
+    let r = batch_recipe(d.path());
+    let out = d.path().join("qa");
+    let (code, v) = batch_json(&scans, &r, &out);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(
+        (&v["scans"], &v["passed"], &v["errors"]),
+        (
+            &serde_json::json!(6),
+            &serde_json::json!(1),
+            &serde_json::json!(5)
+        ),
+        "{v}"
+    );
+    let expect = [
+        ("cut.nrrd", "error", "truncated"),
+        ("empty.nii.gz", "error", "truncated"),
+        ("good.nrrd", "pass", ""),
+        ("jsondir", "error", "volume.json"),
+        ("overflow.nhdr", "error", "bad range"),
+        ("stack", "error", "s_01.png: no such file"),
+    ];
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for rows in [&v["rows"], &summary["rows"]] {
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), expect.len());
+        for (row, (scan, status, says)) in rows.iter().zip(expect) {
+            assert_eq!(
+                (row["scan"].as_str(), row["status"].as_str()),
+                (Some(scan), Some(status))
+            );
+            if status == "error" {
+                let e = row["error"].as_str().unwrap();
+                assert!(e.contains(scan) && e.contains(says), "{scan}: {e}");
+                assert!(!e.contains("panic"), "{e}");
+            }
+        }
+    }
+    // Only the good scan has a package; it verifies.
+    let o = osteon(&["verify", p(&out.join("good.nrrd")), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+/// An empty folder was "0 scans: 0 pass" with exit 0 (a mistyped folder passed a QA run);
+/// an output folder that is a file said "File exists (os error 17)"; a scan file given as
+/// the batch folder said "no such folder". All exit 2 and write nothing.
+#[test]
+fn batch_refuses_an_empty_folder_and_an_output_that_is_a_file() {
+    let d = tempfile::tempdir().unwrap();
+    let r = batch_recipe(d.path());
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "no scan here").unwrap();
+    let out = d.path().join("qa");
+    let err = refused_cmd(
+        &["batch", p(&empty), "--recipe", p(&r), "-o", p(&out)],
+        &["empty", "no scans found"],
+        d.path(),
+        2,
+    );
+    assert!(!out.exists(), "{err}");
+    let scans = d.path().join("scans");
+    tiny_ct(&scans.join("ct.nrrd"));
+    let file = d.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    refused_cmd(
+        &["batch", p(&scans), "--recipe", p(&r), "-o", p(&file)],
+        &["file", "must be a folder"],
+        d.path(),
+        4,
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    refused_cmd(
+        &["batch", p(&file), "--recipe", p(&r), "-o", p(&out)],
+        &["file", "not a folder"],
+        d.path(),
+        4,
+    );
+    refused_cmd(
+        &[
+            "batch",
+            p(&d.path().join("nowhere")),
+            "--recipe",
+            p(&r),
+            "-o",
+            p(&out),
+        ],
+        &["nowhere"],
+        d.path(),
+        4,
+    );
+}
+
+/// `a/b.nrrd` and `a_b.nrrd` both got the package folder `a_b.nrrd` (written at once, one
+/// overwriting the other); a batch folder that is itself one scan wrote its package into
+/// the output folder, where the summary's report.html replaced the scan's (its manifest no
+/// longer verified); a symbolic link back up the tree made one scan appear 41 times.
+#[test]
+fn batch_packages_never_collide_and_each_scan_is_found_once() {
+    let d = tempfile::tempdir().unwrap();
+    let r = batch_recipe(d.path());
+    let scans = d.path().join("scans");
+    tiny_ct(&scans.join("a/b.nrrd"));
+    tiny_ct(&scans.join("a_b.nrrd"));
+    std::os::unix::fs::symlink("..", scans.join("a/up")).unwrap();
+    let out = d.path().join("qa");
+    let (code, v) = batch_json(&scans, &r, &out);
+    assert_eq!(code, Some(0), "{v}");
+    let rows: Vec<(&str, &str)> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["scan"].as_str().unwrap(), r["output"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rows, [("a/b.nrrd", "a_b.nrrd"), ("a_b.nrrd", "a_b.nrrd-2")]);
+    for (_, pkg) in rows {
+        let o = osteon(&["verify", p(&out.join(pkg)), "-q"]);
+        assert_eq!(o.status.code(), Some(0), "{pkg}: {}", stdout(&o));
+    }
+    // The batch folder is one slice stack.
+    let stack = d.path().join("stack");
+    let o = osteon(&["phantom", "-o", p(&stack), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = d.path().join("qa2");
+    let (code, v) = batch_json(&stack, &r, &out);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["rows"][0]["output"], "scan");
+    let o = osteon(&["verify", p(&out.join("scan")), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+/// `osteon verify` on damaged packages: a manifest that is missing, truncated or not JSON
+/// is exit 2 naming manifest.json; a changed or missing output is exit 1 naming it; a
+/// manifest listing nothing was "all 0 files match" (exit 0) and is now exit 2; the path of
+/// the manifest itself means its folder (was "manifest.json/manifest.json: Not a
+/// directory").
+#[test]
+fn verify_names_damaged_manifests_and_changed_files() {
+    let d = tempfile::tempdir().unwrap();
+    let r = batch_recipe(d.path());
+    let scans = d.path().join("scans");
+    tiny_ct(&scans.join("ct.nrrd"));
+    let out = d.path().join("qa");
+    let (code, v) = batch_json(&scans, &r, &out);
+    assert_eq!(code, Some(0), "{v}");
+    let pkg = out.join("ct.nrrd");
+    let manifest = pkg.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let o = osteon(&["verify", p(&manifest), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    let copy = |name: &str| {
+        let c = d.path().join(name);
+        copy_dir(&pkg, &c);
+        c
+    };
+    for (name, content, says) in [
+        ("trunc", &text[..text.len() / 2], "EOF while parsing"),
+        ("notjson", "hello", "not an osteon pipeline manifest"),
+        ("array", "[]", "not an osteon pipeline manifest"),
+    ] {
+        let c = copy(name);
+        std::fs::write(c.join("manifest.json"), content).unwrap();
+        refused_cmd(&["verify", p(&c)], &["manifest.json", says], &c, 4);
+    }
+    let c = copy("nomanifest");
+    std::fs::remove_file(c.join("manifest.json")).unwrap();
+    refused_cmd(&["verify", p(&c)], &["manifest.json"], &c, 3);
+
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for key in ["outputs", "inputs", "input_manifests"] {
+        m[key] = serde_json::json!([]);
+    }
+    m["recipe_file"] = serde_json::Value::Null;
+    let c = copy("nothing");
+    std::fs::write(c.join("manifest.json"), m.to_string()).unwrap();
+    refused_cmd(
+        &["verify", p(&c)],
+        &["manifest.json", "lists no files"],
+        &c,
+        4,
+    );
+
+    // Changed and missing outputs: exit 1, each named on stdout.
+    let outputs = serde_json::from_str::<serde_json::Value>(&text).unwrap()["outputs"].clone();
+    let first = outputs[0]["path"].as_str().unwrap().to_string();
+    let last = outputs.as_array().unwrap().last().unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(first, last);
+    let c = copy("changed");
+    std::fs::write(c.join(&first), "tampered").unwrap();
+    std::fs::remove_file(c.join(&last)).unwrap();
+    let o = osteon(&["verify", p(&c), "-q"]);
+    let so = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{so}");
+    assert!(so.contains(&format!("{first}: content changed")), "{so}");
+    assert!(so.contains(&format!("{last}: missing")), "{so}");
+    // A recorded hash that is not hex (cut at a character boundary it panicked).
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    m["outputs"][0]["sha256"] = serde_json::json!("aéééééééééé");
+    let c2 = copy("oddhash");
+    std::fs::write(c2.join("manifest.json"), m.to_string()).unwrap();
+    let o = osteon(&["verify", p(&c2), "-q"]);
+    let so = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{so}{}", stderr(&o));
+    assert!(so.contains(&format!("{first}: content changed")), "{so}");
+    // A file that is not a manifest.
+    refused_cmd(
+        &["verify", p(&c.join(&first))],
+        &[&first, "not a folder"],
+        &c,
+        3,
+    );
+}
