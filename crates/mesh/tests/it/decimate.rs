@@ -533,3 +533,44 @@ fn split_run_with_one_ball_on_each_side() {
         out.triangles.len()
     );
 }
+
+#[test]
+fn regions_kept_for_crossings_do_not_crush_the_rest() {
+    // A thin shell that crosses itself when decimated (kept in place on the rerun) beside a
+    // fine ball: the ball still gets its share of the target, not what is left of it once
+    // the kept shell's triangles are counted.
+    let outer = icosphere(3, 2.0);
+    let inner = icosphere(3, 1.98);
+    let ball = icosphere(5, 10.0);
+    let mut m = outer.clone();
+    let mut add = |part: &Mesh, shift: Vec3, flip: bool| {
+        let n = m.positions.len() as u32;
+        m.positions
+            .extend(part.positions.iter().map(|p| *p + shift));
+        m.triangles.extend(part.triangles.iter().map(|t| {
+            if flip {
+                [t[0] + n, t[2] + n, t[1] + n]
+            } else {
+                t.map(|i| i + n)
+            }
+        }));
+    };
+    add(&inner, Vec3::ZERO, true);
+    add(&ball, Vec3::X * 30.0, false);
+    let opts = DecimateOptions::default().ratio(Some(0.05));
+    let (out, rep) = run(&m, &opts);
+    assert!(rep.intersection_reruns >= 1, "{rep:?}");
+    assert_eq!(rep.self_intersecting_faces, Some(0), "{rep:?}");
+    let on_ball = out
+        .triangles
+        .iter()
+        .filter(|t| out.positions[t[0] as usize].x > 15.0)
+        .count();
+    // 5 % of the ball's 20 480 triangles is 1 024.
+    assert!(on_ball >= 800, "the ball kept {on_ball} triangles: {rep:?}");
+    let r = report(&out).unwrap();
+    assert!(r.watertight && r.manifold, "{r}");
+    // Counting the kept triangles inside the target crushed the ball to 4 triangles (−95 %
+    // of the volume).
+    assert!(rep.volume_change_pct.abs() < 10.0, "{rep:?}");
+}

@@ -406,7 +406,7 @@ impl Recipe {
                 .try_into()
                 .map_err(|e: toml::de::Error| Error::Recipe {
                     // The deserialiser's message names the type, not the key: find it.
-                    reason: match blame(&table) {
+                    reason: match blame(&table, e.message()) {
                         Some(key) => format!("`{key}`: {}", e.message()),
                         None => e.message().to_string(),
                     },
@@ -678,9 +678,11 @@ pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Res
     Ok(())
 }
 
-/// The deepest key of `given` whose value alone, put into the default recipe, does not
-/// read (`None` when every key reads on its own: the fault is in how they combine).
-fn blame(given: &toml::Table) -> Option<String> {
+/// The deepest key of `given` whose value alone, put into the default recipe, fails to read
+/// with the same `message` (`None` when none does: the fault is in how they combine). The
+/// same message, not any failure: `{ min = "x", max = 2.0 }` alone as `max` fails too, for
+/// a missing `min`.
+fn blame(given: &toml::Table, message: &str) -> Option<String> {
     fn set_path(table: &mut toml::Table, path: &[String], value: &toml::Value) -> bool {
         let (last, parents) = path.split_last().expect("a key");
         let mut t = table;
@@ -696,15 +698,22 @@ fn blame(given: &toml::Table) -> Option<String> {
         t.insert(last.clone(), value.clone());
         true
     }
-    fn walk(base: &toml::Table, given: &toml::Table, prefix: &[String]) -> Option<String> {
+    fn walk(
+        base: &toml::Table,
+        given: &toml::Table,
+        prefix: &[String],
+        message: &str,
+    ) -> Option<String> {
         for (k, v) in given {
             let path: Vec<String> = prefix.iter().cloned().chain([k.clone()]).collect();
             let mut t = base.clone();
-            let fails =
-                set_path(&mut t, &path, v) && toml::Value::Table(t).try_into::<Recipe>().is_err();
+            let fails = set_path(&mut t, &path, v)
+                && toml::Value::Table(t)
+                    .try_into::<Recipe>()
+                    .is_err_and(|e| e.message() == message);
             if fails {
                 if let toml::Value::Table(inner) = v {
-                    if let Some(deeper) = walk(base, inner, &path) {
+                    if let Some(deeper) = walk(base, inner, &path, message) {
                         return Some(deeper);
                     }
                 }
@@ -714,7 +723,7 @@ fn blame(given: &toml::Table) -> Option<String> {
         None
     }
     let base = Recipe::default().to_table().ok()?;
-    walk(&base, given, &[])
+    walk(&base, given, &[], message)
 }
 
 fn unknown_keys(given: &toml::Table, known: &toml::Table, prefix: &str, out: &mut Vec<String>) {
@@ -835,6 +844,10 @@ mod tests {
             (
                 "select.criterion={range={min=1.0,max=\"x\"}}",
                 "`select.criterion.range.max`",
+            ),
+            (
+                "select.criterion={range={min=\"x\",max=2.0}}",
+                "`select.criterion.range.min`",
             ),
             ("name=[1]", "`name`"),
         ] {
