@@ -846,38 +846,18 @@ impl Fans {
     /// The fans of `triangles` over `nv` vertices, each in triangle order (a repeated
     /// index appears once).
     fn new(nv: usize, triangles: &[[u32; 3]]) -> Self {
-        let mut span = vec![FanSpan::default(); nv];
-        for t in triangles {
-            for (k, &i) in t.iter().enumerate() {
-                if !t[..k].contains(&i) {
-                    span[i as usize].cap += 1;
-                }
-            }
-        }
-        let mut start = 0usize;
-        for s in &mut span {
-            s.start = start;
-            s.cap += FAN_SLACK;
-            start += s.cap as usize;
-        }
-        let mut data = vec![NONE; start];
-        for (ti, t) in triangles.iter().enumerate() {
-            for (k, &i) in t.iter().enumerate() {
-                if !t[..k].contains(&i) {
-                    let s = &mut span[i as usize];
-                    data[s.start + s.len as usize] = ti as u32;
-                    s.len += 1;
-                }
-            }
-        }
-        Fans { span, data }
+        Fans::of_live(nv, triangles, |_| true)
     }
 
     /// [`Fans::new`] over the live triangles of `triangles` only (ids kept).
     fn new_alive(nv: usize, triangles: &[[u32; 3]], alive: &[bool]) -> Self {
+        Fans::of_live(nv, triangles, |t| alive[t])
+    }
+
+    fn of_live(nv: usize, triangles: &[[u32; 3]], live: impl Fn(usize) -> bool) -> Self {
         let mut span = vec![FanSpan::default(); nv];
-        let live = || triangles.iter().enumerate().filter(|&(t, _)| alive[t]);
-        for (_, t) in live() {
+        let each = || triangles.iter().enumerate().filter(|&(t, _)| live(t));
+        for (_, t) in each() {
             for (k, &i) in t.iter().enumerate() {
                 if !t[..k].contains(&i) {
                     span[i as usize].cap += 1;
@@ -891,7 +871,7 @@ impl Fans {
             start += s.cap as usize;
         }
         let mut data = vec![NONE; start];
-        for (ti, t) in live() {
+        for (ti, t) in each() {
             for (k, &i) in t.iter().enumerate() {
                 if !t[..k].contains(&i) {
                     let s = &mut span[i as usize];
