@@ -104,10 +104,11 @@
 //!   The report measures the result again after the fact.
 //!
 //! Cost: without an error bound, 10 % of the head CT bone mesh (157 k triangles) takes
-//! 1.10–1.16 × the time of `fast-simplification` on the 2-core machine with the two halves
-//! at once (0.202–0.217 s against 0.174–0.195 s; one sweep: 0.312–0.323 s, min of 3 per
-//! round, 5 rounds, same run, load about 1), and 10 % of the 2.56 M-triangle SkullBreak
-//! skull 0.73 × (2.98–3.02 s against 4.11–4.15 s; one sweep 4.29–4.32 s). The halves are
+//! 1.20–1.28 × the time of `fast-simplification` on the 2-core machine with the two halves
+//! at once (0.177–0.194 s against 0.147–0.152 s; one sweep: 0.269–0.283 s; min of 3 per
+//! round, 4 rounds, same run, load 1.6–2; at higher load the ratio was 1.06–1.16), and 10 %
+//! of the 2.56 M-triangle SkullBreak skull 0.72–0.73 × (2.88–2.93 s against 3.95–4.04 s;
+//! one sweep 4.08–4.23 s). The halves are
 //! uneven work (on the head one takes 15–35 % longer than the other), and the band's
 //! collapses (2 % of them on the head) cost about 6 % of the time, in the sweep over the
 //! whole; the second half's decimator costs 4 % more CPU time to build. The result is not
