@@ -107,8 +107,8 @@
 //! 1.20–1.28 × the time of `fast-simplification` on the 2-core machine with the two halves
 //! at once (0.177–0.194 s against 0.147–0.152 s; one sweep: 0.269–0.283 s; min of 3 per
 //! round, 4 rounds, same run, load 1.6–2; at higher load the ratio was 1.06–1.16), and 10 %
-//! of the 2.56 M-triangle SkullBreak skull 0.72–0.73 × (2.88–2.93 s against 3.95–4.04 s;
-//! one sweep 4.08–4.23 s). The halves are
+//! of the 2.56 M-triangle SkullBreak skull 0.99–1.02 × (2.83–2.95 s against 2.86–2.88 s,
+//! best of 3 each; one sweep 4.08–4.23 s). The halves are
 //! uneven work (on the head one takes 15–35 % longer than the other), and the band's
 //! collapses (2 % of them on the head) cost about 6 % of the time, in the sweep over the
 //! whole; the second half's decimator costs 4 % more CPU time to build. The result is not
