@@ -206,12 +206,8 @@ fn run_inner(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
                     .parse()
                     .map_err(|_| bad(format!("--resolution {r}: bad height")))?,
             ];
-            if res[0] as f64 * res[1] as f64 > png::MAX_PNG_PIXELS {
-                return Err(bad(format!(
-                    "--resolution {r}: more than {:e} pixels per layer",
-                    png::MAX_PNG_PIXELS
-                )));
-            }
+            png::check_resolution(res[0], res[1])
+                .map_err(|e| bad(format!("--resolution {r}: {e}")))?;
             Some(res)
         }
     };
@@ -261,14 +257,10 @@ fn run_inner(a: &SliceArgs, quiet: bool) -> Result<ExitCode, Failure> {
     if a.format == Format::Cli {
         // Checked here too (the planner refuses it per layer) to name the flag before the
         // output folder is made.
-        let diag = (bounds[2] - bounds[0]).hypot(bounds[3] - bounds[1]);
-        let lines = diag / a.hatch_spacing;
-        if a.hatch_spacing > 0.0 && (lines.is_nan() || lines > clf::MAX_HATCH_LINES_PER_LAYER) {
-            return Err(bad(format!(
-                "--hatch-spacing {}: {lines:.0} hatch lines across a {diag:.1} mm layer (limit {:e})",
-                a.hatch_spacing,
-                clf::MAX_HATCH_LINES_PER_LAYER
-            )));
+        if a.hatch_spacing > 0.0 {
+            let diag = (bounds[2] - bounds[0]).hypot(bounds[3] - bounds[1]);
+            clf::check_hatch_lines(diag, a.hatch_spacing)
+                .map_err(|e| bad(format!("--hatch-spacing {}: {e}", a.hatch_spacing)))?;
         }
     }
 

@@ -113,11 +113,7 @@ fn synthetic() -> (Mesh, Mesh, Mesh, Mesh) {
     let pushed = plate.map_positions(|p| p - Vec3::X * 0.8);
     let s = icosphere(6, 40.0);
     let mut two = s.clone();
-    let n = two.positions.len() as u32;
-    two.positions
-        .extend(s.positions.iter().map(|p| *p + Vec3::X * 100.0));
-    two.triangles
-        .extend(s.triangles.iter().map(|t| t.map(|i| i + n)));
+    two.append(&s.map_positions(|p| p + Vec3::X * 100.0));
     let moved = two.map_positions(|p| p + Vec3::new(0.3, 0.0, 0.0));
     (pushed, bone, two, moved)
 }

@@ -63,9 +63,9 @@
 //! vertex in parallel (a vertex's own group decides whether its edges are paired), lists
 //! sized before they are filled. Together, one thread, same run at load 3–5, min of 30:
 //! 22.9 → 21.6 ms (`plate_pushed`), 19.0 → 18.1 ms (`plate_gap`). Tried and dropped: a
-//! branch-free choice of the nearer child in the closest-point walk (7 % slower), no transparent huge pages in
-//! the allocator (`MIMALLOC_ALLOW_THP=0`: fit on two threads 13.1 → 13.9 ms, page faults
-//! ×15).
+//! branch-free choice of the nearer child in the closest-point walk (7 % slower), no
+//! transparent huge pages in the allocator (`MIMALLOC_ALLOW_THP=0`: fit on two threads
+//! 13.1 → 13.9 ms, page faults ×15).
 
 use std::borrow::Cow;
 

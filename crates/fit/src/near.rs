@@ -485,8 +485,8 @@ impl Tree {
     /// (distance, point on self, point on other); triangles must not cross. The node pairs
     /// are expanded breadth first into a fixed frontier, searched in parallel (nearest
     /// boxes first), depth first and nearer pair first; a leaf pair is measured exactly (up
-    /// to 15 features, fewer once one is below the bound) only when neither its boxes nor the planes of its two triangles already
-    /// keep it at the best distance so far or more. Ties go to the first root of the
+    /// to 15 features, fewer once one is below the bound) only when neither its boxes nor the
+    /// planes of its two triangles already keep it at the best distance so far or more. Ties go to the first root of the
     /// frontier, then the first pair met, so the answer does not depend on the thread count.
     ///
     /// The searches share the best distance found by any of them and skip what lies

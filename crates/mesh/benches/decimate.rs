@@ -30,11 +30,7 @@ fn bench(c: &mut Criterion) {
     // 20 · 4^6 = 81 920 triangles; two copies side by side make ~164 k.
     let s = icosphere(6, 40.0);
     let mut m = s.clone();
-    let n = m.positions.len() as u32;
-    m.positions
-        .extend(s.positions.iter().map(|p| *p + Vec3::X * 100.0));
-    m.triangles
-        .extend(s.triangles.iter().map(|t| t.map(|i| i + n)));
+    m.append(&s.map_positions(|p| p + Vec3::X * 100.0));
     let mut g = c.benchmark_group("decimate");
     g.sample_size(10);
     let ratio = DecimateOptions::default().ratio(Some(0.1)).measure(false);

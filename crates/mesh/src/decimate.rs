@@ -108,11 +108,12 @@
 //! at once (0.177–0.194 s against 0.147–0.152 s; one sweep: 0.269–0.283 s; min of 3 per
 //! round, 4 rounds, same run, load 1.6–2; at higher load the ratio was 1.06–1.16), and 10 %
 //! of the 2.56 M-triangle SkullBreak skull 0.99–1.02 × (2.83–2.95 s against 2.86–2.88 s,
-//! best of 3 each; one sweep 4.08–4.23 s). The halves are
-//! uneven work (on the head one takes 15–35 % longer than the other), and the band's
-//! collapses (2 % of them on the head) cost about 6 % of the time, in the sweep over the
-//! whole; the second half's decimator costs 4 % more CPU time to build. The result is not
-//! one sweep's: the order of the collapses differs. At 10 % the mean deviations match one
+//! best of 3 each; one sweep 4.08–4.23 s). The halves are uneven work (on the head one
+//! takes 15–35 % longer than the other), and the band's collapses (2 % of them on the head)
+//! take 0.016–0.019 s, in the sweep over the whole; building the second half's decimator
+//! takes 5 ms on its thread (its vertices off the band take the whole decimator's flags and
+//! quadrics; analysing them again took 12 ms). The result is not one sweep's: the order of
+//! the collapses differs. At 10 % the mean deviations match one
 //! sweep's, the maximum deviations may not (head and bone phantom equal, VTK headsq
 //! 5.09 mm against 3.92 mm; volume change on the head −0.73 % against −0.62 %).
 //! Without the self-intersection guard a sweep takes about half the time (sampled on the
@@ -121,10 +122,10 @@
 //! link). Copying the whole decimator for the second half (a first version) cost 12 ms on
 //! the head, mostly page faults; an earlier try at halves was judged under load, with the
 //! second core busy. Where the time of one sweep goes (head, 10 %, one thread ≈ 0.39 s of
-//! CPU with the file read): the passes do 32 k, 20 k, 10 k, 5.5 k and 3 k collapses at 2.4 → 6.4 µs per attempt, the
-//! share of crossing checks with an unsettled fan growing from 8 % to 47 % (770 k
-//! new/near triangle pairs in all, 250 k of them with overlapping boxes, 80 k past the
-//! plane test to the full triangle test); re-planning between passes is ≈ 15 % of the
+//! CPU with the file read): the passes do 32 k, 20 k, 10 k, 5.5 k and 3 k collapses at
+//! 2.4 → 6.4 µs per attempt, the share of crossing checks with an unsettled fan growing
+//! from 8 % to 47 % (770 k new/near triangle pairs in all, 250 k of them with overlapping
+//! boxes, 80 k past the plane test to the full triangle test); re-planning between passes is ≈ 15 % of the
 //! time, setup and first plan ≈ 20 %. Also tried and dropped, each with byte-identical
 //! output: a per-vertex cache of each fan's summed normal with a lower bound on every
 //! normal's component along it (moved at each collapse through the cone the normals lie
@@ -161,7 +162,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use osteon_geom::{Cancel, DVec3, FastHash, Progress, Vec3};
+use osteon_geom::{Aabb, Cancel, DVec3, FastHash, Progress, Vec3};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -433,11 +434,14 @@ pub fn decimate(
         // The triangles of the regions kept for crossings stay as they are: the target
         // counts them on top, instead of taking them out of the rest of the mesh (at 2 %
         // the rest was crushed: a 32 k-triangle part of the bone phantom to a tetrahedron).
-        let kept_triangles = mesh
-            .triangles
-            .iter()
-            .filter(|t| t.iter().all(|&v| keep[v as usize]))
-            .count();
+        let kept_triangles = if reruns == 0 {
+            0
+        } else {
+            mesh.triangles
+                .iter()
+                .filter(|t| t.iter().all(|&v| keep[v as usize]))
+                .count()
+        };
         let target = target + kept_triangles;
         let stopped_by = if opts.max_error_mm.is_none() && n_before >= SPLIT_MIN_TRIANGLES {
             d.run_split(opts, target, progress, cancel)?
@@ -837,7 +841,6 @@ struct FanSpan {
 /// touches one array, in the input's vertex order, with no allocation per vertex. A fan
 /// that outgrows its slots moves to the end of the array with twice the room. Order
 /// within a fan is kept by every operation (as a `Vec` per vertex would).
-#[derive(Clone)]
 struct Fans {
     span: Vec<FanSpan>,
     data: Vec<u32>,
@@ -1006,16 +1009,19 @@ impl<'a> Decimator<'a> {
             .bounds()
             .map(|b| (b.min + b.max).as_dvec3() * 0.5)
             .unwrap_or(DVec3::ZERO);
-        Decimator::centred(mesh, opts, index, center)
+        Decimator::centred(mesh, opts, index, center, None)
     }
 
     /// [`Decimator::new`] with the quadrics taken about `center` (a part of a mesh uses its
-    /// whole's, so its quadrics can be handed back).
+    /// whole's, so its quadrics can be handed back), and the flags and quadric of every
+    /// vertex that `known` gives (a part's vertices whose whole fan it holds: analysed
+    /// already), analysing the others.
     fn centred(
         mesh: &'a Mesh,
         opts: &DecimateOptions,
         index: Option<&'a DistanceIndex>,
         center: DVec3,
+        known: Option<&[Option<(u8, Quadric)>]>,
     ) -> Self {
         let nv = mesh.positions.len();
         let nt = mesh.triangles.len();
@@ -1026,8 +1032,9 @@ impl<'a> Decimator<'a> {
         let (flags, quad): (Vec<u8>, Vec<Quadric>) = (0..nv)
             .into_par_iter()
             .with_min_len(1024)
-            .map_init(Vec::new, |link, v| {
-                analyse_vertex(v as u32, &fans[v], tris, pos, center, lock, link)
+            .map_init(Vec::new, |link, v| match known.and_then(|k| k[v]) {
+                Some(fq) => fq,
+                None => analyse_vertex(v as u32, &fans[v], tris, pos, center, lock, link),
             })
             .unzip();
         let bound = index.map(|index| {
@@ -1415,24 +1422,19 @@ impl<'a> Decimator<'a> {
     ) -> Result<&'static str, MeshError> {
         let nv = self.pos.len();
         let n = self.alive_tris;
-        // The halves: the used vertices split at the median of their coordinate along the
-        // longest axis of their box (ties by index: a total order).
-        let mut used = vec![false; nv];
-        for t in &self.tris {
-            for &v in t {
-                used[v as usize] = true;
-            }
-        }
-        let mut order: Vec<u32> = (0..nv as u32).filter(|&v| used[v as usize]).collect();
+        // The halves: the used vertices (a fresh decimator's vertices with a fan: not dead)
+        // split at the median of their coordinate along the longest axis of their box (ties
+        // by index: a total order).
+        let mut order: Vec<u32> = (0..nv as u32)
+            .filter(|&v| self.flags[v as usize] & DEAD == 0)
+            .collect();
+        let Some(bounds) = Aabb::from_points(order.iter().map(|&v| self.pos[v as usize])) else {
+            return self.run(target, progress, cancel);
+        };
         if order.len() < 2 || n <= target {
             return self.run(target, progress, cancel);
         }
-        let (mut lo, mut hi) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
-        for &v in &order {
-            lo = lo.min(self.pos[v as usize]);
-            hi = hi.max(self.pos[v as usize]);
-        }
-        let e = hi - lo;
+        let e = bounds.size();
         let axis = if e.x >= e.y && e.x >= e.z {
             0
         } else if e.y >= e.z {
@@ -1507,6 +1509,15 @@ impl<'a> Decimator<'a> {
         let remove = n - target;
         let share = |k: usize| (remove as u128 * owned[k] as u128 / n as u128) as usize;
         let kept: Vec<bool> = self.flags.iter().map(|&f| f & KEPT != 0).collect();
+        // The second half's vertices outside the band have their whole fan in `sub`: their
+        // flags and quadrics are this decimator's, not analysed again.
+        let known: Vec<Option<(u8, Quadric)>> = vmap
+            .iter()
+            .map(|&g| {
+                let g = g as usize;
+                (!band[g]).then(|| (self.flags[g], self.quad[g]))
+            })
+            .collect();
         for v in 0..nv {
             if band[v] || side[v] == 1 {
                 self.flags[v] |= KEPT;
@@ -1518,7 +1529,7 @@ impl<'a> Decimator<'a> {
         let (first_done, (second_done, second)) = rayon::join(
             || self.run(n - share(0), &fwd, cancel),
             || {
-                let mut d = Decimator::centred(&sub, opts, None, center);
+                let mut d = Decimator::centred(&sub, opts, None, center, Some(&known));
                 for (l, &g) in vmap.iter().enumerate() {
                     if band[g as usize] || kept[g as usize] {
                         d.flags[l] |= KEPT;

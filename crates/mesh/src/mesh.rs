@@ -156,6 +156,15 @@ impl Mesh {
         }
     }
 
+    /// Adds `other`'s vertices and triangles after this mesh's (its indices shifted): two
+    /// parts as one mesh.
+    pub fn append(&mut self, other: &Mesh) {
+        let n = self.positions.len() as u32;
+        self.positions.extend_from_slice(&other.positions);
+        self.triangles
+            .extend(other.triangles.iter().map(|t| t.map(|i| i + n)));
+    }
+
     /// The mesh with every position mapped by `f`.
     pub fn map_positions<F: Fn(Vec3) -> Vec3 + Sync>(&self, f: F) -> Mesh {
         Mesh {

@@ -241,9 +241,8 @@ fn one_scan(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let recipe = recipe.for_scan(&rel)?;
         let out = pipeline::run(&recipe, Inputs::path(scan), &NoProgress, cancel)?;
-        let name = name.to_string();
         let t = Instant::now();
-        pipeline::write_dir(&out, &out_dir.join(&name), prov)?;
+        pipeline::write_dir(&out, &out_dir.join(name), prov)?;
         let write_s = t.elapsed().as_secs_f64();
         Ok::<_, Error>((out, name, write_s))
     }));
@@ -251,7 +250,7 @@ fn one_scan(
         Ok(Ok((out, name, write_s))) => {
             let b = &out.bone().report;
             row.status = if out.passed() { "pass" } else { "fail" }.into();
-            row.output = Some(name);
+            row.output = Some(name.to_string());
             row.triangles = Some(b.triangles);
             row.volume_mm3 = Some(b.volume_mm3);
             row.watertight = Some(b.watertight && b.manifold && b.outward);

@@ -157,6 +157,20 @@ pub struct ClfReport {
 /// typo and the vectors would not fit in memory.
 pub const MAX_HATCH_LINES_PER_LAYER: f64 = 1e6;
 
+/// Refuses a hatch spacing that would need more than [`MAX_HATCH_LINES_PER_LAYER`] lines
+/// across a layer whose box has diagonal `diag_mm` (the diagonal over the spacing bounds
+/// their number whatever the angle).
+pub fn check_hatch_lines(diag_mm: f64, spacing_mm: f64) -> Result<(), SliceError> {
+    let lines = diag_mm / spacing_mm;
+    if lines.is_nan() || lines > MAX_HATCH_LINES_PER_LAYER {
+        return Err(SliceError::InvalidOption(format!(
+            "hatch spacing {spacing_mm} mm: {lines:.0} hatch lines across a {diag_mm:.1} mm \
+             layer (limit {MAX_HATCH_LINES_PER_LAYER:e})"
+        )));
+    }
+    Ok(())
+}
+
 /// Computes the contours and hatches of a layer.
 ///
 /// Errors: [`SliceError::InvalidOption`] for bad options, or a spacing that would need more
@@ -164,8 +178,7 @@ pub const MAX_HATCH_LINES_PER_LAYER: f64 = 1e6;
 pub fn plan_layer(layer: &Layer, o: &ClfOptions) -> Result<ClfLayer, SliceError> {
     o.check()?;
     let region = layer.region();
-    // Checked before the lines are made: the layer's diagonal over the spacing bounds their
-    // number whatever the angle.
+    // Checked before the lines are made.
     let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
     for p in region.loops().flatten() {
         for a in 0..2 {
@@ -174,15 +187,7 @@ pub fn plan_layer(layer: &Layer, o: &ClfOptions) -> Result<ClfLayer, SliceError>
         }
     }
     if lo[0].is_finite() {
-        let diag = (hi[0] - lo[0]).hypot(hi[1] - lo[1]);
-        let lines = diag / o.hatch_spacing_mm;
-        if lines.is_nan() || lines > MAX_HATCH_LINES_PER_LAYER {
-            return Err(SliceError::InvalidOption(format!(
-                "hatch spacing {} mm: {lines:.0} hatch lines across a {diag:.1} mm layer \
-                 (limit {MAX_HATCH_LINES_PER_LAYER:e})",
-                o.hatch_spacing_mm
-            )));
-        }
+        check_hatch_lines((hi[0] - lo[0]).hypot(hi[1] - lo[1]), o.hatch_spacing_mm)?;
     }
     let contour = region.offset(-o.beam_offset_mm);
     let hatch_area = if o.hatch_contour_gap_mm > 0.0 {

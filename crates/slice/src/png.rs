@@ -108,6 +108,22 @@ pub struct PngFrame {
 /// memory, so a larger frame (a typo in a resolution or a pixel size) would not fit.
 pub const MAX_PNG_PIXELS: f64 = 4.0e8;
 
+/// Refuses an explicit frame of `w` × `h` pixels that is empty or larger than
+/// [`MAX_PNG_PIXELS`].
+pub fn check_resolution(w: u32, h: u32) -> Result<(), SliceError> {
+    if w == 0 || h == 0 {
+        return Err(SliceError::InvalidOption(
+            "resolution must be non-zero".into(),
+        ));
+    }
+    if w as f64 * h as f64 > MAX_PNG_PIXELS {
+        return Err(SliceError::InvalidOption(format!(
+            "resolution {w} x {h}: more than {MAX_PNG_PIXELS:e} pixels per layer"
+        )));
+    }
+    Ok(())
+}
+
 impl PngFrame {
     /// The frame for parts within `bounds` ([xmin, ymin, xmax, ymax], mm).
     pub fn new(bounds: [f64; 4], o: &PngOptions) -> Result<PngFrame, SliceError> {
@@ -126,16 +142,7 @@ impl PngFrame {
         let (cx, cy) = (0.5 * (bounds[0] + bounds[2]), 0.5 * (bounds[1] + bounds[3]));
         let (w, h) = match o.resolution {
             Some([w, h]) => {
-                if w == 0 || h == 0 {
-                    return Err(SliceError::InvalidOption(
-                        "resolution must be non-zero".into(),
-                    ));
-                }
-                if w as f64 * h as f64 > MAX_PNG_PIXELS {
-                    return Err(SliceError::InvalidOption(format!(
-                        "resolution {w} x {h}: more than {MAX_PNG_PIXELS:e} pixels per layer"
-                    )));
-                }
+                check_resolution(w, h)?;
                 let (need_w, need_h) = ((bounds[2] - bounds[0]) / p, (bounds[3] - bounds[1]) / p);
                 if need_w > w as f64 || need_h > h as f64 {
                     return Err(SliceError::InvalidOption(format!(

@@ -53,7 +53,10 @@ pub enum VolumeError {
         limit: u64,
     },
     /// Spacing must be finite and positive.
-    #[error("spacing along axis {axis} is {value} mm (must be finite and at least 1e-6 mm)")]
+    #[error(
+        "spacing along axis {axis} is {value} mm (must be finite and at least {} mm)",
+        crate::grid::MIN_SPACING_MM
+    )]
     InvalidSpacing {
         /// 0 = i, 1 = j, 2 = k.
         axis: usize,
@@ -69,7 +72,7 @@ pub enum VolumeError {
     /// The grid reaches coordinates too large for the `f32` meshes made from it.
     #[error("the grid reaches the point {corner:?} mm, beyond ±{limit:e} mm (spacing or origin far too large)")]
     OutOfRange {
-        /// The farthest voxel-centre corner of the grid, mm.
+        /// The first corner of the grid's voxels found out of range, mm.
         corner: [f64; 3],
         /// The largest coordinate magnitude accepted, mm.
         limit: f64,

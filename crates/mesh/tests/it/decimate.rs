@@ -511,11 +511,7 @@ fn split_run_with_one_ball_on_each_side() {
     // Two balls, one in each half: nothing crosses the split (an empty band).
     let ball = icosphere(5, 10.0);
     let mut m = ball.clone();
-    let n = m.positions.len() as u32;
-    m.positions
-        .extend(ball.positions.iter().map(|p| *p + Vec3::X * 30.0));
-    m.triangles
-        .extend(ball.triangles.iter().map(|t| t.map(|i| i + n)));
+    m.append(&ball.map_positions(|p| p + Vec3::X * 30.0));
     let (out, rep) = run(&m, &DecimateOptions::default().target_triangles(Some(2000)));
     let r = report(&out).unwrap();
     assert!(r.watertight && r.manifold && r.outward, "{r}");
@@ -543,20 +539,9 @@ fn regions_kept_for_crossings_do_not_crush_the_rest() {
     let inner = icosphere(3, 1.98);
     let ball = icosphere(5, 10.0);
     let mut m = outer.clone();
-    let mut add = |part: &Mesh, shift: Vec3, flip: bool| {
-        let n = m.positions.len() as u32;
-        m.positions
-            .extend(part.positions.iter().map(|p| *p + shift));
-        m.triangles.extend(part.triangles.iter().map(|t| {
-            if flip {
-                [t[0] + n, t[2] + n, t[1] + n]
-            } else {
-                t.map(|i| i + n)
-            }
-        }));
-    };
-    add(&inner, Vec3::ZERO, true);
-    add(&ball, Vec3::X * 30.0, false);
+    // Reversed: the inner sphere bounds the cavity, facing inwards.
+    m.append(&inner.flipped());
+    m.append(&ball.map_positions(|p| p + Vec3::X * 30.0));
     let opts = DecimateOptions::default().ratio(Some(0.05));
     let (out, rep) = run(&m, &opts);
     assert!(rep.intersection_reruns >= 1, "{rep:?}");

@@ -654,27 +654,33 @@ pub fn parse_override(s: &str) -> Result<(String, toml::Value), Error> {
 /// Sets `a.b.c = value` in a table, creating intermediate tables.
 pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), Error> {
     let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+    set_path(table, &parts, value).map_err(|i| Error::Recipe {
+        reason: format!(
+            "--set {key}: `{}` is a value, not a section",
+            parts[..=i].join(".")
+        ),
+    })
+}
+
+/// Sets the key at `path` (non-empty) in a table, creating intermediate tables; `Err(i)` when
+/// `path[..=i]` holds a value instead of a table.
+fn set_path<S: AsRef<str>>(
+    table: &mut toml::Table,
+    path: &[S],
+    value: toml::Value,
+) -> Result<(), usize> {
+    let (last, parents) = path.split_last().expect("a key");
     let mut t = table;
-    for (i, part) in parts.iter().enumerate() {
-        if i + 1 == parts.len() {
-            t.insert((*part).to_string(), value);
-            return Ok(());
-        }
+    for (i, part) in parents.iter().enumerate() {
         let entry = t
-            .entry((*part).to_string())
+            .entry(part.as_ref().to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         t = match entry {
             toml::Value::Table(inner) => inner,
-            _ => {
-                return Err(Error::Recipe {
-                    reason: format!(
-                        "--set {key}: `{}` is a value, not a section",
-                        parts[..=i].join(".")
-                    ),
-                })
-            }
+            _ => return Err(i),
         };
     }
+    t.insert(last.as_ref().to_string(), value);
     Ok(())
 }
 
@@ -683,21 +689,6 @@ pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Res
 /// same message, not any failure: `{ min = "x", max = 2.0 }` alone as `max` fails too, for
 /// a missing `min`.
 fn blame(given: &toml::Table, message: &str) -> Option<String> {
-    fn set_path(table: &mut toml::Table, path: &[String], value: &toml::Value) -> bool {
-        let (last, parents) = path.split_last().expect("a key");
-        let mut t = table;
-        for p in parents {
-            let entry = t
-                .entry(p.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(inner) => t = inner,
-                _ => return false,
-            }
-        }
-        t.insert(last.clone(), value.clone());
-        true
-    }
     fn walk(
         base: &toml::Table,
         given: &toml::Table,
@@ -707,7 +698,7 @@ fn blame(given: &toml::Table, message: &str) -> Option<String> {
         for (k, v) in given {
             let path: Vec<String> = prefix.iter().cloned().chain([k.clone()]).collect();
             let mut t = base.clone();
-            let fails = set_path(&mut t, &path, v)
+            let fails = set_path(&mut t, &path, v.clone()).is_ok()
                 && toml::Value::Table(t)
                     .try_into::<Recipe>()
                     .is_err_and(|e| e.message() == message);
